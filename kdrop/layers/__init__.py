@@ -1,0 +1,13 @@
+"""kdrop's dropout layers."""
+
+from kdrop.layers.base import BaseDropout
+from kdrop.layers.dropout import InvertedDropout, WeightScaledDropout
+from kdrop.layers.scheduled_dropout import MAX_RATE, ScheduledDropout
+
+__all__ = [
+    "BaseDropout",
+    "InvertedDropout",
+    "MAX_RATE",
+    "ScheduledDropout",
+    "WeightScaledDropout",
+]
