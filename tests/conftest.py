@@ -1,0 +1,31 @@
+"""Test configuration shared by the whole suite.
+
+The suite runs on the TensorFlow backend by default; CI runs it again with
+KERAS_BACKEND=jax and KERAS_BACKEND=torch, where tests marked
+`tensorflow_only` (tf.distribute, tf.data, TensorFlow's XLA) are skipped
+with that reason.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {BACKEND}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the TensorFlow backend (running on {BACKEND})"
+    )
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
