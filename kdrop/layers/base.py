@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from kdrop import validation
+from kdrop.distribute import ReplicaSeedGenerator
 
 INVERTED = "inverted"
 WEIGHT_SCALED = "weight_scaled"
@@ -65,7 +66,7 @@ class BaseDropout(keras.layers.Layer):
         # Created even when the rate is 0 so that a rate that grows later
         # (ScheduledDropout) still has its random state, and so that saved
         # models always hold the same variables.
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.seed_generator = ReplicaSeedGenerator(self.seed)
         self.supports_masking = True
 
     def build(self, input_shape):
