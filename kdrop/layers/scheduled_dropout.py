@@ -35,7 +35,7 @@ from kdrop.layers.base import INVERTED, MODES, BaseDropout
 # divide by keep_prob = 0 in inverted mode and cut the gradient entirely.
 MAX_RATE = 0.99
 
-# Steps at which a user's schedule is evaluated when the layer is built.
+# Steps at which a schedule is evaluated when the layer is constructed.
 _CHECKED_STEPS = (0, 1, 10, 100, 1000, 100000)
 
 
@@ -129,6 +129,9 @@ class ScheduledDropout(BaseDropout):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
         self.mode = validation.check_choice(mode, "mode", MODES)
         self.schedule = _resolve_schedule(schedule)
+        # Checked here, not in build(): construction is always eager, while
+        # build() may run inside a traced function where values are unknown.
+        self._check_schedule_values()
         self._step_counter = self.add_weight(
             name="step",
             shape=(),
@@ -138,22 +141,24 @@ class ScheduledDropout(BaseDropout):
             aggregation="only_first_replica",
         )
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._check_schedule_values()
-
     def _check_schedule_values(self):
-        for step in _CHECKED_STEPS:
+        symbolic_step = keras.KerasTensor(shape=(), dtype="int32")
+        checks = [("a symbolic step", symbolic_step)] + [
+            (f"step {step}", ops.convert_to_tensor(step, "int32"))
+            for step in _CHECKED_STEPS
+        ]
+        for where, step in checks:
             try:
-                value = float(
-                    ops.convert_to_numpy(
-                        self.schedule(ops.convert_to_tensor(step, "int32"))
-                    )
-                )
+                # The symbolic step catches Python-only code (float(step),
+                # math.exp) that would work eagerly but fail when traced.
+                rate = self.schedule(step)
+                if isinstance(step, keras.KerasTensor):
+                    continue
+                value = float(ops.convert_to_numpy(rate))
             except Exception as error:
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' could not be "
-                    f"evaluated at step {step}: it must be a callable of a "
+                    f"evaluated at {where}: it must be a callable of a "
                     "scalar step tensor written with keras.ops (so it can "
                     f"run inside compiled training). Received: "
                     f"schedule={self.schedule!r}. Cause: "
@@ -162,7 +167,7 @@ class ScheduledDropout(BaseDropout):
             if math.isnan(value) or not 0.0 <= value <= 1.0:
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' must return rates in "
-                    f"[0, 1]; at step {step} it returned {value}. Received: "
+                    f"[0, 1]; at {where} it returned {value}. Received: "
                     f"schedule={self.schedule!r}."
                 )
 
