@@ -11,6 +11,7 @@ from kdrop.schedules.dropout import (
     PerEpoch,
     Piecewise,
 )
+from kdrop.schedules.presets import hinton2012, srivastava2014
 
 __all__ = [
     "Constant",
@@ -22,4 +23,6 @@ __all__ = [
     "Linear",
     "PerEpoch",
     "Piecewise",
+    "hinton2012",
+    "srivastava2014",
 ]

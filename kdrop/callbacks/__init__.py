@@ -1,0 +1,13 @@
+"""Keras callbacks that log dropout's effects to TensorBoard."""
+
+from kdrop.callbacks.activation_sparsity import ActivationSparsity
+from kdrop.callbacks.dropout_rate_logger import DropoutRateLogger
+from kdrop.callbacks.lr_momentum import LRMomentumScheduler
+from kdrop.callbacks.weight_histograms import WeightHistograms
+
+__all__ = [
+    "ActivationSparsity",
+    "DropoutRateLogger",
+    "LRMomentumScheduler",
+    "WeightHistograms",
+]

@@ -1,0 +1,124 @@
+"""Learning-rate and momentum schedules applied to the optimizer."""
+
+import math
+
+import keras
+
+from kdrop.callbacks.base import LoggingCallback
+from kdrop.callbacks.jax_sync import sync_training_state
+from kdrop.validation import check_choice
+
+
+def _check_schedule(schedule, name):
+    if schedule is not None and not callable(schedule):
+        raise TypeError(
+            f"`{name}` must be None or a callable of the epoch (or of the "
+            "step with update_freq='batch'), e.g. a Keras or kdrop schedule. "
+            f"Received: {name}={schedule!r}."
+        )
+    return schedule
+
+
+def _value(schedule, name, step):
+    value = float(keras.ops.convert_to_numpy(schedule(step)))
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        raise ValueError(
+            f"`{name}` schedule returned {value} at step {step}; it must "
+            "return finite values >= 0."
+        )
+    return value
+
+
+class LRMomentumScheduler(LoggingCallback):
+    """Sets the optimizer's learning rate and momentum from schedules.
+
+        learning_rate = learning_rate_schedule(t)
+        momentum      = momentum_schedule(t)
+
+    with `t` the epoch index (`update_freq="epoch"`, set at each epoch's
+    start) or the global batch index (`update_freq="batch"`, set before each
+    step). Both values are logged as `learning_rate` and `momentum` when
+    `log_dir` is given.
+
+    Momentum needs `kdrop.optimizers.SGD`, which holds it in a variable:
+    Keras's optimizers read momentum (SGD) or beta_1 (Adam) as a Python
+    float when the train step is traced, so changing it later would silently
+    do nothing; with them a momentum schedule raises a clear error in
+    `on_train_begin`, before any step. Learning-rate schedules work with
+    every Keras optimizer whose learning rate is a variable (not itself a
+    `LearningRateSchedule`).
+
+    Args:
+        learning_rate: None or a callable `t -> learning rate`.
+        momentum: None or a callable `t -> momentum`.
+        update_freq: `"epoch"` or `"batch"`.
+        log_dir: None, or a directory; events go to `log_dir/train`.
+
+    Example:
+
+    ```python
+    lr, momentum = kdrop.schedules.hinton2012()
+    model.compile(kdrop.optimizers.SGD(), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=100, callbacks=[
+        kdrop.callbacks.LRMomentumScheduler(lr, momentum, log_dir="logs/run1")])
+    ```
+
+    References:
+        - Hinton et al., arXiv:1207.0580, 2012 (appendix A).
+        - Srivastava et al., JMLR 15, 2014 (appendix A.1).
+    """
+
+    def __init__(self, learning_rate=None, momentum=None, update_freq="epoch", log_dir=None):
+        super().__init__(log_dir)
+        if learning_rate is None and momentum is None:
+            raise ValueError(
+                "Pass at least one of `learning_rate` and `momentum` "
+                "schedules. Received: learning_rate=None, momentum=None."
+            )
+        self.learning_rate = _check_schedule(learning_rate, "learning_rate")
+        self.momentum = _check_schedule(momentum, "momentum")
+        self.update_freq = check_choice(update_freq, "update_freq", ("epoch", "batch"))
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if self.momentum is not None and not hasattr(optimizer, "momentum_variable"):
+            raise ValueError(
+                "A `momentum` schedule needs an optimizer whose momentum is a "
+                f"variable: use kdrop.optimizers.SGD. Received optimizer "
+                f"{type(optimizer).__name__}, whose momentum is fixed when the "
+                "train step is traced, so the schedule would do nothing."
+            )
+        if self.learning_rate is not None and isinstance(
+            optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+        ):
+            raise ValueError(
+                "A `learning_rate` schedule cannot drive an optimizer whose "
+                "learning rate is itself a LearningRateSchedule "
+                f"({optimizer._learning_rate!r}): compile with a float "
+                "learning rate, or drop one of the two schedules."
+            )
+        super().on_train_begin(logs)
+
+    def _apply(self, step):
+        optimizer = self.model.optimizer
+        values = {}
+        if self.learning_rate is not None:
+            values["learning_rate"] = _value(self.learning_rate, "learning_rate", step)
+            optimizer.learning_rate = values["learning_rate"]
+        if self.momentum is not None:
+            values["momentum"] = _value(self.momentum, "momentum", step)
+            optimizer.momentum = values["momentum"]
+        if self.writer is not None:
+            for tag, value in values.items():
+                self.writer.scalar(tag, value, step)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.update_freq == "epoch":
+            self._apply(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update_freq == "batch":
+            sync_training_state(self.model)
+            self._apply(self._global_step)
+            if self.writer is not None:
+                self.writer.flush()  # a run that stops mid-epoch keeps them

@@ -1,0 +1,119 @@
+"""TensorBoard event files written with the `tensorboard` package alone.
+
+Keras's TensorBoard callback needs `tensorflow.summary` on every backend
+(keras #19121); this writer needs only `tensorboard` and numpy, so kdrop's
+callbacks log the same way on TensorFlow, JAX and PyTorch. Scalars and
+histograms use the same summary formats as `tf.summary.scalar` and
+`tf.summary.histogram`, so TensorBoard shows them beside Keras's own curves.
+"""
+
+import os
+import time
+import weakref
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+HISTOGRAM_BINS = 30
+
+
+def prepare_log_dir(log_dir, subdir="train"):
+    """Creates `log_dir/subdir` and returns it, or raises a clear error."""
+    path = os.path.join(os.fspath(log_dir), subdir)
+    for candidate in (os.fspath(log_dir), path):
+        if os.path.exists(candidate) and not os.path.isdir(candidate):
+            raise ValueError(
+                f"`log_dir` must be a directory, but {candidate!r} is a file. "
+                f"Received: log_dir={os.fspath(log_dir)!r}."
+            )
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"`log_dir` could not be created ({error.strerror}). "
+            f"Received: log_dir={os.fspath(log_dir)!r}."
+        ) from error
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"`log_dir` is not writable: {path!r}. "
+            f"Received: log_dir={os.fspath(log_dir)!r}."
+        )
+    return path
+
+
+def histogram_from_counts(edges, counts):
+    """The histogram plugin's k x 3 [left edge, right edge, count] array."""
+    edges = np.asarray(edges, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.stack([edges[:-1], edges[1:], counts], axis=1)
+
+
+def histogram_from_values(values, bins=HISTOGRAM_BINS):
+    """Bins `values` (finite ones only) into a k x 3 histogram array."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.zeros((0, 3))
+    low, high = values.min(), values.max()
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    return histogram_from_counts(edges, counts)
+
+
+class SummaryWriter:
+    """Writes scalars and histograms to one event file in `directory`.
+
+    Every `write_*` call is followed by a flush at the end of the callback
+    hook that made it (`flush()`), so a run stopped by an exception keeps
+    everything logged before; the file is also closed when the writer is
+    garbage-collected or the interpreter exits.
+    """
+
+    def __init__(self, directory):
+        self.directory = directory
+        self._writer = EventFileWriter(directory, flush_secs=5)
+        self._finalizer = weakref.finalize(self, self._writer.close)
+
+    def _add(self, tag, array, metadata, step):
+        summary = summary_pb2.Summary(
+            value=[
+                summary_pb2.Summary.Value(
+                    tag=tag,
+                    metadata=metadata,
+                    tensor=tensor_util.make_tensor_proto(array),
+                )
+            ]
+        )
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        )
+
+    def scalar(self, tag, value, step):
+        self._add(
+            tag,
+            np.asarray(value, dtype=np.float32),
+            scalar_metadata.create_summary_metadata(display_name=tag, description=""),
+            step,
+        )
+
+    def histogram(self, tag, buckets, step):
+        """Writes a k x 3 [left, right, count] histogram array."""
+        self._add(
+            tag,
+            np.asarray(buckets, dtype=np.float64),
+            histogram_metadata.create_summary_metadata(
+                display_name=tag, description=""
+            ),
+            step,
+        )
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._finalizer()
