@@ -1,6 +1,7 @@
 """kdrop: dropout done right for Keras 3."""
 
 from kdrop import callbacks, layers, optimizers, schedules
+from kdrop.inference import MCResult, fold_dropout, mc_predict
 from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
 
 __version__ = "0.1.0"
@@ -11,6 +12,9 @@ __all__ = [
     "optimizers",
     "schedules",
     "InvertedDropout",
+    "MCResult",
     "ScheduledDropout",
     "WeightScaledDropout",
+    "fold_dropout",
+    "mc_predict",
 ]
