@@ -1,6 +1,6 @@
 """kdrop: dropout done right for Keras 3."""
 
-from kdrop import callbacks, layers, optimizers, schedules
+from kdrop import callbacks, datasets, layers, optimizers, schedules
 from kdrop.inference import MCResult, fold_dropout, mc_predict
 from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
 
@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "callbacks",
+    "datasets",
     "layers",
     "optimizers",
     "schedules",

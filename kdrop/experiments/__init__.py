@@ -1,0 +1,2 @@
+"""The classic dropout experiments behind `scripts/`, callable with tiny
+settings from tests."""

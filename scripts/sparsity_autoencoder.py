@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""Dropout makes features sparse (Srivastava 2014, Fig. 8)."""
+
+from kdrop.experiments.sparsity_autoencoder import main
+
+if __name__ == "__main__":
+    main()
