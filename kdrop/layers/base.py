@@ -16,6 +16,7 @@ from kdrop.distribute import ReplicaSeedGenerator
 INVERTED = "inverted"
 WEIGHT_SCALED = "weight_scaled"
 MODES = (INVERTED, WEIGHT_SCALED)
+_SEED_STATE_KEY = "seed_generator_state"
 
 
 def _check_noise_shape(noise_shape):
@@ -147,6 +148,27 @@ class BaseDropout(keras.layers.Layer):
         """
         self._check_inputs(inputs)
         return self._dropped(inputs, self._rate_tensor())
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras saves no SeedGenerator state, so a run restored by
+        # BackupAndRestore or load_model would replay the masks of its first
+        # steps and diverge from an uninterrupted run with the same seed.
+        store[_SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if _SEED_STATE_KEY in store:  # absent from files of other writers
+            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
+        own_variables = self._trainable_variables + self._non_trainable_variables
+        saved = [key for key in store.keys() if key != _SEED_STATE_KEY]
+        if len(saved) != len(own_variables):
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(own_variables)} saved "
+                f"variables, but the file holds {len(saved)}: was it saved "
+                "from a different layer or kdrop version?"
+            )
+        for index, variable in enumerate(own_variables):
+            variable.assign(store[str(index)])
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,0 +1,201 @@
+"""Distributed training, mixed precision, resuming, determinism, bad files."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+from kdrop import callbacks, schedules
+from tests.event_files import read_scalars
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 8)).astype("float32")
+Y = RNG.normal(size=(64, 1)).astype("float32")
+
+
+@pytest.mark.tensorflow_only
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "distributed_check.py"), str(tmp_path), "graph"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    # 160 examples in global batches of 16 for 2 epochs: 20 optimizer steps.
+    assert report["iterations"] == report["scheduled_step"] == 20
+    # Independent masks on the two replicas agree on about half the units
+    # (keep^2 + rate^2 = 0.5), not on all of them.
+    assert abs(report["mask_agreement"] - 0.5) < 5 * (0.25 / 1024) ** 0.5
+    assert report["dropout_rate_steps"] == list(range(20))  # each value once
+    assert report["learning_rate_steps"] == list(range(20))
+    assert report["sparsity_steps"] == [0, 1]
+    assert report["final_learning_rate"] == pytest.approx(0.01 / 20)
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def all_dropout_model():
+    return keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        kdrop.InvertedDropout(0.2),
+        kdrop.WeightScaledDropout(0.3),
+        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 8), mode="weight_scaled", name="scheduled"),
+        keras.layers.Dense(1, dtype="float32"),
+    ])
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_mixed_precision_fit(policy, jit_compile, restore_policy):
+    if jit_compile and keras.backend.backend() == "torch":
+        pytest.skip("jit_compile=True means torch.compile on torch; not part of kdrop's matrix")
+    keras.config.set_dtype_policy(policy)
+    model = all_dropout_model()
+    model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+    history = model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    compute_dtype = policy.split("_")[1]
+    scheduled = model.get_layer("scheduled")
+    for layer in model.layers[1:4]:
+        inputs = keras.ops.cast(X, compute_dtype)
+        for training in (False, True):
+            assert keras.backend.standardize_dtype(layer(inputs, training=training).dtype) == compute_dtype
+    assert keras.backend.standardize_dtype(scheduled._rate_tensor().dtype) == "float32"
+    assert scheduled.step == 8 + 1  # 8 fit steps and the training call above
+    assert scheduled.current_rate == pytest.approx(0.5)
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def resumable_run(log_dir, backup_dir, interrupt_at=None):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+        kdrop.ScheduledDropout(schedules.Linear(0.1, 0.6, 20), seed=3, name="scheduled"),
+        keras.layers.Dense(1)])
+    model.compile(kdrop.optimizers.SGD(0.05), "mse")
+    extra = [] if interrupt_at is None else [InterruptAt(interrupt_at)]
+    model.fit(X, Y, batch_size=16, epochs=5, shuffle=False, verbose=0, callbacks=[
+        keras.callbacks.BackupAndRestore(backup_dir),
+        callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+        callbacks.LRMomentumScheduler(
+            learning_rate=lambda e: 0.05 * 0.5**e, momentum=lambda e: min(0.9, 0.3 * e), log_dir=log_dir),
+    ] + extra)
+    return model
+
+
+def test_interrupted_run_resumes_exactly_where_it_stopped(tmp_path):
+    reference = resumable_run(tmp_path / "ref_logs", tmp_path / "ref_backup")
+    with pytest.raises(KeyboardInterrupt):
+        resumable_run(tmp_path / "logs", tmp_path / "backup", interrupt_at=3)
+    resumed = resumable_run(tmp_path / "logs", tmp_path / "backup")
+
+    assert resumed.get_layer("scheduled").step == 20  # 5 epochs of 4 steps
+    assert int(resumed.optimizer.iterations.numpy()) == 20
+    for got, expected in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    scalars = read_scalars(tmp_path / "logs")
+    reference_scalars = read_scalars(tmp_path / "ref_logs")
+    # Every step logged exactly once (read_scalars keys are unique steps;
+    # the event files are checked for repeats below), with the same values.
+    for tag in ("dropout_rate/scheduled", "learning_rate", "momentum"):
+        assert scalars[tag] == pytest.approx(reference_scalars[tag]), tag
+    assert sorted(scalars["dropout_rate/scheduled"]) == list(range(20))
+    assert sorted(scalars["learning_rate"]) == list(range(5))
+    from tests.event_files import read_tensors
+
+    steps = [step for step, _ in read_tensors(tmp_path / "logs")["dropout_rate/scheduled"]]
+    assert sorted(steps) == list(range(20))  # no repeated or missing steps
+
+
+def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):
+    path = tmp_path / "checkpoint.keras"
+    model = all_dropout_model()
+    model.compile("sgd", "mse")
+    with pytest.raises(RuntimeError):
+        model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[
+            keras.callbacks.ModelCheckpoint(path), InterruptWith(RuntimeError, at_epoch=2)])
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("scheduled").step == 8  # two complete epochs
+    loaded.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    assert loaded.get_layer("scheduled").step == 12
+
+
+class InterruptWith(keras.callbacks.Callback):
+    def __init__(self, error, at_epoch):
+        super().__init__()
+        self.error, self.at_epoch = error, at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise self.error("interrupted")
+
+
+DETERMINISTIC_RUN = """
+import sys, keras, tensorflow as tf
+from kdrop.experiments import cnn_dropout
+keras.utils.set_random_seed(0)
+tf.config.experimental.enable_op_determinism()
+cnn_dropout.run(["scheduled"], epochs=1, out=sys.argv[1], train_size=256, verbose=0)
+"""
+
+
+@pytest.mark.tensorflow_only
+def test_two_runs_of_the_cnn_script_are_identical(tmp_path):
+    runs = []
+    for name in ("first", "second"):  # separate processes, as two real runs
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-c", DETERMINISTIC_RUN, str(out)], check=True,
+                       capture_output=True, timeout=300, cwd=ROOT)
+        runs.append(read_scalars(out / "scheduled"))
+    first, second = runs
+    assert set(first) == set(second)
+    compared = [tag for tag in first if tag.startswith(
+        ("weight_norm/", "gradient_norm/", "sparsity/", "dropped_fraction/", "epoch_loss", "dropout_rate/"))]
+    assert len(compared) > 10
+    for tag in compared:
+        assert first[tag] == second[tag], tag
+
+
+def test_unloadable_keras_files_give_clear_errors(tmp_path):
+    model = keras.Sequential([
+        keras.Input((4,)), kdrop.ScheduledDropout(schedules.Constant(0.2), name="scheduled")])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    # A file written by a version whose schedule class this one lacks.
+    with zipfile.ZipFile(path) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(contents["config.json"])
+    layer_config = config["config"]["layers"][1]["config"]
+    layer_config["schedule"]["class_name"] = "FutureSchedule"
+    layer_config["schedule"]["registered_name"] = "kdrop>FutureSchedule"
+    contents["config.json"] = json.dumps(config).encode()
+    future = tmp_path / "future.keras"
+    with zipfile.ZipFile(future, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    with pytest.raises(Exception, match="FutureSchedule") as info:
+        keras.saving.load_model(future)
+    assert "register_keras_serializable" in str(info.value)
