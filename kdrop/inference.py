@@ -7,6 +7,7 @@ touched (no weights shared, no nodes added to its layers).
 """
 
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
@@ -142,6 +143,14 @@ def _fold_targets(graph):
     return targets
 
 
+def _warn_if_no_dropout(model, consequence):
+    if not any(isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers()):
+        warnings.warn(
+            f"Model '{model.name}' has no dropout layer: {consequence}",
+            stacklevel=3,
+        )
+
+
 def _clone(model, replace, caller):
     """Clones `model`, calling `replace(layer)` for every layer.
 
@@ -203,6 +212,7 @@ def fold_dropout(model):
         - Srivastava et al., JMLR 15, 2014, section 1 (weight scaling rule).
     """
     targets = _fold_targets(_functional_graph(model, "fold_dropout"))
+    _warn_if_no_dropout(model, "fold_dropout returns an equivalent copy.")
     folded_into = {}
 
     def replace(layer):
@@ -348,6 +358,7 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None):
             f"{len(model.outputs)}. Build a model per output first."
         )
     inputs = _as_inputs(model, x)
+    _warn_if_no_dropout(model, "every sample is the same, std is zero.")
     sampler = _sampling_model(model, seed)
 
     samples_per_call = min(samples, rows)

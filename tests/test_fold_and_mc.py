@@ -95,7 +95,8 @@ def test_fold_scheduled_dropout_at_its_current_rate():
 
 def test_fold_model_without_dropout_returns_equal_copy():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    folded = kdrop.fold_dropout(model)
+    with pytest.warns(UserWarning, match="no dropout layer.*equivalent copy"):
+        folded = kdrop.fold_dropout(model)
     assert folded is not model
     assert_same_predictions(folded, model, RNG.normal(size=(2, 3)).astype("float32"))
 
@@ -151,7 +152,8 @@ def test_mc_keeps_batch_normalization_in_inference_mode():
     bn.moving_mean.assign(np.full(4, 5.0, "float32"))
     bn.moving_variance.assign(np.full(4, 4.0, "float32"))
     x = RNG.normal(size=(16, 4)).astype("float32")  # batch statistics ~ (0, 1)
-    result = kdrop.mc_predict(model, x, samples=5)
+    with pytest.warns(UserWarning, match="no dropout layer.*std is zero"):
+        result = kdrop.mc_predict(model, x, samples=5)
     normalized = (x - 5.0) / np.sqrt(4.0 + bn.epsilon)
     out = model.get_layer("out")
     expected = normalized @ out.kernel.numpy() + out.bias.numpy()
