@@ -29,21 +29,8 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import kdrop  # noqa: E402
-
-RATE = 0.5
-
-
-def dropout_layers():
-    return {
-        "keras Dropout": keras.layers.Dropout(RATE, seed=1),
-        "kdrop InvertedDropout": kdrop.InvertedDropout(RATE, seed=1),
-        "kdrop WeightScaledDropout": kdrop.WeightScaledDropout(RATE, seed=1),
-        "kdrop ScheduledDropout": kdrop.ScheduledDropout(
-            kdrop.schedules.Linear(0.1, RATE, steps=100), seed=1
-        ),
-    }
-
+from contenders import dropout_layers  # noqa: E402
+from kdrop.experiments.common import simple_mnist_convnet  # noqa: E402
 
 def jitted_training_call(layer, x):
     """Returns a jitted `state -> (output, new_state)` for one layer."""
@@ -77,29 +64,13 @@ def time_elementwise(numel, dtype, rounds):
     return {name: statistics.median(t[1:]) * 1e3 for name, t in times.items()}
 
 
-def cnn(dropout):
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            dropout,
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
 def time_training(batch_size, steps, rounds):
     rng = np.random.default_rng(0)
     x = rng.random((batch_size * steps, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, size=batch_size * steps)
     models = {}
     for name, layer in dropout_layers().items():
-        model = cnn(layer)
-        model.compile("adam", "sparse_categorical_crossentropy")
+        model = simple_mnist_convnet(layer)
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # compile
         models[name] = model
     throughput = {name: [] for name in models}

@@ -19,18 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import kdrop  # noqa: E402
-
-RATE = 0.5
-
-
-def contenders():
-    return {
-        "keras.layers.Dropout": keras.layers.Dropout(RATE, seed=1),
-        "kdrop.InvertedDropout": kdrop.InvertedDropout(RATE, seed=1),
-        "kdrop.WeightScaledDropout": kdrop.WeightScaledDropout(RATE, seed=1),
-    }
-
+from contenders import RATE, dropout_layers  # noqa: E402
 
 def forward_backward(layer, jit_compile):
     @tf.function(jit_compile=jit_compile)
@@ -47,7 +36,7 @@ def median_ms(jit_compile, rounds, size):
     x = tf.random.normal((size, size))
     steps = {
         name: forward_backward(layer, jit_compile)
-        for name, layer in contenders().items()
+        for name, layer in dropout_layers(scheduled=False).items()
     }
     for step in steps.values():  # trace and compile outside the timing
         step(x).numpy()
@@ -72,7 +61,7 @@ def main():
     print("|---|---|---|---|")
     for mode, jit, rounds in (("graph", False, args.rounds), ("XLA", True, args.xla_rounds)):
         results = median_ms(jit, rounds, args.size)
-        keras_ms = results["keras.layers.Dropout"]
+        keras_ms = results["keras Dropout"]
         for name, ms in results.items():
             print(f"| {mode} | {name} | {ms:.0f} | {ms / keras_ms:.2f} |")
 

@@ -12,7 +12,8 @@ import pytest
 
 import kdrop
 from kdrop import callbacks, schedules
-from tests.event_files import read_scalars
+from tests.event_files import read_scalars, read_tensors
+from tests.interruptions import RaiseAtEpoch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -79,16 +80,6 @@ def test_mixed_precision_fit(policy, jit_compile, restore_policy):
     assert scheduled.current_rate == pytest.approx(0.5)
 
 
-class InterruptAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def resumable_run(log_dir, backup_dir, interrupt_at=None):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([
@@ -96,7 +87,7 @@ def resumable_run(log_dir, backup_dir, interrupt_at=None):
         kdrop.ScheduledDropout(schedules.Linear(0.1, 0.6, 20), seed=3, name="scheduled"),
         keras.layers.Dense(1)])
     model.compile(kdrop.optimizers.SGD(0.05), "mse")
-    extra = [] if interrupt_at is None else [InterruptAt(interrupt_at)]
+    extra = [] if interrupt_at is None else [RaiseAtEpoch(KeyboardInterrupt, interrupt_at)]
     model.fit(X, Y, batch_size=16, epochs=5, shuffle=False, verbose=0, callbacks=[
         keras.callbacks.BackupAndRestore(backup_dir),
         callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
@@ -124,8 +115,6 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(tmp_path):
         assert scalars[tag] == pytest.approx(reference_scalars[tag]), tag
     assert sorted(scalars["dropout_rate/scheduled"]) == list(range(20))
     assert sorted(scalars["learning_rate"]) == list(range(5))
-    from tests.event_files import read_tensors
-
     steps = [step for step, _ in read_tensors(tmp_path / "logs")["dropout_rate/scheduled"]]
     assert sorted(steps) == list(range(20))  # no repeated or missing steps
 
@@ -136,21 +125,11 @@ def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path)
     model.compile("sgd", "mse")
     with pytest.raises(RuntimeError):
         model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[
-            keras.callbacks.ModelCheckpoint(path), InterruptWith(RuntimeError, at_epoch=2)])
+            keras.callbacks.ModelCheckpoint(path), RaiseAtEpoch(RuntimeError("interrupted"), 2)])
     loaded = keras.saving.load_model(path)
     assert loaded.get_layer("scheduled").step == 8  # two complete epochs
     loaded.fit(X, Y, batch_size=16, epochs=1, verbose=0)
     assert loaded.get_layer("scheduled").step == 12
-
-
-class InterruptWith(keras.callbacks.Callback):
-    def __init__(self, error, at_epoch):
-        super().__init__()
-        self.error, self.at_epoch = error, at_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise self.error("interrupted")
 
 
 DETERMINISTIC_RUN = """

@@ -1,7 +1,6 @@
 """kdrop's callbacks, checked by reading their event files back."""
 
 import math
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from keras import ops
 import kdrop
 from kdrop import callbacks, schedules
 from tests.event_files import read_histograms, read_scalars
+from tests.interruptions import RaiseAtEpoch
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6)).astype("float32")
@@ -222,16 +222,6 @@ def test_presets_follow_the_papers():
         assert float(ops.convert_to_numpy(momentum(step))) == pytest.approx(expected, rel=1e-5)
 
 
-class StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch, error):
-        super().__init__()
-        self.epoch, self.error = epoch, error
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise self.error
-
-
 @pytest.mark.parametrize("error", [RuntimeError("stop"), KeyboardInterrupt()])
 def test_interrupted_training_keeps_everything_logged(tmp_path, error):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
@@ -239,7 +229,7 @@ def test_interrupted_training_keeps_everything_logged(tmp_path, error):
         model.fit(X, Y, epochs=5, batch_size=16, verbose=0, callbacks=[
             callbacks.ActivationSparsity(tmp_path, data=X),
             callbacks.DropoutRateLogger(tmp_path, update_freq="batch"),
-            StopAt(2, error),
+            RaiseAtEpoch(error, 2),
         ])
     scalars = read_scalars(tmp_path)
     assert set(scalars["sparsity/hidden"]) == {0, 1}
