@@ -6,11 +6,12 @@ XLA, JAX jit or torch), and it is also callable eagerly with a Python int.
 A schedule returns the probability of DROPPING a unit.
 
 To write a schedule in epochs rather than steps, wrap it in `PerEpoch`:
-`PerEpoch(Linear(0.5, 0.0, steps=10), steps_per_epoch=32)` anneals over 10
+`PerEpoch(Linear(0.5, 0.0, 10), steps_per_epoch=32)` anneals over 10
 epochs of 32 batches.
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -26,17 +27,41 @@ def _fraction_done(step, steps):
     return ops.minimum(_as_float_step(step) / float(steps), 1.0)
 
 
+def _check_gamma(gamma):
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise TypeError(
+            "`gamma` must be a finite number > 0 (per optimizer step). "
+            f"Received: gamma={gamma!r} of type {type(gamma).__name__}."
+        )
+    if not (gamma > 0 and math.isfinite(gamma)):
+        raise ValueError(
+            "`gamma` must be a finite number > 0 (per optimizer step). "
+            f"Received: gamma={gamma!r}."
+        )
+    return float(gamma)
+
+
+def _as_list(value, name):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"`{name}` must be a list. Received: {name}={value!r}."
+        )
+    return list(value)
+
+
 @keras.saving.register_keras_serializable(package="kdrop")
 class DropoutSchedule:
     """Base class of dropout-rate schedules.
 
     Subclasses implement `__call__(step)`, returning the rate (a float32
-    scalar) at optimizer step `step` using `keras.ops` only, and
-    `get_config()`.
+    scalar) at optimizer step `step` using `keras.ops` only (the step is a
+    scalar tensor inside training, a Python int when called by hand), and
+    `get_config()`, whose keys are the constructor's arguments.
 
     Example:
 
     ```python
+    @keras.saving.register_keras_serializable(package="my_project")
     class Halving(kdrop.schedules.DropoutSchedule):
         def __init__(self, rate, every):
             self.rate, self.every = rate, every
@@ -93,13 +118,26 @@ class Linear(DropoutSchedule):
 
         rate(t) = start_rate + (end_rate - start_rate) * min(t / steps, 1)
 
-    `Linear(p, 0.0, T)` is annealed dropout (Rennie et al. 2014);
-    `Linear(0.0, p, T)` is ScheduledDropPath (Zoph et al. 2018).
+    `Linear(p, 0.0, T)` is annealed dropout; `Linear(0.0, p, T)` is NASNet's
+    ScheduledDropPath, `rate(t) = min(1, t / T) * p`.
 
     Args:
         start_rate: rate at step 0, in [0, 1).
         end_rate: rate from step `steps` on, in [0, 1).
         steps: int > 0, length of the ramp in optimizer steps.
+
+    Example:
+
+    ```python
+    annealed = kdrop.schedules.Linear(0.5, 0.0, steps=10_000)
+    annealed(5_000)  # 0.25
+    ```
+
+    References:
+        - Rennie, Goel, Thomas, "Annealed dropout training of deep
+          networks", IEEE SLT 2014.
+        - Zoph et al., "Learning Transferable Architectures for Scalable
+          Image Recognition", CVPR 2018 (ScheduledDropPath).
     """
 
     def __init__(self, start_rate, end_rate, steps):
@@ -125,12 +163,20 @@ class Curriculum(DropoutSchedule):
 
         rate(t) = final_rate * (1 - exp(-gamma * t))
 
-    i.e. `keep(t) = (1 - keep_final) * exp(-gamma * t) + keep_final`.
+    i.e. the paper's `keep(t) = (1 - keep_final) * exp(-gamma * t) +
+    keep_final` with `keep_final = 1 - final_rate`.
 
     Args:
         final_rate: asymptotic rate, in [0, 1).
         gamma: float > 0, speed per optimizer step (the paper's MNIST
             setting is 1e-3).
+
+    Example:
+
+    ```python
+    # Morerio et al.'s MNIST setting: keep_final = 0.5, gamma = 1e-3.
+    schedule = kdrop.schedules.Curriculum(final_rate=0.5, gamma=1e-3)
+    ```
 
     References:
         - Morerio et al., "Curriculum Dropout", ICCV 2017.
@@ -138,14 +184,7 @@ class Curriculum(DropoutSchedule):
 
     def __init__(self, final_rate, gamma):
         self.final_rate = validation.check_rate(final_rate, "final_rate")
-        if not isinstance(gamma, (int, float)) or not gamma > 0 or math.isinf(
-            gamma
-        ):
-            raise ValueError(
-                "`gamma` must be a finite number > 0 (per optimizer step). "
-                f"Received: gamma={gamma!r}."
-            )
-        self.gamma = float(gamma)
+        self.gamma = _check_gamma(gamma)
 
     def __call__(self, step):
         return self.final_rate * (
@@ -167,6 +206,15 @@ class Early(DropoutSchedule):
         rate: rate at step 0, in [0, 1).
         until_step: int > 0, the step from which there is no dropout.
         decay: `"linear"` or `"constant"`.
+
+    Example:
+
+    ```python
+    # Liu et al.: 0.1 decaying linearly to 0 over the first 50 epochs.
+    schedule = kdrop.schedules.PerEpoch(
+        kdrop.schedules.Early(0.1, 50), steps_per_epoch=math.ceil(len(x) / 128)
+    )
+    ```
 
     References:
         - Liu et al., "Dropout Reduces Underfitting", ICML 2023.
@@ -253,22 +301,31 @@ class Cosine(DropoutSchedule):
 
 @keras.saving.register_keras_serializable(package="kdrop")
 class Piecewise(DropoutSchedule):
-    """Piecewise-constant rate.
+    """Piecewise-constant rate; each boundary is the first step of its piece.
 
-        rate(t) = rates[0]       for t < boundaries[0]
-                  rates[i]       for boundaries[i-1] <= t < boundaries[i]
-                  rates[-1]      for t >= boundaries[-1]
+        rate(t) = rates[i], where i = number of boundaries <= t
+
+    i.e. `rates[0]` for `t < boundaries[0]`, `rates[i]` for
+    `boundaries[i-1] <= t < boundaries[i]`, `rates[-1]` from
+    `boundaries[-1]` on.
 
     Args:
         boundaries: strictly increasing ints >= 0 (optimizer steps).
         rates: one more rate than boundaries, each in [0, 1).
+
+    Example:
+
+    ```python
+    # 0.5 for steps 0-999, 0.3 for steps 1000-4999, 0.1 from step 5000 on.
+    schedule = kdrop.schedules.Piecewise([1000, 5000], [0.5, 0.3, 0.1])
+    ```
     """
 
     def __init__(self, boundaries, rates):
-        boundaries = list(boundaries)
-        rates = list(rates)
-        for b in boundaries:
-            validation.check_non_negative_int(b, "boundaries")
+        boundaries = _as_list(boundaries, "boundaries")
+        rates = _as_list(rates, "rates")
+        for index, boundary in enumerate(boundaries):
+            validation.check_non_negative_int(boundary, f"boundaries[{index}]")
         if any(b1 >= b2 for b1, b2 in zip(boundaries, boundaries[1:])):
             raise ValueError(
                 "`boundaries` must be strictly increasing. Received: "
@@ -280,17 +337,18 @@ class Piecewise(DropoutSchedule):
                 f"Received: {len(boundaries)} boundaries and rates={rates}."
             )
         self.boundaries = [int(b) for b in boundaries]
-        self.rates = [validation.check_rate(r, "rates") for r in rates]
+        self.rates = [
+            validation.check_rate(rate, f"rates[{index}]")
+            for index, rate in enumerate(rates)
+        ]
 
     def __call__(self, step):
-        step = _as_float_step(step)
-        rate = ops.full((), self.rates[0], dtype="float32")
-        for boundary, before, after in zip(
-            self.boundaries, self.rates, self.rates[1:]
-        ):
-            reached = ops.cast(ops.greater_equal(step, float(boundary)), "float32")
-            rate = rate + (after - before) * reached
-        return rate
+        reached = ops.greater_equal(
+            _as_float_step(step),
+            ops.convert_to_tensor(self.boundaries, dtype="float32"),
+        )
+        piece = ops.sum(ops.cast(reached, "int32"))
+        return ops.take(ops.convert_to_tensor(self.rates, "float32"), piece)
 
     def get_config(self):
         return {"boundaries": self.boundaries, "rates": self.rates}
@@ -300,23 +358,38 @@ class Piecewise(DropoutSchedule):
 class PerEpoch(DropoutSchedule):
     """Runs a schedule written in epochs on the step counter.
 
-        rate(t) = schedule(floor(t / steps_per_epoch))
+        staircase=False: rate(t) = schedule(t / steps_per_epoch)
+        staircase=True:  rate(t) = schedule(floor(t / steps_per_epoch))
+
+    Inside `PerEpoch`, every step argument of the wrapped schedule counts
+    epochs: `Linear(0.5, 0.0, 10)` anneals over 10 epochs, `Late(0.3, 5)`
+    starts with epoch 5. With `staircase=False` the rate moves at every
+    batch and `PerEpoch(Linear(a, b, E), n)` is exactly `Linear(a, b, E * n)`
+    (as in Liu et al.'s code, which interpolates per iteration); with
+    `staircase=True` it changes only when an epoch begins, like Keras's
+    `LearningRateScheduler` callback. Changes at whole epochs (`Late`,
+    `Piecewise`, `Early(decay="constant")`) fall on the same step either way.
+
+    Args:
+        schedule: a schedule (or callable written with `keras.ops`) whose
+            argument is the epoch.
+        steps_per_epoch: int > 0, batches per epoch: what `fit` runs, i.e.
+            `math.ceil(len(x) / batch_size)` (the last, partial batch
+            counts), or the `steps_per_epoch` passed to `fit`.
+        staircase: bool; if True, the wrapped schedule sees whole epochs.
 
     Example:
 
     ```python
     # Liu et al. 2023: rate 0.1 decaying to 0 over the first 50 epochs.
     schedule = kdrop.schedules.PerEpoch(
-        kdrop.schedules.Early(0.1, until_step=50), steps_per_epoch=len(x) // 128
+        kdrop.schedules.Early(0.1, 50), steps_per_epoch=math.ceil(len(x) / 128)
     )
+    layer = kdrop.layers.ScheduledDropout(schedule)
     ```
-
-    Args:
-        schedule: a schedule (or callable) whose argument is the epoch.
-        steps_per_epoch: int > 0, batches per epoch.
     """
 
-    def __init__(self, schedule, steps_per_epoch):
+    def __init__(self, schedule, steps_per_epoch, staircase=False):
         if isinstance(schedule, dict):
             schedule = keras.saving.deserialize_keras_object(schedule)
         if not callable(schedule):
@@ -324,18 +397,24 @@ class PerEpoch(DropoutSchedule):
                 "`schedule` must be a DropoutSchedule or a callable of the "
                 f"epoch. Received: schedule={schedule!r}."
             )
+        if not isinstance(staircase, bool):
+            raise TypeError(
+                f"`staircase` must be True or False. Received: "
+                f"staircase={staircase!r}."
+            )
         self.schedule = schedule
         self.steps_per_epoch = validation.check_positive_int(
             steps_per_epoch, "steps_per_epoch"
         )
+        self.staircase = staircase
 
     def __call__(self, step):
-        return self.schedule(
-            ops.floor(_as_float_step(step) / float(self.steps_per_epoch))
-        )
+        epoch = _as_float_step(step) / float(self.steps_per_epoch)
+        return self.schedule(ops.floor(epoch) if self.staircase else epoch)
 
     def get_config(self):
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "steps_per_epoch": self.steps_per_epoch,
+            "staircase": self.staircase,
         }
