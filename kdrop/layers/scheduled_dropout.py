@@ -17,10 +17,10 @@ training-mode call adds 1 to the counter, so:
 A variable holding the rate, set by a callback, was rejected: it needs a
 callback the user can forget and, on JAX, a state sync at every batch.
 
-The counter advances once per training-mode call, i.e. once per optimizer
-step for a layer used once in the model. `sample()` (used by
-`kdrop.mc_predict` and `kdrop.callbacks.ActivationSparsity`) and inference
-never advance it.
+The counter advances once per training-mode call, i.e. once per training
+batch for a layer used once in the model (a layer shared by two branches
+advances twice per batch). `sample()` (used by `kdrop.mc_predict` and
+`kdrop.callbacks.ActivationSparsity`) and inference never advance it.
 """
 
 import math
@@ -82,11 +82,22 @@ class ScheduledDropout(BaseDropout):
     schedule really takes effect in `model.fit` (graph, XLA, JAX), with no
     callback and no retrace.
 
+    A schedule may return any value in [0, 1]: at run time the rate is
+    clipped to `[0, MAX_RATE]` (`MAX_RATE = 0.99`, since a rate of 1 would
+    divide by `keep = 0` and cut every gradient). At construction the
+    schedule is called on a symbolic step (it must be traceable) and at
+    steps 0, 1, 10, 100, 1000 and 100000 (its values must be scalars in
+    [0, 1], not NaN); a bad schedule raises a `ValueError` there, before
+    any training.
+
     Args:
         schedule: a `kdrop.schedules.DropoutSchedule`, a
             `keras.optimizers.schedules.LearningRateSchedule`, or a callable
             `step -> rate` written with `keras.ops`. Wrap it in
-            `kdrop.schedules.PerEpoch` to count in epochs.
+            `kdrop.schedules.PerEpoch` to count in epochs. To save and load
+            a model whose schedule is a plain function, register the
+            function with `keras.saving.register_keras_serializable()` (or
+            pass it to `load_model` in `custom_objects`).
         mode: `"inverted"` (default) or `"weight_scaled"`.
         noise_shape: None, or a tuple with one entry per input axis; an entry
             of 1 shares the mask along that axis.
@@ -99,7 +110,9 @@ class ScheduledDropout(BaseDropout):
             counter advances.
 
     Attributes:
-        step: int, training steps taken so far (settable).
+        step: int, training batches taken so far (settable, e.g. to start
+            a schedule part-way). On JAX, `fit` writes it back at the end
+            of each epoch; read it mid-epoch after `model.jax_state_sync()`.
         current_rate: float, the rate the next training step will use.
         keep_prob: float, `1 - current_rate`.
 
@@ -152,9 +165,11 @@ class ScheduledDropout(BaseDropout):
                 # The symbolic step catches Python-only code (float(step),
                 # math.exp) that would work eagerly but fail when traced.
                 rate = self.schedule(step)
-                if isinstance(step, keras.KerasTensor):
-                    continue
-                value = float(ops.convert_to_numpy(rate))
+                shape = tuple(getattr(rate, "shape", ()))
+                symbolic = isinstance(step, keras.KerasTensor)
+                value = None if symbolic or shape else float(
+                    ops.convert_to_numpy(rate)
+                )
             except Exception as error:
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' could not be "
@@ -164,7 +179,15 @@ class ScheduledDropout(BaseDropout):
                     f"schedule={self.schedule!r}. Cause: "
                     f"{type(error).__name__}: {error}"
                 ) from error
-            if math.isnan(value) or not 0.0 <= value <= 1.0:
+            if shape:
+                raise ValueError(
+                    f"`schedule` of layer '{self.name}' must return a scalar "
+                    f"rate; at {where} it returned shape {shape}. Received: "
+                    f"schedule={self.schedule!r}."
+                )
+            if value is not None and (
+                math.isnan(value) or not 0.0 <= value <= 1.0
+            ):
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' must return rates in "
                     f"[0, 1]; at {where} it returned {value}. Received: "
