@@ -170,6 +170,13 @@ class BaseDropout(keras.layers.Layer):
         for index, variable in enumerate(own_variables):
             variable.assign(store[str(index)])
 
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        # Keras builds symbolic outputs from compute_output_shape without
+        # running `call`, so without this check a functional model fed
+        # integers would be built and fail only at its first step.
+        self._check_inputs(inputs)
+        return super().compute_output_spec(inputs, *args, **kwargs)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
