@@ -11,7 +11,7 @@ from kdrop.schedules.dropout import (
     PerEpoch,
     Piecewise,
 )
-from kdrop.schedules.presets import hinton2012, srivastava2014
+from kdrop.schedules.presets import HintonLearningRate, hinton2012, srivastava2014
 
 __all__ = [
     "Constant",
@@ -19,6 +19,7 @@ __all__ = [
     "Curriculum",
     "DropoutSchedule",
     "Early",
+    "HintonLearningRate",
     "Late",
     "Linear",
     "PerEpoch",

@@ -1,0 +1,57 @@
+"""Tiny models, data and a numpy SGD reference for the callback tests."""
+
+import keras
+import numpy as np
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 6)).astype("float32")
+W_HIDDEN = RNG.normal(size=(6, 40)).astype("float32")
+Y = RNG.normal(size=(64, 1)).astype("float32")
+
+
+def relu_model(dropout=None):
+    """Input(6) -> Dense 'hidden' (40, relu, kernel W_HIDDEN) [-> dropout] -> 'out'."""
+    layers = [
+        keras.Input((6,)),
+        keras.layers.Dense(40, activation="relu", use_bias=False, name="hidden"),
+    ]
+    if dropout is not None:
+        layers.append(dropout)
+    layers.append(keras.layers.Dense(1, name="out"))
+    model = keras.Sequential(layers)
+    model.get_layer("hidden").kernel.assign(W_HIDDEN)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+def linear_model(optimizer, jit_compile="auto"):
+    """Dense(1) named 'linear' from zero weights, MSE loss."""
+    model = keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(1, kernel_initializer="zeros", name="linear")])
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def full_batch_gradients(kernel, bias):
+    """Gradients of mean((X @ kernel + bias - Y)**2)."""
+    residual = X @ kernel + bias - Y
+    return [2 * X.T @ residual / len(X), 2 * residual.mean(axis=0)]
+
+
+def sgd_reference(learning_rate, momentum, steps, nesterov=False):
+    """Keras's SGD rule on full-batch MSE from zero weights; `learning_rate`
+    and `momentum` are functions of the step."""
+    params = [np.zeros((6, 1)), np.zeros(1)]
+    velocity = [np.zeros_like(p) for p in params]
+    for step in range(steps):
+        lr, m = learning_rate(step), momentum(step)
+        for i, grad in enumerate(full_batch_gradients(*params)):
+            velocity[i] = m * velocity[i] - lr * grad
+            params[i] = params[i] + (m * velocity[i] - lr * grad if nesterov else velocity[i])
+    return params
+
+
+def assert_weights(model, params, rtol=1e-4, atol=1e-6):
+    layer = model.get_layer("linear")
+    np.testing.assert_allclose(layer.kernel.numpy(), params[0], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(layer.bias.numpy(), params[1], rtol=rtol, atol=atol)
