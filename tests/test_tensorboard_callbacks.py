@@ -11,7 +11,6 @@ import json
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import kdrop
 from kdrop import callbacks, schedules
@@ -116,99 +115,6 @@ def test_gradient_histograms_match_numpy_for_linear_model(tmp_path):
     assert histograms[f"weights/{model.name}/linear/kernel"][0][:, 2].sum() == kernel.size
 
 
-def test_dropout_rate_logger_per_batch_follows_schedule(tmp_path):
-    model = relu_model(kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="drop"))
-    model.fit(X, Y, epochs=3, batch_size=16, verbose=0, callbacks=[
-        callbacks.DropoutRateLogger(tmp_path, update_freq="batch")])
-    logged = read_scalars(tmp_path)["dropout_rate/drop"]
-    assert sorted(logged) == list(range(12))
-    for step, rate in logged.items():
-        assert rate == pytest.approx(0.5 * min(step / 10, 1.0), abs=1e-6)
-
-
-def test_dropout_rate_logger_per_epoch_and_fixed_layers(tmp_path):
-    model = keras.Sequential([
-        keras.Input((6,)),
-        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="scheduled"),
-        kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
-        keras.layers.Dropout(0.2, name="keras_dropout"),
-        keras.layers.Dense(1),
-    ])
-    model.compile(optimizer="sgd", loss="mse")
-    model.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[
-        callbacks.DropoutRateLogger(tmp_path, update_freq=2)])
-    logged = read_scalars(tmp_path)
-    assert sorted(logged["dropout_rate/scheduled"]) == [0, 2, 4, 6]
-    assert logged["dropout_rate/scheduled"][6] == pytest.approx(0.3)
-    assert logged["dropout_rate/weight_scaled"] == {t: pytest.approx(0.3) for t in (0, 2, 4, 6)}
-    assert logged["dropout_rate/keras_dropout"] == {t: pytest.approx(0.2) for t in (0, 2, 4, 6)}
-
-
-def sgd_reference(momenta, lr, steps, nesterov=False):
-    """Keras's SGD rule, full batch MSE on (X, Y), from zero weights."""
-    kernel, bias = np.zeros((6, 1)), np.zeros(1)
-    velocity = [np.zeros_like(kernel), np.zeros_like(bias)]
-    for step in range(steps):
-        residual = X @ kernel + bias - Y
-        grads = [2 * X.T @ residual / len(X), 2 * residual.mean(axis=0)]
-        momentum = momenta(step)
-        for i, (param, grad) in enumerate(zip((kernel, bias), grads)):
-            velocity[i] = momentum * velocity[i] - lr * grad
-            param += momentum * velocity[i] - lr * grad if nesterov else velocity[i]
-    return kernel, bias
-
-
-def linear_model(optimizer, jit_compile=False):
-    model = keras.Sequential([
-        keras.Input((6,)), keras.layers.Dense(1, kernel_initializer="zeros", name="linear")])
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
-    return model
-
-
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_momentum_schedule_changes_the_compiled_update(nesterov, tmp_path):
-    def momenta(step):
-        return 0.0 if step < 3 else 0.9
-
-    model = linear_model(kdrop.optimizers.SGD(0.05, nesterov=nesterov))
-    model.fit(X, Y, batch_size=64, epochs=8, shuffle=False, verbose=0, callbacks=[
-        callbacks.LRMomentumScheduler(momentum=momenta, update_freq="batch", log_dir=tmp_path)])
-    kernel, bias = sgd_reference(momenta, 0.05, 8, nesterov)
-    np.testing.assert_allclose(model.get_layer("linear").kernel.numpy(), kernel, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(model.get_layer("linear").bias.numpy(), bias, rtol=1e-4, atol=1e-6)
-    assert read_scalars(tmp_path)["momentum"] == {t: pytest.approx(momenta(t)) for t in range(8)}
-    # Without the schedule (momentum 0 throughout) the weights differ.
-    assert not np.allclose(kernel, sgd_reference(lambda t: 0.0, 0.05, 8, nesterov)[0])
-
-
-@pytest.mark.tensorflow_only
-def test_momentum_schedule_with_jit_compile():
-    def momenta(epoch):
-        return 0.0 if epoch < 2 else 0.9
-
-    model = linear_model(kdrop.optimizers.SGD(0.05), jit_compile=True)
-    model.fit(X, Y, batch_size=64, epochs=6, shuffle=False, verbose=0, callbacks=[
-        callbacks.LRMomentumScheduler(momentum=momenta)])
-    kernel, _ = sgd_reference(momenta, 0.05, 6)
-    np.testing.assert_allclose(model.get_layer("linear").kernel.numpy(), kernel, rtol=1e-4, atol=1e-6)
-
-
-def test_learning_rate_schedule_per_epoch_is_applied_and_logged(tmp_path):
-    def rates(epoch):
-        return 0.1 * 0.5**epoch
-
-    model = linear_model(keras.optimizers.SGD(1.0))
-    model.fit(X, Y, batch_size=64, epochs=3, shuffle=False, verbose=0, callbacks=[
-        callbacks.LRMomentumScheduler(learning_rate=rates, log_dir=tmp_path)])
-    logged = read_scalars(tmp_path)["learning_rate"]
-    assert logged == {e: pytest.approx(rates(e)) for e in range(3)}
-    kernel, _ = sgd_reference(lambda t: 0.0, 1.0, 0)
-    for epoch in range(3):  # plain SGD with the scheduled rate
-        residual = X @ kernel - Y
-        kernel = kernel - rates(epoch) * 2 * X.T @ residual / len(X)
-    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(rates(2))
-
-
 @pytest.mark.parametrize("error", [RuntimeError("stop"), KeyboardInterrupt()])
 def test_interrupted_training_keeps_everything_logged(tmp_path, error):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
@@ -295,31 +201,13 @@ def test_unusable_log_dir_and_bad_probe_fail_before_training(tmp_path):
         np.testing.assert_array_equal(got, before)
 
 
-def test_schedules_on_optimizers_they_cannot_drive():
-    model = linear_model(keras.optimizers.SGD(0.1, momentum=0.5))
-    with pytest.raises(ValueError, match="kdrop.optimizers.SGD"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)])
-    decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
-    model = linear_model(kdrop.optimizers.SGD(decay))
-    with pytest.raises(ValueError, match="LearningRateSchedule"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(learning_rate=lambda e: 0.1)])
-
-
 @pytest.mark.parametrize(
     "make, error, words",
     [
-        (lambda: callbacks.DropoutRateLogger("logs", update_freq="step"), ValueError, ["update_freq", "'step'"]),
-        (lambda: callbacks.DropoutRateLogger("logs", update_freq=0), ValueError, ["update_freq", "0"]),
-        (lambda: callbacks.DropoutRateLogger(42), TypeError, ["log_dir", "42"]),
         (lambda: callbacks.ActivationSparsity("logs", X, every_n_epochs=0), ValueError, ["every_n_epochs", "0"]),
         (lambda: callbacks.ActivationSparsity("logs", X, threshold=float("nan")), ValueError, ["threshold", "nan"]),
         (lambda: callbacks.WeightHistograms("logs"), ValueError, ["data", "gradients=True"]),
         (lambda: callbacks.WeightHistograms("logs", data=X), ValueError, ["data", "targets"]),
-        (lambda: callbacks.LRMomentumScheduler(), ValueError, ["learning_rate", "momentum"]),
-        (lambda: callbacks.LRMomentumScheduler(momentum=0.9), TypeError, ["momentum", "0.9"]),
-        (lambda: callbacks.LRMomentumScheduler(lambda e: 0.1, update_freq=5), ValueError, ["update_freq", "5"]),
     ],
 )
 def test_bad_arguments(make, error, words):

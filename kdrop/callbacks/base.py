@@ -7,6 +7,7 @@ import numpy as np
 
 from kdrop import validation
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from kdrop.layers import BaseDropout
 
 
 def check_update_freq(update_freq):
@@ -24,7 +25,12 @@ def check_update_freq(update_freq):
 
 
 def probe_batch_xy(data):
-    """`(x, y)` of a probe batch; `y` is None when `data` has no targets."""
+    """`(x, y)` of a probe batch; `y` is None when `data` has no targets.
+
+    `data` is an array (or a dict of arrays for named inputs), an `(x, y)`
+    tuple (`x` may be a list of arrays for several inputs), or an iterable
+    such as a `tf.data.Dataset` whose first element is used.
+    """
     if isinstance(data, (tuple, list)):
         if len(data) not in (1, 2):
             raise ValueError(
@@ -32,7 +38,7 @@ def probe_batch_xy(data):
                 f"Received a {type(data).__name__} of length {len(data)}."
             )
         return data[0], data[1] if len(data) == 2 else None
-    if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
+    if isinstance(data, (np.ndarray, dict)) or keras.ops.is_tensor(data):
         return data, None
     if hasattr(data, "__iter__"):  # tf.data.Dataset, generator, PyDataset
         first = next(iter(data))
@@ -44,30 +50,46 @@ def probe_batch_xy(data):
 
 
 def check_probe_shape(model, x):
-    """Raises a clear error when probe `x` cannot be fed to `model`."""
+    """Raises a clear error when probe `x` cannot be fed to `model`.
+
+    Checked for models with known inputs (Functional, or Sequential once
+    built); others are checked by their first probe call.
+    """
     inputs = getattr(model, "inputs", None)
-    if not inputs or len(inputs) != 1:
+    if not inputs:
         return
-    expected = tuple(inputs[0].shape)
-    received = tuple(np.shape(x))
-    fits = len(expected) == len(received) and all(
-        e is None or e == r for e, r in zip(expected[1:], received[1:])
-    )
-    if not fits:
+    if isinstance(x, dict):
+        x = [x.get(tensor.name.split(":")[0]) for tensor in inputs]
+    arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple)) else [x]
+    if len(arrays) != len(inputs):
         raise ValueError(
-            f"`data` does not fit the model: it expects inputs of shape "
-            f"{expected}, the probe batch has shape {received}."
+            f"`data` does not fit the model: it has {len(inputs)} input(s), "
+            f"the probe batch holds {len(arrays)} array(s)."
         )
+    for tensor, array in zip(inputs, arrays):
+        expected = tuple(tensor.shape)
+        received = None if array is None else tuple(np.shape(array))
+        fits = received is not None and len(expected) == len(received) and all(
+            e is None or e == r for e, r in zip(expected[1:], received[1:])
+        )
+        if not fits:
+            raise ValueError(
+                f"`data` does not fit the model: input '{tensor.name}' "
+                f"expects shape {expected}, the probe batch has shape {received}."
+            )
 
 
-def dropout_layers(model):
-    """Every dropout layer in `model` (nested models included)."""
-    from kdrop.layers import BaseDropout
+# Dropout layers that zero units, so a "dropped fraction" exists
+# (keras.layers.SpatialDropout* subclass keras.layers.Dropout).
+MASKING_DROPOUT = (BaseDropout, keras.layers.Dropout)
 
+
+def dropout_layers(model, types=MASKING_DROPOUT):
+    """Every layer of one of `types` in `model` (nested models included)."""
     return [
         layer
         for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, (BaseDropout, keras.layers.Dropout))
+        if isinstance(layer, types)
     ]
 
 
@@ -75,46 +97,70 @@ class LoggingCallback(keras.callbacks.Callback):
     """Base of kdrop's callbacks that write TensorBoard event files.
 
     Files go to `log_dir/train` (nothing is written when `log_dir` is None),
-    the layout of Keras's TensorBoard callback,
-    so both show up as one run. Per-epoch values use the epoch index as step;
-    per-batch values use the global batch index, counted from the
-    optimizer's iterations at the start of `fit` so that a resumed run
-    continues its step numbers.
+    the layout of Keras's TensorBoard callback, so both show up as one run;
+    every callback has its own event file, which TensorBoard merges.
+
+    Steps: per-epoch values use the epoch index; per-batch values use the
+    global batch index `global_step(batch)`, the optimizer's iteration count
+    at the start of the epoch plus the batch index, so it stays right with
+    `steps_per_execution > 1` and continues across `fit` calls and resumed
+    runs. No `on_train_batch_end` hook is defined: it would make Keras
+    dispatch every batch's logs synchronously on JAX and torch.
+
+    Nothing written is lost when training stops early: Keras calls
+    `on_train_end` only when `fit` returns normally, so subclasses call
+    `flush_writes()` at the end of every hook that wrote (the event file is
+    then complete on disk), and the file is closed by `on_train_end`, by a
+    later `fit` with another `log_dir`, or when the writer is
+    garbage-collected or the interpreter exits (after an exception or
+    KeyboardInterrupt).
     """
 
-    def __init__(self, log_dir):
+    def __init__(self, log_dir, log_dir_optional=False):
         super().__init__()
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+        is_path = isinstance(log_dir, (str, os.PathLike)) and os.fspath(log_dir) != ""
+        if not is_path and not (log_dir is None and log_dir_optional):
+            allowed = "None or a path" if log_dir_optional else "a path"
             raise TypeError(
-                "`log_dir` must be a path (str or os.PathLike). "
-                f"Received: log_dir={log_dir!r}."
+                f"`log_dir` must be {allowed} (a non-empty str or "
+                f"os.PathLike). Received: log_dir={log_dir!r}."
             )
         # Whether it is usable is checked in on_train_begin, before any step.
         self.log_dir = log_dir
         self._writer = None
-        self._global_step = 0
+        self._epoch_first_step = 0
 
     @property
     def writer(self):
         return self._writer
 
     def on_train_begin(self, logs=None):
-        if self.log_dir is not None:
-            directory = prepare_log_dir(self.log_dir)
-            if self._writer is None or self._writer.directory != directory:
-                self._writer = SummaryWriter(directory)
-        optimizer = getattr(self.model, "optimizer", None)
-        iterations = getattr(optimizer, "iterations", None)
-        self._global_step = (
-            int(keras.ops.convert_to_numpy(iterations)) if iterations is not None else 0
+        if self.log_dir is None:
+            return
+        directory = prepare_log_dir(self.log_dir)
+        if self._writer is not None and self._writer.directory != directory:
+            self._writer.close()
+            self._writer = None
+        if self._writer is None:
+            self._writer = SummaryWriter(directory)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Variables are current at epoch boundaries on every backend.
+        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        self._epoch_first_step = (
+            0 if iterations is None else int(keras.ops.convert_to_numpy(iterations))
         )
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._global_step += 1
+    def global_step(self, batch):
+        """The global index of batch `batch` of the current epoch."""
+        return self._epoch_first_step + batch
 
-    def on_epoch_end(self, epoch, logs=None):
+    def flush_writes(self):
         if self._writer is not None:
             self._writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.flush_writes()
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

@@ -23,10 +23,16 @@ def _value(schedule, name, step):
     value = float(keras.ops.convert_to_numpy(schedule(step)))
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(
-            f"`{name}` schedule returned {value} at step {step}; it must "
+            f"The `{name}` schedule returned {value} at step {step}; it must "
             "return finite values >= 0."
         )
     return value
+
+
+def _base_optimizer(model):
+    # Mixed precision wraps the optimizer in a LossScaleOptimizer.
+    optimizer = model.optimizer
+    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 class LRMomentumScheduler(LoggingCallback):
@@ -35,22 +41,28 @@ class LRMomentumScheduler(LoggingCallback):
         learning_rate = learning_rate_schedule(t)
         momentum      = momentum_schedule(t)
 
-    with `t` the epoch index (`update_freq="epoch"`, set at each epoch's
-    start) or the global batch index (`update_freq="batch"`, set before each
-    step). Both values are logged as `learning_rate` and `momentum` when
-    `log_dir` is given.
+    with `t` the epoch index (`update_freq="epoch"`, set when each epoch
+    begins) or the global batch index (`update_freq="batch"`, set before each
+    step; with `steps_per_execution` k > 1, before each block of k steps).
+    A schedule is any callable of `t`: a Python function, a
+    `keras.optimizers.schedules.LearningRateSchedule`, a kdrop schedule, or
+    the presets `kdrop.schedules.hinton2012()` / `srivastava2014()`. Both
+    values are logged as `learning_rate` and `momentum` when `log_dir` is
+    given.
 
     Momentum needs `kdrop.optimizers.SGD`, which holds it in a variable:
     Keras's optimizers read momentum (SGD) or beta_1 (Adam) as a Python
     float when the train step is traced, so changing it later would silently
     do nothing; with them a momentum schedule raises a clear error in
     `on_train_begin`, before any step. Learning-rate schedules work with
-    every Keras optimizer whose learning rate is a variable (not itself a
-    `LearningRateSchedule`).
+    every Keras optimizer whose learning rate is a variable (a float at
+    compile time, not itself a `LearningRateSchedule`). A mixed-precision
+    `LossScaleOptimizer` is looked through. On JAX, per-batch updates call
+    `model.jax_state_sync()` first so that they reach the next step.
 
     Args:
         learning_rate: None or a callable `t -> learning rate`.
-        momentum: None or a callable `t -> momentum`.
+        momentum: None or a callable `t -> momentum` (values in [0, 1]).
         update_freq: `"epoch"` or `"batch"`.
         log_dir: None, or a directory; events go to `log_dir/train`.
 
@@ -65,11 +77,11 @@ class LRMomentumScheduler(LoggingCallback):
 
     References:
         - Hinton et al., arXiv:1207.0580, 2012 (appendix A).
-        - Srivastava et al., JMLR 15, 2014 (appendix A.1).
+        - Srivastava et al., JMLR 15, 2014 (appendix A).
     """
 
     def __init__(self, learning_rate=None, momentum=None, update_freq="epoch", log_dir=None):
-        super().__init__(log_dir)
+        super().__init__(log_dir, log_dir_optional=True)
         if learning_rate is None and momentum is None:
             raise ValueError(
                 "Pass at least one of `learning_rate` and `momentum` "
@@ -80,7 +92,7 @@ class LRMomentumScheduler(LoggingCallback):
         self.update_freq = check_choice(update_freq, "update_freq", ("epoch", "batch"))
 
     def on_train_begin(self, logs=None):
-        optimizer = self.model.optimizer
+        optimizer = _base_optimizer(self.model)
         if self.momentum is not None and not hasattr(optimizer, "momentum_variable"):
             raise ValueError(
                 "A `momentum` schedule needs an optimizer whose momentum is a "
@@ -100,7 +112,7 @@ class LRMomentumScheduler(LoggingCallback):
         super().on_train_begin(logs)
 
     def _apply(self, step):
-        optimizer = self.model.optimizer
+        optimizer = _base_optimizer(self.model)
         values = {}
         if self.learning_rate is not None:
             values["learning_rate"] = _value(self.learning_rate, "learning_rate", step)
@@ -111,14 +123,14 @@ class LRMomentumScheduler(LoggingCallback):
         if self.writer is not None:
             for tag, value in values.items():
                 self.writer.scalar(tag, value, step)
+            self.flush_writes()
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         if self.update_freq == "epoch":
             self._apply(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.update_freq == "batch":
             sync_training_state(self.model)
-            self._apply(self._global_step)
-            if self.writer is not None:
-                self.writer.flush()  # a run that stops mid-epoch keeps them
+            self._apply(self.global_step(batch))

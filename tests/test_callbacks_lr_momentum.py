@@ -1,0 +1,160 @@
+"""LRMomentumScheduler: the optimizer really follows the schedules.
+
+Every model here takes full-batch steps on (X, Y) (the data set is X
+repeated, batch size len(X), no shuffling), so its weights can be compared
+with a numpy run of Keras's SGD rule, step by step. Three steps per epoch
+make the momentum change land inside an epoch, where JAX's `fit` only sees
+an assignment after `model.jax_state_sync()`.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import kdrop
+from kdrop import callbacks, schedules
+from tests.callback_models import X, Y, assert_weights, linear_model, sgd_reference
+from tests.conftest import BACKEND
+from tests.event_files import read_scalars
+
+STEPS_PER_EPOCH = 3
+X_REPEATED, Y_REPEATED = np.tile(X, (STEPS_PER_EPOCH, 1)), np.tile(Y, (STEPS_PER_EPOCH, 1))
+
+
+def fit_full_batches(model, epochs, callback_list):
+    model.fit(X_REPEATED, Y_REPEATED, batch_size=len(X), epochs=epochs, shuffle=False,
+              verbose=0, callbacks=callback_list)
+
+
+def momentum_after_step_4(step):
+    return 0.0 if step < 4 else 0.9
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_schedule_per_batch_changes_the_compiled_update(nesterov, tmp_path):
+    model = linear_model(kdrop.optimizers.SGD(0.05, nesterov=nesterov))
+    fit_full_batches(model, 3, [callbacks.LRMomentumScheduler(
+        momentum=momentum_after_step_4, update_freq="batch", log_dir=tmp_path)])
+    assert_weights(model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov))
+    assert read_scalars(tmp_path)["momentum"] == {
+        t: pytest.approx(momentum_after_step_4(t)) for t in range(9)}
+    # The schedule made a difference: momentum 0 throughout ends elsewhere.
+    no_momentum = sgd_reference(lambda t: 0.05, lambda t: 0.0, 9, nesterov)
+    assert not np.allclose(model.get_layer("linear").kernel.numpy(), no_momentum[0], rtol=1e-3)
+
+
+@pytest.mark.tensorflow_only
+def test_momentum_schedule_per_epoch_with_jit_compile():
+    def momentum(epoch):
+        return 0.0 if epoch < 1 else 0.9
+
+    model = linear_model(kdrop.optimizers.SGD(0.05), jit_compile=True)
+    fit_full_batches(model, 3, [callbacks.LRMomentumScheduler(momentum=momentum)])
+    assert_weights(model, sgd_reference(
+        lambda t: 0.05, lambda t: momentum(t // STEPS_PER_EPOCH), 9))
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch runs Keras's SGD step eagerly")
+def test_keras_sgd_ignores_a_momentum_change_after_tracing():
+    """The trap kdrop.optimizers.SGD exists for (REFERENCE.md section 5)."""
+
+    class SetMomentum(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.steps == 4:
+                self.model.optimizer.momentum = 0.9
+            self.steps += 1
+
+    model = linear_model(keras.optimizers.SGD(0.05, momentum=0.5))
+    fit_full_batches(model, 3, [SetMomentum()])
+    assert model.optimizer.momentum == 0.9
+    assert_weights(model, sgd_reference(lambda t: 0.05, lambda t: 0.5, 9))
+
+
+def test_learning_rate_schedule_per_epoch_is_applied_and_logged(tmp_path):
+    def learning_rate(epoch):
+        return 0.1 * 0.5**epoch
+
+    model = linear_model(keras.optimizers.SGD(1.0))
+    fit_full_batches(model, 3, [
+        callbacks.LRMomentumScheduler(learning_rate=learning_rate, log_dir=tmp_path)])
+    assert read_scalars(tmp_path)["learning_rate"] == {
+        e: pytest.approx(learning_rate(e)) for e in range(3)}
+    assert_weights(model, sgd_reference(
+        lambda t: learning_rate(t // STEPS_PER_EPOCH), lambda t: 0.0, 9))
+
+
+def test_schedule_objects_per_batch_drive_learning_rate_and_momentum(tmp_path):
+    learning_rate = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    momentum = schedules.Linear(0.0, 0.8, 6)  # kdrop schedules are callables of the step
+    model = linear_model(kdrop.optimizers.SGD(1.0))
+    fit_full_batches(model, 2, [callbacks.LRMomentumScheduler(
+        learning_rate, momentum, update_freq="batch", log_dir=tmp_path)])
+
+    def lr_numpy(t):
+        return 0.1 * 0.5 ** (t / 2)
+
+    def momentum_numpy(t):
+        return 0.8 * min(t / 6, 1.0)
+
+    assert_weights(model, sgd_reference(lr_numpy, momentum_numpy, 6))
+    logged = read_scalars(tmp_path)
+    assert logged["learning_rate"] == {t: pytest.approx(lr_numpy(t)) for t in range(6)}
+    assert logged["momentum"] == {t: pytest.approx(momentum_numpy(t)) for t in range(6)}
+
+
+def test_mixed_precision_loss_scale_optimizer_is_looked_through():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = linear_model(kdrop.optimizers.SGD(0.05))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        fit_full_batches(model, 2, [callbacks.LRMomentumScheduler(
+            learning_rate=lambda e: 0.02 * (e + 1), momentum=lambda e: 0.3 * (e + 1))])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.optimizer.inner_optimizer.momentum == pytest.approx(0.6)
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.04)
+
+
+def test_schedules_on_optimizers_they_cannot_drive():
+    model = linear_model(keras.optimizers.SGD(0.1, momentum=0.5))
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match="kdrop.optimizers.SGD"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)])
+    for got, before in zip(model.get_weights(), weights):  # no step was taken
+        np.testing.assert_array_equal(got, before)
+    model = linear_model(keras.optimizers.Adam(0.1))
+    with pytest.raises(ValueError, match="Adam.*kdrop.optimizers.SGD|kdrop.optimizers.SGD.*Adam"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)])
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    model = linear_model(kdrop.optimizers.SGD(decay))
+    with pytest.raises(ValueError, match="LearningRateSchedule"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.LRMomentumScheduler(learning_rate=lambda e: 0.1)])
+
+
+def test_schedule_returning_an_invalid_value_stops_with_a_clear_error():
+    model = linear_model(kdrop.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match=r"`learning_rate` schedule returned nan at step 0"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+            callbacks.LRMomentumScheduler(learning_rate=lambda e: float("nan"))])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({}, ValueError, ["learning_rate", "momentum", "None"]),
+        ({"momentum": 0.9}, TypeError, ["momentum", "0.9", "callable"]),
+        ({"learning_rate": lambda e: 0.1, "update_freq": 5}, ValueError, ["update_freq", "5", "'epoch'"]),
+        ({"learning_rate": lambda e: 0.1, "log_dir": 3}, TypeError, ["log_dir", "3"]),
+    ],
+)
+def test_bad_arguments(kwargs, error, words):
+    with pytest.raises(error) as info:
+        callbacks.LRMomentumScheduler(**kwargs)
+    for word in words:
+        assert word in str(info.value)
