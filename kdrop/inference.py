@@ -3,49 +3,58 @@
 Both functions rebuild the model's graph with `keras.models.clone_model`,
 replacing only the dropout layers; every other layer is re-created from its
 config and receives a COPY of its weights, so the original model is never
-touched (no weights shared, no nodes added to its layers).
+touched (no weights shared, no nodes added to its layers, no random state
+or schedule step advanced).
 """
 
 import dataclasses
+import math
 import warnings
 
 import keras
 import numpy as np
+from keras import ops
 
 from kdrop import validation
-from kdrop.layers import (
-    BaseDropout,
-    InvertedDropout,
-    ScheduledDropout,
-    WeightScaledDropout,
-)
+from kdrop.layers import BaseDropout, InvertedDropout, WeightScaledDropout
 from kdrop.layers.base import WEIGHT_SCALED
 
-# Keras layers that are identity at inference and random in training.
+# Keras layers that are random in training and identity at inference.
 KERAS_NOISE_LAYERS = (
     keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
     keras.layers.GaussianDropout,
-    keras.layers.GaussianNoise,
     keras.layers.AlphaDropout,
+    keras.layers.GaussianNoise,
 )
 DROPOUT_LAYERS = (BaseDropout,) + KERAS_NOISE_LAYERS
 
-# Linear layers a keep_prob factor on their input can be folded into:
-# W (k x) + b == (k W) x + b.
-FOLD_TARGETS = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-)
+# Layers computing `activation(L(x, kernel) + bias)` with L linear in both the
+# input and the named kernel, so `L(k x, W) == L(x, k W)`: a factor k on the
+# input folds into that kernel (the bias and the activation stay as they are).
+FOLD_TARGETS = {
+    keras.layers.Dense: "kernel",
+    keras.layers.EinsumDense: "kernel",
+    keras.layers.Conv1D: "kernel",
+    keras.layers.Conv2D: "kernel",
+    keras.layers.Conv3D: "kernel",
+    keras.layers.Conv1DTranspose: "kernel",
+    keras.layers.Conv2DTranspose: "kernel",
+    keras.layers.Conv3DTranspose: "kernel",
+    keras.layers.DepthwiseConv1D: "kernel",
+    keras.layers.DepthwiseConv2D: "kernel",
+    keras.layers.SeparableConv1D: "depthwise_kernel",
+    keras.layers.SeparableConv2D: "depthwise_kernel",
+}
 
 # Layers f with f(k x) == k f(x) for every k > 0, which a keep_prob factor
-# can travel through on its way to a fold target.
+# travels through on its way to a fold target. ReLU and Activation qualify
+# only with a positively homogeneous function, see `_commutes_with_scale`.
 POSITIVE_SCALE_COMMUTING = (
+    keras.layers.Identity,
     keras.layers.Flatten,
     keras.layers.Reshape,
     keras.layers.Permute,
-    keras.layers.Identity,
+    keras.layers.RepeatVector,
     keras.layers.MaxPooling1D,
     keras.layers.MaxPooling2D,
     keras.layers.MaxPooling3D,
@@ -58,6 +67,9 @@ POSITIVE_SCALE_COMMUTING = (
     keras.layers.GlobalAveragePooling1D,
     keras.layers.GlobalAveragePooling2D,
     keras.layers.GlobalAveragePooling3D,
+    keras.layers.UpSampling1D,
+    keras.layers.UpSampling2D,
+    keras.layers.UpSampling3D,
     keras.layers.ZeroPadding1D,
     keras.layers.ZeroPadding2D,
     keras.layers.ZeroPadding3D,
@@ -65,27 +77,44 @@ POSITIVE_SCALE_COMMUTING = (
     keras.layers.Cropping2D,
     keras.layers.Cropping3D,
     keras.layers.LeakyReLU,
-)
-_HOMOGENEOUS_ACTIVATIONS = ("relu", "linear", "leaky_relu")
+    keras.layers.PReLU,
+) + DROPOUT_LAYERS  # at inference: identity or a positive factor
+HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
+
+# Default size of one compiled mc_predict call: its largest layer output
+# holds at most this many elements (16 MiB in float32).
+ELEMENT_BUDGET = 2**22
 
 
-def _commutes_with_positive_scale(layer):
-    if isinstance(layer, POSITIVE_SCALE_COMMUTING + DROPOUT_LAYERS):
-        return True
+def _commutes_with_scale(layer):
     if isinstance(layer, keras.layers.ReLU):
         return layer.max_value is None and layer.threshold == 0
     if isinstance(layer, keras.layers.Activation):
-        return keras.activations.serialize(layer.activation) in _HOMOGENEOUS_ACTIVATIONS
-    return False
+        name = keras.activations.serialize(layer.activation)
+        return name in HOMOGENEOUS_ACTIVATIONS
+    return isinstance(layer, POSITIVE_SCALE_COMMUTING)
 
 
-def _inference_keep_prob(layer):
-    """The factor a dropout layer applies at inference (1 for identity)."""
-    if isinstance(layer, ScheduledDropout):
-        return layer.keep_prob if layer.mode == WEIGHT_SCALED else 1.0
-    if isinstance(layer, WeightScaledDropout):
-        return layer.keep_prob
+def _current_rate(layer):
+    """The rate of a kdrop dropout layer now (a schedule's current value)."""
+    return float(ops.convert_to_numpy(layer._rate_tensor()))
+
+
+def _inference_factor(layer):
+    """The factor a dropout layer multiplies by at inference (1: identity)."""
+    if isinstance(layer, BaseDropout) and layer.mode == WEIGHT_SCALED:
+        return 1.0 - _current_rate(layer)
     return 1.0
+
+
+def _kernel_name(layer):
+    """Name of the kernel a factor on `layer`'s input folds into, or None."""
+    if getattr(layer, "lora_enabled", False) or layer.quantization_mode:
+        return None  # their kernel is not one plain variable
+    for layer_class, name in FOLD_TARGETS.items():
+        if isinstance(layer, layer_class):
+            return name
+    return None
 
 
 def _functional_graph(model, caller):
@@ -101,10 +130,11 @@ def _functional_graph(model, caller):
     if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
         return model
     raise TypeError(
-        f"{caller} supports Sequential and Functional Keras models, whose "
-        f"layer graph it can inspect. Received a subclassed model of type "
-        f"{type(model).__name__}: rebuild it with the Functional API, or "
-        "apply kdrop's layers' inference rules by hand."
+        f"{caller} supports Sequential and Functional Keras models (nested "
+        "ones included), whose layer graph it can inspect. Received a "
+        f"subclassed model of type {type(model).__name__}: rebuild it with "
+        "the Functional API, or apply the dropout layers' inference rules by "
+        "hand."
     )
 
 
@@ -113,49 +143,55 @@ def _model_nodes(graph):
 
 
 def _fold_targets(graph):
-    """Maps id(weight-scaled dropout layer) -> the linear layer to fold into."""
+    """Maps id(weight-scaled dropout layer) -> the layer to fold it into.
+
+    The dropout layer must be used once, and its output must reach a single
+    fold target through single-consumer layers that commute with a positive
+    scale, without being a model output on the way.
+    """
     nodes = _model_nodes(graph)
-    consumers = {}
-    uses = {}
+    consumers, uses = {}, {}
     for node in nodes:
         uses[id(node.operation)] = uses.get(id(node.operation), 0) + 1
         for tensor in node.input_tensors:
             consumers.setdefault(id(tensor), []).append(node)
-    outputs = {id(t) for t in graph.outputs}
+    model_outputs = {id(tensor) for tensor in graph.outputs}
 
     targets = {}
     for node in nodes:
         layer = node.operation
-        if _inference_keep_prob(layer) == 1.0 or uses[id(layer)] != 1:
+        if _inference_factor(layer) == 1.0 or uses[id(layer)] != 1:
             continue
         tensor = node.output_tensors[0]
-        while id(tensor) not in outputs and len(consumers.get(id(tensor), [])) == 1:
+        while (
+            id(tensor) not in model_outputs
+            and len(consumers.get(id(tensor), [])) == 1
+        ):
             consumer = consumers[id(tensor)][0]
             operation = consumer.operation
             if uses[id(operation)] != 1 or len(consumer.input_tensors) != 1:
                 break
-            if isinstance(operation, FOLD_TARGETS):
+            if _kernel_name(operation):
                 targets[id(layer)] = operation
                 break
-            if not _commutes_with_positive_scale(operation):
+            if not _commutes_with_scale(operation):
                 break
             tensor = consumer.output_tensors[0]
     return targets
 
 
-def _warn_if_no_dropout(model, consequence):
-    if not any(isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers()):
-        warnings.warn(
-            f"Model '{model.name}' has no dropout layer: {consequence}",
-            stacklevel=3,
-        )
+def _has_dropout(model):
+    return any(
+        isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers()
+    )
 
 
 def _clone(model, replace, caller):
     """Clones `model`, calling `replace(layer)` for every layer.
 
     `replace` returns a new layer, or None to re-create the layer from its
-    config with a copy of its weights.
+    config with a copy of its weights. Returns the clone and a dict
+    id(original layer) -> its re-created copy.
     """
     _functional_graph(model, caller)
     copies = []
@@ -170,29 +206,38 @@ def _clone(model, replace, caller):
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     for layer, new_layer in copies:
         new_layer.set_weights(layer.get_weights())
-    return clone, dict((id(layer), new) for layer, new in copies)
+    return clone, {id(layer): new_layer for layer, new_layer in copies}
 
 
 def fold_dropout(model):
     """Returns a new inference model with every dropout layer folded away.
 
-    Inverted dropout (kdrop's InvertedDropout, ScheduledDropout in
-    "inverted" mode, Keras's Dropout / SpatialDropout*) and Keras's noise
-    layers (GaussianDropout, GaussianNoise, AlphaDropout) are identity at
-    inference and become `keras.layers.Identity`. Weight-scaled dropout
-    (WeightScaledDropout, ScheduledDropout in "weight_scaled" mode at its
-    current rate) multiplies by `keep_prob` at inference; that factor is
-    folded into the kernel of the next linear layer,
+    Layers that are identity at inference become `keras.layers.Identity`:
+    kdrop's InvertedDropout and ScheduledDropout in "inverted" mode, Keras's
+    Dropout / SpatialDropout1D/2D/3D, and Keras's other training-only noise
+    layers (GaussianDropout, AlphaDropout, GaussianNoise). Weight-scaled
+    dropout (WeightScaledDropout, or ScheduledDropout in "weight_scaled" mode
+    at its current rate) multiplies by `keep_prob` at inference; that factor
+    is folded into the kernel of the next linear layer,
 
-        W_test = keep_prob * W     (bias unchanged)
+        W_test = keep_prob * W     (bias and activation unchanged)
 
-    when the dropout output reaches exactly one Dense / Conv1D / Conv2D /
-    Conv3D layer (used once) through layers that commute with a positive
-    scale: Flatten, Reshape, Permute, pooling, zero padding, cropping,
-    ReLU (no max_value or threshold), LeakyReLU, Activation("relu" /
-    "linear" / "leaky_relu") and other dropout layers. Otherwise it stays as
-    a `keras.layers.Rescaling(keep_prob)`. Nested models are folded
-    recursively. The original model is not modified; weights are copied.
+    when the dropout output reaches exactly one fold target, used once, and
+    nothing else (not a model output either), through layers that commute
+    with a positive scale. Fold targets: Dense, EinsumDense, Conv1D/2D/3D,
+    Conv1D/2D/3DTranspose, DepthwiseConv1D/2D (their kernel) and
+    SeparableConv1D/2D (their depthwise kernel); not LoRA-enabled or
+    quantized ones. Layers folded through: Identity, Flatten, Reshape,
+    Permute, RepeatVector, Max/Average/GlobalMax/GlobalAverage pooling
+    1D/2D/3D, UpSampling, ZeroPadding, Cropping, LeakyReLU, PReLU, ReLU
+    without max_value or threshold, Activation("linear" / "relu" /
+    "leaky_relu"), and other dropout layers (factors of a chain multiply).
+    Otherwise the factor stays as a `keras.layers.Rescaling(keep_prob)`.
+
+    Nested Sequential/Functional models are folded recursively (a factor
+    never crosses a model boundary). A model without dropout gives an
+    equivalent copy, with a warning. Weights are copied, not shared; the
+    original model is not modified.
 
     Args:
         model: a Sequential or Functional Keras model.
@@ -201,188 +246,341 @@ def fold_dropout(model):
         A new `keras.Model` whose `predict` equals `model.predict` (within
         float rounding) and which contains no dropout layer.
 
+    Raises:
+        TypeError: for a subclassed model, whose graph cannot be inspected.
+        ValueError: for a Sequential model that was never built.
+
     Example:
 
     ```python
-    inference_model = kdrop.fold_dropout(model)
-    inference_model.save("model_for_serving.keras")
+    serving_model = kdrop.fold_dropout(model)
+    serving_model.save("model_for_serving.keras")
     ```
 
     References:
-        - Srivastava et al., JMLR 15, 2014, section 1 (weight scaling rule).
+        - Srivastava et al., "Dropout: A Simple Way to Prevent Neural
+          Networks from Overfitting", JMLR 15, 2014 (weight scaling rule).
     """
+    _functional_graph(model, "fold_dropout")
+    if not _has_dropout(model):
+        warnings.warn(
+            f"Model '{model.name}' has no dropout layer: fold_dropout "
+            "returns an equivalent copy.",
+            stacklevel=2,
+        )
+    return _fold(model)
+
+
+def _fold(model):
     targets = _fold_targets(_functional_graph(model, "fold_dropout"))
-    _warn_if_no_dropout(model, "fold_dropout returns an equivalent copy.")
-    folded_into = {}
+    factors = {}  # id(original fold target) -> product of folded keep_probs
 
     def replace(layer):
         if isinstance(layer, keras.Model):
-            return fold_dropout(layer)
+            return _fold(layer)
         if not isinstance(layer, DROPOUT_LAYERS):
             return None
-        keep_prob = _inference_keep_prob(layer)
-        if keep_prob == 1.0:
-            return keras.layers.Identity(name=layer.name)
+        factor = _inference_factor(layer)
         if id(layer) in targets:
-            folded_into[id(targets[id(layer)])] = keep_prob
-            return keras.layers.Identity(name=layer.name)
-        return keras.layers.Rescaling(keep_prob, name=layer.name)
+            target = id(targets[id(layer)])
+            factors[target] = factors.get(target, 1.0) * factor
+        elif factor != 1.0:
+            return keras.layers.Rescaling(
+                factor, name=layer.name, dtype=layer.dtype_policy.name
+            )
+        return keras.layers.Identity(name=layer.name, dtype=layer.dtype_policy.name)
 
     clone, copies = _clone(model, replace, "fold_dropout")
-    for target_id, keep_prob in folded_into.items():
-        kernel = copies[target_id].kernel
-        kernel.assign(kernel * keep_prob)
+    for target, factor in factors.items():
+        kernel = getattr(copies[target], _kernel_name(copies[target]))
+        kernel.assign(ops.multiply(kernel, factor))
     return clone
 
 
 @dataclasses.dataclass(frozen=True)
 class MCResult:
-    """Monte-Carlo dropout prediction.
+    """Result of `kdrop.mc_predict`: Monte-Carlo dropout statistics.
+
+    For a model with several outputs each field has the structure of
+    `model.predict(x)` (a list or dict with one entry per output).
 
     Attributes:
-        mean: average of the sampled outputs, shape of `model.predict(x)`.
-        std: their standard deviation over samples (ddof=0).
-        entropy: predictive entropy `-sum(mean * log(mean))` per example
-            when the outputs are probabilities (rows non-negative, summing
-            to 1), else None.
-        samples: the number of stochastic forward passes.
+        mean: float64 array shaped like `model.predict(x)`, the average of
+            the sampled outputs.
+        std: float64 array of the same shape, their population standard
+            deviation over samples (ddof=0).
+        entropy: float64 array of shape `mean.shape[:-1]`, the predictive
+            entropy `-sum(mean * log(mean))` over the last axis (in nats),
+            when the outputs are probabilities (non-negative rows of at
+            least two entries summing to 1, e.g. a softmax); else None.
+        samples: the number of stochastic forward passes per example.
     """
 
-    mean: np.ndarray
-    std: np.ndarray
+    mean: object
+    std: object
     entropy: object
     samples: int
 
 
 class _AlwaysSample(keras.layers.Layer):
-    """Runs a dropout layer in training mode whatever `training` says."""
+    """Draws a training-mode sample of a noise layer whatever `training` is."""
 
-    def __init__(self, dropout, **kwargs):
-        super().__init__(name=dropout.name, **kwargs)
-        self.dropout = dropout
+    def __init__(self, noise_layer, **kwargs):
+        super().__init__(
+            name=noise_layer.name, dtype=noise_layer.dtype_policy.name, **kwargs
+        )
+        self.noise_layer = noise_layer
 
-    def call(self, x):
-        return self.dropout(x, training=True)
+    def build(self, input_shape):
+        self.noise_layer.build(input_shape)
+
+    def call(self, inputs):
+        if isinstance(self.noise_layer, BaseDropout):
+            return self.noise_layer.sample(inputs)
+        return self.noise_layer(inputs, training=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
-def _sampling_copy(layer, seed):
-    """A fresh dropout layer drawing like `layer` does in training."""
-    if isinstance(layer, ScheduledDropout):
-        layer_class = WeightScaledDropout if layer.mode == WEIGHT_SCALED else InvertedDropout
-        return layer_class(layer.current_rate, noise_shape=layer.noise_shape, seed=seed)
-    return layer.__class__.from_config({**layer.get_config(), "seed": seed})
+def _per_row(noise_shape):
+    # A mask shared across the batch (first entry 1) would be shared by the
+    # tiled copies of an example, i.e. across samples. Per-row masks give
+    # each example the same distribution, with independent samples.
+    if noise_shape is None or noise_shape[0] != 1:
+        return noise_shape
+    return (None,) + tuple(noise_shape[1:])
 
 
-def _sampling_model(model, seed):
-    counter = iter(range(1_000_000))
+def _sampling_layer(layer, seed):
+    """A fresh noise layer drawing as `layer` does in training."""
+    if isinstance(layer, BaseDropout):
+        # Equal in distribution to `layer.sample(x)` (mask and scaling depend
+        # only on mode, rate and noise_shape), with the rate frozen at its
+        # current value and no schedule or step counter to deserialize.
+        layer_class = (
+            WeightScaledDropout if layer.mode == WEIGHT_SCALED else InvertedDropout
+        )
+        return layer_class(
+            _current_rate(layer),
+            noise_shape=_per_row(layer.noise_shape),
+            seed=seed,
+            dtype=layer.dtype_policy.name,
+        )
+    config = {**layer.get_config(), "seed": seed}
+    if "noise_shape" in config:
+        config["noise_shape"] = _per_row(config["noise_shape"])
+    return layer.__class__.from_config(config)
 
+
+def _sampling_model(model, rng):
     def replace(layer):
         if isinstance(layer, keras.Model):
-            return _sampling_model(layer, seed)
+            return _sampling_model(layer, rng)
         if not isinstance(layer, DROPOUT_LAYERS):
             return None
-        layer_seed = None if seed is None else seed + next(counter)
-        return _AlwaysSample(_sampling_copy(layer, layer_seed))
+        seed = int(rng.integers(2**31 - 1))
+        return _AlwaysSample(_sampling_layer(layer, seed))
 
     return _clone(model, replace, "mc_predict")[0]
 
 
-def _as_inputs(model, x):
-    inputs = x if isinstance(x, (list, tuple)) else [x]
-    inputs = [np.asarray(keras.ops.convert_to_numpy(v)) for v in inputs]
-    expected = [tuple(t.shape) for t in model.inputs]
-    if len(inputs) != len(expected) or any(
-        len(e) != v.ndim or any(d is not None and d != s for d, s in zip(e[1:], v.shape[1:]))
-        for e, v in zip(expected, inputs)
-    ):
-        raise ValueError(
-            f"`x` does not fit the model: it expects inputs of shape "
-            f"{expected}, received {[v.shape for v in inputs]}."
-        )
-    return inputs
-
-
-def _probability_rows(mean):
-    return (
-        mean.ndim >= 2
-        and np.all(mean >= -1e-6)
-        and np.allclose(mean.sum(axis=-1), 1.0, atol=1e-3)
+def _flat_inputs(graph, x):
+    """`x` as a list of numpy arrays in the order of `graph.inputs`."""
+    specs = keras.tree.flatten(graph._inputs_struct)
+    if isinstance(x, dict):
+        names = [spec.name for spec in specs]
+        if sorted(x) != sorted(names):
+            raise ValueError(
+                f"`x` must have one entry per model input {names}. Received "
+                f"a dict with keys {sorted(x)}."
+            )
+        flat = [x[name] for name in names]
+    elif isinstance(x, (list, tuple)) and (len(specs) > 1 or len(x) == 1):
+        flat = list(x)
+    else:
+        flat = [x]
+    flat = [np.asarray(ops.convert_to_numpy(value)) for value in flat]
+    expected = [tuple(spec.shape) for spec in specs]
+    received = [value.shape for value in flat]
+    fits = len(flat) == len(specs) and all(
+        len(shape) == len(got)
+        and all(d is None or d == g for d, g in zip(shape[1:], got[1:]))
+        for shape, got in zip(expected, received)
     )
+    if not fits:
+        raise ValueError(
+            f"`x` does not fit the model: it expects {len(specs)} input(s) "
+            f"of shape {expected}. Received shape(s) {received}."
+        )
+    lengths = {len(value) for value in flat}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(
+            "`x` must hold at least one example, and the same number of "
+            f"examples in every input. Received shape(s) {received}."
+        )
+    return flat
+
+
+def _default_rows(graph):
+    """Rows per call that keep the largest layer output under the budget."""
+    largest = max(
+        math.prod(dim or 1 for dim in tensor.shape[1:])
+        for node in _model_nodes(graph)
+        for tensor in node.output_tensors
+    )
+    return max(1, ELEMENT_BUDGET // largest)
+
+
+class _Moments:
+    """Running mean and sum of squared deviations over samples.
+
+    Batches of samples are merged with Chan et al.'s pairwise update, which
+    avoids the cancellation of `E[y^2] - E[y]^2` when the spread is small
+    relative to the mean.
+    """
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, batch):
+        """Adds `batch`, an array of shape (samples, ...)."""
+        batch = np.asarray(batch, dtype=np.float64)
+        count = len(batch)
+        batch_mean = batch.mean(axis=0)
+        batch_m2 = np.square(batch - batch_mean).sum(axis=0)
+        total = self.count + count
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (count / total)
+        self.m2 = self.m2 + batch_m2 + np.square(delta) * (self.count * count / total)
+        self.count = total
+
+    @property
+    def std(self):
+        return np.sqrt(self.m2 / self.count)
+
+
+def _entropy(mean):
+    """Predictive entropy over the last axis, or None for non-probabilities."""
+    if mean.ndim < 2 or mean.shape[-1] < 2:
+        return None
+    if np.any(mean < 0) or not np.allclose(mean.sum(axis=-1), 1.0, atol=1e-3):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(mean > 0, mean * np.log(mean), 0.0)
+    return -terms.sum(axis=-1)
+
+
+def _sample_chunk(sampler, inputs_struct, chunk, samples, samples_per_call):
+    """Runs `samples` passes over the examples in `chunk`.
+
+    Returns the output structure of `sampler` and a `_Moments` per output.
+    """
+    moments = None
+    for done in range(0, samples, samples_per_call):
+        copies = min(samples_per_call, samples - done)
+        tiled = [np.concatenate([value] * copies) for value in chunk]
+        outputs = sampler.predict_on_batch(
+            keras.tree.pack_sequence_as(inputs_struct, tiled)
+        )
+        flat = [np.asarray(output) for output in keras.tree.flatten(outputs)]
+        moments = moments or [_Moments() for _ in flat]
+        for output, moment in zip(flat, moments):
+            moment.add(output.reshape((copies, -1) + output.shape[1:]))
+    return outputs, moments
 
 
 def mc_predict(model, x, samples=50, batch_size=None, seed=None):
     """Monte-Carlo dropout: mean and spread of `samples` stochastic passes.
 
-    Each pass samples new masks in every dropout layer (kdrop's and
-    Keras's) while every other layer, BatchNormalization included, stays in
-    inference mode. WeightScaledDropout samples its training-mode mask
-    without rescaling, so the mean estimates the weight-scaled inference
-    output; ScheduledDropout samples at its current rate and its step is
-    not advanced. With `p_s` the output of pass `s`:
+    Each pass samples new masks in every dropout layer (kdrop's and Keras's,
+    and Keras's other training-only noise layers: GaussianDropout,
+    AlphaDropout, GaussianNoise) while every other layer, BatchNormalization
+    included, stays in inference mode. WeightScaledDropout samples its
+    training-mode mask without rescaling, so the mean estimates the
+    weight-scaled inference output; ScheduledDropout samples at its current
+    rate and its step is not advanced. With `y_s` the output of pass `s`:
 
-        mean = 1/S sum_s p_s,    std = sqrt(1/S sum_s (p_s - mean)^2)
-        entropy = -sum_c mean_c log(mean_c)     (probability outputs)
+        mean = 1/S sum_s y_s,    std = sqrt(1/S sum_s (y_s - mean)^2)
+        entropy = -sum_c mean_c log(mean_c)     (probability outputs only)
 
-    Passes run inside Keras's compiled predict function, several samples per
-    call: each call holds at most `batch_size` rows (examples x samples).
+    How it runs: the model is cloned with each noise layer replaced by a
+    seeded copy that always samples (the original model and its random
+    state are untouched). Each example is tiled so that one compiled
+    `predict_on_batch` call evaluates several samples of several examples;
+    masks are drawn per row, so every copy gets its own. A `noise_shape`
+    whose batch entry is 1 (one mask shared by the whole batch) is sampled
+    per row instead, which gives each example the same distribution.
 
     Args:
-        model: a Sequential or Functional Keras model with one output.
-        x: inputs, as for `model.predict` (an array, or a list for several
-            inputs).
+        model: a Sequential or Functional Keras model (nested models are
+            sampled too).
+        x: the inputs, as for `model.predict`: an array, or a list / dict
+            for several inputs.
         samples: int > 0, stochastic forward passes per example.
-        batch_size: None (1024) or int > 0, rows per compiled call.
-        seed: None or an int; the same seed gives the same result.
+        batch_size: None or int > 0, the most rows (copies of examples, one
+            per sample) evaluated by one compiled call, which bounds memory
+            like `model.predict(batch_size=...)`. None: as many as keep the
+            largest layer output of one call under 2**22 elements (16 MiB
+            in float32), counting unknown dimensions as 1.
+        seed: None or an int; the same seed gives the same result, None
+            fresh randomness.
 
     Returns:
         `kdrop.MCResult(mean, std, entropy, samples)`.
+
+    Raises:
+        ValueError: for bad `samples` / `batch_size`, `x` that does not fit
+            the model, or a Sequential model that was never built.
+        TypeError: for a bad `seed` or a subclassed model.
 
     Example:
 
     ```python
     result = kdrop.mc_predict(model, x_test, samples=50, seed=0)
-    uncertain = np.argsort(result.entropy)[-10:]
+    prediction = result.mean.argmax(axis=-1)
+    least_sure = np.argsort(result.entropy)[-10:]
     ```
 
     References:
-        - Gal & Ghahramani, "Dropout as a Bayesian Approximation",
-          ICML 2016.
+        - Gal & Ghahramani, "Dropout as a Bayesian Approximation:
+          Representing Model Uncertainty in Deep Learning", ICML 2016.
         - Srivastava et al., JMLR 15, 2014, section 7.5 and Fig. 11.
     """
     samples = validation.check_positive_int(samples, "samples")
-    rows = 1024 if batch_size is None else validation.check_positive_int(batch_size, "batch_size")
-    validation.check_seed(seed)
-    if len(_functional_graph(model, "mc_predict").outputs) != 1:
-        raise ValueError(
-            "mc_predict supports models with one output; this model has "
-            f"{len(model.outputs)}. Build a model per output first."
+    if batch_size is not None:
+        batch_size = validation.check_positive_int(batch_size, "batch_size")
+    seed = validation.check_seed(seed)
+    graph = _functional_graph(model, "mc_predict")
+    inputs = _flat_inputs(graph, x)
+    if not _has_dropout(model):
+        warnings.warn(
+            f"Model '{model.name}' has no dropout layer: every sample is "
+            "the same and std is zero.",
+            stacklevel=2,
         )
-    inputs = _as_inputs(model, x)
-    _warn_if_no_dropout(model, "every sample is the same, std is zero.")
-    sampler = _sampling_model(model, seed)
-
-    samples_per_call = min(samples, rows)
+    sampler = _sampling_model(model, np.random.default_rng(seed))
+    rows = batch_size or _default_rows(graph)
     examples_per_call = max(1, rows // samples)
-    n = len(inputs[0])
-    total = total_sq = None
-    for start in range(0, n, examples_per_call):
-        chunk = [v[start : start + examples_per_call] for v in inputs]
-        chunk_sum = chunk_sq = 0.0
-        for done in range(0, samples, samples_per_call):
-            k = min(samples_per_call, samples - done)
-            tiled = [np.concatenate([c] * k) for c in chunk]
-            batch = tiled if len(tiled) > 1 else tiled[0]
-            out = np.asarray(keras.ops.convert_to_numpy(sampler.predict_on_batch(batch)), np.float64)
-            out = out.reshape((k, len(chunk[0])) + out.shape[1:])
-            chunk_sum = chunk_sum + out.sum(axis=0)
-            chunk_sq = chunk_sq + (out**2).sum(axis=0)
-        total = chunk_sum if total is None else np.concatenate([total, chunk_sum])
-        total_sq = chunk_sq if total_sq is None else np.concatenate([total_sq, chunk_sq])
+    samples_per_call = min(samples, rows)
 
-    mean = total / samples
-    std = np.sqrt(np.maximum(total_sq / samples - mean**2, 0.0))
-    entropy = None
-    if _probability_rows(mean):
-        p = np.clip(mean, 1e-12, 1.0)
-        entropy = -(p * np.log(p)).sum(axis=-1)
+    chunks = [
+        _sample_chunk(
+            sampler,
+            graph._inputs_struct,
+            [value[start : start + examples_per_call] for value in inputs],
+            samples,
+            samples_per_call,
+        )
+        for start in range(0, len(inputs[0]), examples_per_call)
+    ]
+    structure = chunks[0][0]
+    per_output = list(zip(*[moments for _, moments in chunks]))
+    mean = [np.concatenate([m.mean for m in output]) for output in per_output]
+    std = [np.concatenate([m.std for m in output]) for output in per_output]
+    entropy = [_entropy(output_mean) for output_mean in mean]
+    mean, std, entropy = (
+        keras.tree.pack_sequence_as(structure, values)
+        for values in (mean, std, entropy)
+    )
     return MCResult(mean=mean, std=std, entropy=entropy, samples=samples)
