@@ -14,6 +14,7 @@ from kdrop.callbacks.base import (
     dropout_layers,
     probe_batch_xy,
 )
+from kdrop.callbacks.backend_ops import histogram_counts
 from kdrop.callbacks.summary_writer import HISTOGRAM_BINS, histogram_from_counts
 from kdrop.layers import BaseDropout
 
@@ -33,20 +34,21 @@ class _ActivationStats(keras.layers.Layer):
     def call(self, x):
         x = ops.reshape(ops.cast(x, "float32"), (-1,))
         finite = ops.isfinite(x)
-        finite_f = ops.cast(finite, "float32")
-        count = ops.maximum(ops.sum(finite_f), 1.0)
+        size = ops.cast(ops.size(x), "float32")
+        nonfinite_count = size - ops.sum(ops.cast(finite, "float32"))
+        finite_count = ops.maximum(size - nonfinite_count, 1.0)
         safe = ops.where(finite, x, 0.0)
         at_most = ops.logical_and(finite, ops.less_equal(x, self.threshold))
-        sparsity = ops.sum(ops.cast(at_most, "float32")) / count
-        mean = ops.sum(safe) / count
-        size = ops.cast(ops.size(x), "float32")
-        nonfinite = (size - ops.sum(finite_f)) / size
+        sparsity = ops.sum(ops.cast(at_most, "float32")) / finite_count
+        mean = ops.sum(safe) / finite_count
+        nonfinite = nonfinite_count / size
         low = ops.min(ops.where(finite, x, ops.max(safe)))
         high = ops.max(ops.where(finite, x, low))
-        width = ops.maximum(high - low, 1e-12)
-        bins = ops.floor((safe - low) / width * HISTOGRAM_BINS)
-        bins = ops.cast(ops.clip(bins, 0, HISTOGRAM_BINS - 1), "int32")
-        counts = ops.segment_sum(finite_f, bins, num_segments=HISTOGRAM_BINS)
+        high = ops.where(high > low, high, low + 1.0)  # constant activations
+        # Non-finite values are binned at `low` (the first bin), then taken
+        # out of that bin again.
+        counts = histogram_counts(ops.where(finite, x, low), low, high, HISTOGRAM_BINS)
+        counts = counts - ops.pad(ops.expand_dims(nonfinite_count, 0), [[0, HISTOGRAM_BINS - 1]])
         summary = ops.stack([sparsity, mean, nonfinite, low, high])
         return ops.concatenate([summary, counts])
 
@@ -70,6 +72,19 @@ class _DroppedFraction(keras.layers.Layer):
         return ops.sum(ops.cast(dropped, "float32")) / total
 
 
+def _check_layer_choice(layers):
+    if isinstance(layers, (str, keras.layers.Layer)):
+        layers = [layers]
+    if not hasattr(layers, "__iter__") or not all(
+        isinstance(item, (str, keras.layers.Layer)) for item in layers
+    ):
+        raise TypeError(
+            "`layers` must be None or a list of layer names or layers. "
+            f"Received: layers={layers!r}."
+        )
+    return list(layers)
+
+
 def _single_output(layer):
     try:
         output = layer.output
@@ -81,26 +96,36 @@ def _single_output(layer):
 class ActivationSparsity(LoggingCallback):
     """Logs how sparse each layer's activations are, to TensorBoard.
 
-    On a fixed probe batch, in inference mode, for every chosen layer:
+    At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
+    in inference mode, for every chosen layer's output `a`:
 
-        sparsity/<layer>          = mean(a <= threshold)
-        mean_activation/<layer>   = mean(a)
-        activations/<layer>       = histogram of a (30 bins)
-        nonfinite_fraction/<layer>= fraction of NaN/Inf (they are excluded
-                                    from the statistics above)
+        sparsity/<layer>           = mean(a <= threshold)
+        mean_activation/<layer>    = mean(a)
+        activations/<layer>        = histogram of a: 30 equal bins between
+                                     the layer's min and max
+        nonfinite_fraction/<layer> = fraction of NaN/Inf values (left out of
+                                     the three above; training goes on)
 
-    and for dropout layers (kdrop's and Keras's) also
-    `dropped_fraction/<layer>`: the fraction of the layer's non-zero inputs
-    that one training-mode draw zeroes. All layers are reduced in ONE
-    compiled probe call that returns only these numbers and the histogram
-    counts. ScheduledDropout's step is not advanced by the probe.
+    and for dropout layers (kdrop's, `keras.layers.Dropout` and
+    `SpatialDropout*`) also `dropped_fraction/<layer>`: the fraction of the
+    layer's non-zero inputs that one training-mode draw zeroes (kdrop layers
+    draw with `layer.sample(x)`, so a ScheduledDropout's step is not
+    advanced). All layers are reduced on the device in ONE compiled call of
+    a probe model `keras.Model(model.inputs, [statistics per layer])`, which
+    returns only the 35 numbers per layer; it is built once and reused by
+    later `fit` calls.
+
+    Works with Functional and Sequential models (a Sequential model without
+    `keras.Input` is probed from its first epoch end on, once built);
+    subclassed models have no layer graph to probe and get a clear error.
 
     Args:
         log_dir: directory; events go to `log_dir/train`.
-        data: probe batch: an array, an `(x, y)` tuple, or a
-            `tf.data.Dataset` (its first batch is used).
-        layers: None (every layer with one tensor output), or a list of
-            layer names or layers.
+        data: probe batch: an array (a dict or list of arrays for several
+            inputs), an `(x, y)` tuple, or a `tf.data.Dataset` (its first
+            batch is used; targets are ignored).
+        layers: None (every top-level layer with one tensor output), or a
+            list of layer names or layers (nested models' layers included).
         threshold: float, activations `<= threshold` count as inactive.
         histograms: bool, whether to log activation histograms.
         every_n_epochs: int > 0, log at the end of every N-th epoch.
@@ -110,6 +135,7 @@ class ActivationSparsity(LoggingCallback):
     ```python
     model.fit(x, y, epochs=5, callbacks=[
         kdrop.callbacks.ActivationSparsity("logs/run1", data=x[:256])])
+    # tensorboard --logdir logs/run1: SCALARS sparsity/..., HISTOGRAMS activations/...
     ```
 
     References:
@@ -127,16 +153,17 @@ class ActivationSparsity(LoggingCallback):
         every_n_epochs=1,
     ):
         super().__init__(log_dir)
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, numbers.Real)
-            or math.isnan(threshold)
-        ):
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+            raise TypeError(
+                "`threshold` must be a number. Received: "
+                f"threshold={threshold!r} of type {type(threshold).__name__}."
+            )
+        if math.isnan(threshold):
             raise ValueError(
-                f"`threshold` must be a number. Received: threshold={threshold!r}."
+                f"`threshold` must be a number, not NaN. Received: threshold={threshold!r}."
             )
         self.x, _ = probe_batch_xy(data)
-        self.layer_choice = None if layers is None else list(layers)
+        self.layer_choice = None if layers is None else _check_layer_choice(layers)
         self.threshold = float(threshold)
         self.histograms = bool(histograms)
         self.every_n_epochs = validation.check_positive_int(
@@ -152,9 +179,19 @@ class ActivationSparsity(LoggingCallback):
                 if not isinstance(layer, keras.layers.InputLayer)
                 and _single_output(layer) is not None
             ]
+        in_model = self.model._flatten_layers(include_self=False)
         chosen = []
         for item in self.layer_choice:
-            layer = self.model.get_layer(item) if isinstance(item, str) else item
+            if isinstance(item, str):
+                matches = [layer for layer in in_model if layer.name == item]
+                layer = matches[0] if matches else None
+            else:
+                layer = item if any(item is known for known in in_model) else None
+            if layer is None:
+                raise ValueError(
+                    f"`layers` entry {item!r} is not a layer of model "
+                    f"'{self.model.name}'."
+                )
             if _single_output(layer) is None:
                 raise ValueError(
                     f"`layers` entry {item!r}: layer '{layer.name}' has no "
@@ -165,28 +202,38 @@ class ActivationSparsity(LoggingCallback):
         return chosen
 
     def _build_probe(self):
-        if not getattr(self.model, "inputs", None):
-            raise ValueError(
-                "ActivationSparsity needs a Functional or Sequential model "
-                "with known inputs (start a Sequential model with "
-                f"keras.Input). Received a {type(self.model).__name__}."
-            )
+        check_probe_shape(self.model, self.x)
         self._layers = self._chosen_layers()
-        dropouts = [
+        self._dropouts = [
             layer for layer in dropout_layers(self.model) if layer in self._layers
         ]
         outputs = [
             _ActivationStats(self.threshold)(_single_output(layer))
             for layer in self._layers
         ]
-        outputs += [_DroppedFraction(layer)(layer.input) for layer in dropouts]
-        self._dropouts = dropouts
+        outputs += [_DroppedFraction(layer)(layer.input) for layer in self._dropouts]
         self._probe = keras.Model(self.model.inputs, outputs)
 
+    def set_model(self, model):
+        if model is not getattr(self, "_model", None):
+            self._probe = None  # otherwise kept: later fits reuse its trace
+        super().set_model(model)
+
     def on_train_begin(self, logs=None):
-        check_probe_shape(self.model, self.x)
         super().on_train_begin(logs)
-        self._build_probe()
+        if self._probe is not None:
+            return
+        if getattr(self.model, "inputs", None):
+            self._build_probe()
+        elif not (isinstance(self.model, keras.Sequential) and not self.model.built):
+            raise ValueError(
+                "ActivationSparsity needs a Functional or Sequential model "
+                "(its layer outputs are read through the model's graph). "
+                f"Received a subclassed {type(self.model).__name__}."
+            )
+        # A Sequential model without keras.Input is built by its first
+        # training step (on TensorFlow): the probe is then built at the
+        # first epoch end.
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs == 0:
@@ -194,6 +241,8 @@ class ActivationSparsity(LoggingCallback):
         super().on_epoch_end(epoch, logs)
 
     def _log(self, epoch):
+        if self._probe is None:
+            self._build_probe()
         results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
         results = [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
         for layer, stats in zip(self._layers, results):

@@ -40,7 +40,8 @@ def probe_batch_xy(data):
         return data[0], data[1] if len(data) == 2 else None
     if isinstance(data, (np.ndarray, dict)) or keras.ops.is_tensor(data):
         return data, None
-    if hasattr(data, "__iter__"):  # tf.data.Dataset, generator, PyDataset
+    if hasattr(data, "__iter__") and not isinstance(data, (str, bytes)):
+        # tf.data.Dataset, generator, PyDataset
         first = next(iter(data))
         return probe_batch_xy(first if isinstance(first, (tuple, list)) else (first,))
     raise TypeError(

@@ -4,20 +4,30 @@ import numpy as np
 
 from kdrop import validation
 from kdrop.callbacks.base import LoggingCallback, check_probe_shape, probe_batch_xy
-from kdrop.callbacks.gradients import loss_gradients
+from kdrop.callbacks.backend_ops import loss_gradient_function
 from kdrop.callbacks.summary_writer import histogram_from_values
 
 
 class WeightHistograms(LoggingCallback):
     """Logs histograms and L2 norms of every weight and of its gradient.
 
-        weights/<path>, weight_norm/<path>       for every weight
-        gradients/<path>, gradient_norm/<path>   d loss / d w on `data`
+    At the end of every `every_n_epochs`-th epoch:
 
-    `<path>` is the variable's Keras path (e.g. `dense/kernel`). The gradient
-    is that of the compiled loss on the probe batch, in inference mode (no
-    dropout noise; ScheduledDropout steps are not advanced). Keras 3's
-    TensorBoard callback logs weights only (`write_grads` was removed).
+        weights/<path>, weight_norm/<path>      every float weight
+                                                (trainable or not)
+        gradients/<path>, gradient_norm/<path>  d loss / d w on `data`, for
+                                                every trainable weight
+
+    `<path>` is the variable's Keras path (e.g. `sequential/dense/kernel`);
+    histograms have 30 equal bins between the values' min and max; norms are
+    `sqrt(sum(w ** 2))`. The gradient is that of the compiled loss
+    (regularization losses included) on the probe batch, in inference mode:
+    no dropout noise, and no ScheduledDropout step taken. It is computed by
+    backend-specific code in `kdrop.callbacks.backend_ops`: a `tf.function`
+    with `tf.GradientTape`, `jax.jit(jax.grad(...))` over
+    `model.compute_loss_and_updates`, or `torch.autograd.grad`. Keras 3's
+    TensorBoard callback logs weights only (`write_grads` was removed:
+    tensorflow#31173, #31542).
 
     Args:
         log_dir: directory; events go to `log_dir/train`.
@@ -41,6 +51,7 @@ class WeightHistograms(LoggingCallback):
         )
         self.gradients = bool(gradients)
         self.x = self.y = None
+        self._gradient_function = None
         if self.gradients:
             if data is None:
                 raise ValueError(
@@ -57,10 +68,17 @@ class WeightHistograms(LoggingCallback):
                     "inputs only."
                 )
 
+    def set_model(self, model):
+        if model is not getattr(self, "_model", None):
+            self._gradient_function = None  # otherwise kept: later fits reuse its trace
+        super().set_model(model)
+
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         if self.gradients:
             check_probe_shape(self.model, self.x)
-        super().on_train_begin(logs)
+            if self._gradient_function is None:
+                self._gradient_function = loss_gradient_function(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs == 0:
@@ -73,7 +91,7 @@ class WeightHistograms(LoggingCallback):
                 continue  # step counters and other integer state
             self._log_array("weights", "weight_norm", variable.path, variable.numpy(), epoch)
         if self.gradients:
-            gradients = loss_gradients(self.model, self.x, self.y)
+            gradients = self._gradient_function(self.x, self.y)
             for variable, gradient in zip(self.model.trainable_variables, gradients):
                 self._log_array("gradients", "gradient_norm", variable.path, gradient, epoch)
 
