@@ -8,12 +8,15 @@ paired ratio to Keras's Dropout taken under the same machine load; the table
 reports the median time and the median and range of those ratios.
 
     python benchmarks/bench_layers.py [--rounds 7] [--xla-rounds 3]
-        [--size 4096] [--constant-seed]
+        [--size 4096] [--probes]
 
-`--constant-seed` adds uniform + where drawn from a fixed int seed. That is
-not dropout (a stateless draw with a constant seed gives the same mask at
-every call), but it is what REFERENCE.md's 0.47 s XLA anchor measured: with a
-constant seed XLA folds the random key into the kernel.
+`--probes` adds two uniform + where draws that are not kdrop layers, to
+explain the XLA numbers. "constant seed": a fixed int seed, so the same mask
+at every call (not dropout), which is what REFERENCE.md's 0.47 s XLA anchor
+measured. "tf philox": `tf.random.stateless_uniform(alg="philox")` with a
+fresh seed per call, i.e. real dropout through an API the layers may not use
+(they use `keras.random.uniform`, whose TensorFlow backend leaves the
+algorithm on "auto_select").
 """
 
 import argparse
@@ -32,11 +35,27 @@ from contenders import RATE, dropout_layers  # noqa: E402
 KERAS = "keras Dropout"
 
 
+def _uniform_where(x, uniform):
+    keep_prob = 1.0 - RATE
+    return ops.where(uniform < keep_prob, x * (1.0 / keep_prob), 0.0)
+
+
 def constant_seed_uniform_where(x, training):
     del training  # always drops, like the layers called with training=True
-    keep_prob = 1.0 - RATE
-    kept = keras.random.uniform(ops.shape(x), seed=1234) < keep_prob
-    return ops.where(kept, x * (1.0 / keep_prob), 0.0)
+    return _uniform_where(x, keras.random.uniform(ops.shape(x), seed=1234))
+
+
+class PhiloxUniformWhere:
+    """Uniform + where from TensorFlow's Philox, a new seed at every call."""
+
+    def __init__(self):
+        self.seed = tf.Variable([1, 2], dtype=tf.int32)
+
+    def __call__(self, x, training):
+        del training
+        self.seed.assign_add([1, 0])
+        uniform = tf.random.stateless_uniform(tf.shape(x), seed=self.seed, alg="philox")
+        return _uniform_where(x, uniform)
 
 
 def forward_backward(layer, jit_compile):
@@ -80,12 +99,13 @@ def main():
     parser.add_argument("--size", type=int, default=4096, help="side of the square input")
     parser.add_argument("--rounds", type=int, default=7, help="graph-mode rounds")
     parser.add_argument("--xla-rounds", type=int, default=3, help="XLA rounds (Keras takes seconds each)")
-    parser.add_argument("--constant-seed", action="store_true", help="add the constant-seed uniform + where probe")
+    parser.add_argument("--probes", action="store_true", help="add the two uniform + where probes")
     args = parser.parse_args()
 
     contenders = dropout_layers(scheduled=False)
-    if args.constant_seed:
-        contenders["uniform + where, constant seed (not dropout)"] = constant_seed_uniform_where
+    if args.probes:
+        contenders["probe: uniform + where, constant seed (not dropout)"] = constant_seed_uniform_where
+        contenders["probe: uniform + where, tf philox"] = PhiloxUniformWhere()
     print(
         f"tensorflow {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs, "
         f"{args.size}x{args.size} float32, rate {RATE}, "
