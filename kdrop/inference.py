@@ -82,8 +82,8 @@ POSITIVE_SCALE_COMMUTING = (
 HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
 
 # Default size of one compiled mc_predict call: its largest layer output
-# holds at most this many elements (16 MiB in float32).
-ELEMENT_BUDGET = 2**22
+# holds at most this many elements (64 MiB in float32).
+ELEMENT_BUDGET = 2**24
 
 
 def _commutes_with_scale(layer):
@@ -186,14 +186,15 @@ def _has_dropout(model):
     )
 
 
-def _clone(model, replace, caller):
+def _clone(model, replace, caller, call_function=None):
     """Clones `model`, calling `replace(layer)` for every layer.
 
     `replace` returns a new layer, or None to re-create the layer from its
-    config with a copy of its weights. Returns the clone and a dict
-    id(original layer) -> its re-created copy.
+    config with a copy of its weights. `call_function(layer, *args,
+    **kwargs)`, if given, calls each new layer (Functional graphs only).
+    Returns the clone and a dict id(original layer) -> its re-created copy.
     """
-    _functional_graph(model, caller)
+    graph = _functional_graph(model, caller)
     copies = []
 
     def clone_layer(layer):
@@ -203,7 +204,11 @@ def _clone(model, replace, caller):
             copies.append((layer, new_layer))
         return new_layer
 
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone = keras.models.clone_model(
+        model if call_function is None else graph,
+        clone_function=clone_layer,
+        call_function=call_function,
+    )
     for layer, new_layer in copies:
         new_layer.set_weights(layer.get_weights())
     return clone, {id(layer): new_layer for layer, new_layer in copies}
@@ -373,16 +378,66 @@ def _sampling_layer(layer, seed):
     return layer.__class__.from_config(config)
 
 
-def _sampling_model(model, rng):
+def _always_sampling(rng):
+    """A `replace` for `_clone`: noise layers become always-sampling copies."""
+
     def replace(layer):
         if isinstance(layer, keras.Model):
-            return _sampling_model(layer, rng)
+            return _clone(layer, replace, "mc_predict")[0]
         if not isinstance(layer, DROPOUT_LAYERS):
             return None
-        seed = int(rng.integers(2**31 - 1))
-        return _AlwaysSample(_sampling_layer(layer, seed))
+        return _AlwaysSample(_sampling_layer(layer, int(rng.integers(2**31 - 1))))
 
-    return _clone(model, replace, "mc_predict")[0]
+    return replace
+
+
+class _TileSamples(keras.layers.Layer):
+    """Repeats the batch: row `s * n + i` is copy `s` of example `i`."""
+
+    def __init__(self, copies, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.copies = copies
+
+    def call(self, inputs):
+        return ops.tile(inputs, (self.copies,) + (1,) * (len(inputs.shape) - 1))
+
+
+def _draws_samples(layer):
+    if isinstance(layer, keras.Model):
+        return any(isinstance(sub, _AlwaysSample) for sub in layer._flatten_layers())
+    return isinstance(layer, _AlwaysSample)
+
+
+def _sampling_model(model, rng, copies):
+    """A model mapping n examples to `copies` samples of each (copies * n rows).
+
+    Noise layers are replaced by always-sampling copies. Layers that no noise
+    layer feeds are deterministic: they run once per example, and their
+    outputs are tiled only where the stochastic part reads them (for a CNN
+    with dropout before its classifier, only the classifier runs per sample).
+    """
+    stochastic = set()  # ids of symbolic tensors that depend on a draw
+    tiled = {}  # id(deterministic tensor) -> its tiled copy
+
+    def tile(value):
+        if not isinstance(value, keras.KerasTensor) or id(value) in stochastic:
+            return value
+        if id(value) not in tiled:
+            tiled[id(value)] = _TileSamples(copies)(value)
+        return tiled[id(value)]
+
+    def call_function(layer, *args, **kwargs):
+        inputs = keras.tree.flatten((args, kwargs))
+        if not (_draws_samples(layer) or any(id(t) in stochastic for t in inputs)):
+            return layer(*args, **kwargs)
+        args, kwargs = keras.tree.map_structure(tile, (args, kwargs))
+        outputs = layer(*args, **kwargs)
+        stochastic.update(id(t) for t in keras.tree.flatten(outputs))
+        return outputs
+
+    clone = _clone(model, _always_sampling(rng), "mc_predict", call_function)[0]
+    outputs = keras.tree.map_structure(tile, clone._outputs_struct)
+    return keras.Model(clone._inputs_struct, outputs)
 
 
 def _flat_inputs(graph, x):
@@ -471,22 +526,21 @@ def _entropy(mean):
     return -terms.sum(axis=-1)
 
 
-def _sample_chunk(sampler, inputs_struct, chunk, samples, samples_per_call):
-    """Runs `samples` passes over the examples in `chunk`.
+def _sample_chunk(sampler, inputs_struct, chunk, samples, calls):
+    """Runs `samples` passes over the examples in `chunk`, in `calls` calls.
 
     Returns the output structure of `sampler` and a `_Moments` per output.
     """
     moments = None
-    for done in range(0, samples, samples_per_call):
-        copies = min(samples_per_call, samples - done)
-        tiled = [np.concatenate([value] * copies) for value in chunk]
+    for call in range(calls):
         outputs = sampler.predict_on_batch(
-            keras.tree.pack_sequence_as(inputs_struct, tiled)
+            keras.tree.pack_sequence_as(inputs_struct, chunk)
         )
         flat = [np.asarray(output) for output in keras.tree.flatten(outputs)]
         moments = moments or [_Moments() for _ in flat]
         for output, moment in zip(flat, moments):
-            moment.add(output.reshape((copies, -1) + output.shape[1:]))
+            draws = output.reshape((-1, len(chunk[0])) + output.shape[1:])
+            moment.add(draws[: samples - call * len(draws)])
     return outputs, moments
 
 
@@ -506,11 +560,14 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None):
 
     How it runs: the model is cloned with each noise layer replaced by a
     seeded copy that always samples (the original model and its random
-    state are untouched). Each example is tiled so that one compiled
-    `predict_on_batch` call evaluates several samples of several examples;
-    masks are drawn per row, so every copy gets its own. A `noise_shape`
-    whose batch entry is 1 (one mask shared by the whole batch) is sampled
-    per row instead, which gives each example the same distribution.
+    state are untouched). Layers that no noise layer feeds are
+    deterministic: they run once per example, and their outputs are tiled
+    where the stochastic part reads them, so one compiled
+    `predict_on_batch` call evaluates many samples of several examples (for
+    a CNN with dropout before its classifier, only the classifier runs per
+    sample). Masks are drawn per row, so every copy gets its own; a
+    `noise_shape` whose batch entry is 1 (one mask shared by the batch) is
+    sampled per row too, which gives each example the same distribution.
 
     Args:
         model: a Sequential or Functional Keras model (nested models are
@@ -521,8 +578,9 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None):
         batch_size: None or int > 0, the most rows (copies of examples, one
             per sample) evaluated by one compiled call, which bounds memory
             like `model.predict(batch_size=...)`. None: as many as keep the
-            largest layer output of one call under 2**22 elements (16 MiB
-            in float32), counting unknown dimensions as 1.
+            largest layer output of one call under 2**24 elements (64 MiB
+            in float32), counting unknown dimensions as 1 (pass batch_size
+            for models with variable-length inputs).
         seed: None or an int; the same seed gives the same result, None
             fresh randomness.
 
@@ -559,10 +617,11 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None):
             "the same and std is zero.",
             stacklevel=2,
         )
-    sampler = _sampling_model(model, np.random.default_rng(seed))
     rows = batch_size or _default_rows(graph)
     examples_per_call = max(1, rows // samples)
-    samples_per_call = min(samples, rows)
+    calls = math.ceil(samples / min(samples, rows))  # per example
+    copies = math.ceil(samples / calls)  # samples per call
+    sampler = _sampling_model(model, np.random.default_rng(seed), copies)
 
     chunks = [
         _sample_chunk(
@@ -570,7 +629,7 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None):
             graph._inputs_struct,
             [value[start : start + examples_per_call] for value in inputs],
             samples,
-            samples_per_call,
+            calls,
         )
         for start in range(0, len(inputs[0]), examples_per_call)
     ]

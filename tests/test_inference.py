@@ -337,13 +337,44 @@ def test_mc_mean_and_std_converge_to_the_bernoulli_values(make_dropout, keep, fa
     assert result.entropy is None and result.samples == samples
 
 
-def test_mc_samples_gaussian_noise_layers():
-    weights, x, samples = normal(30), normal(3, 30), 1000
-    model = linear_readout_model(keras.layers.GaussianNoise(0.5), weights)
+def gaussian_noise_std(w, x):  # y = w.(x + e), e ~ N(0, 0.5^2 I)
+    return np.full(len(x), 0.5 * np.sqrt((w**2).sum()))
+
+
+def gaussian_dropout_std(w, x):  # y = w.(x e), e ~ N(1, 0.25 / 0.75)
+    return np.sqrt(0.25 / 0.75 * (w**2 * x**2).sum(axis=(1, 2)))
+
+
+def spatial_dropout_std(w, x):  # a Bernoulli(0.5) mask per channel, scaled by 2
+    per_channel = (w * x).sum(axis=1)  # shape (n, channels)
+    return np.sqrt((1 - 0.5) / 0.5 * (per_channel**2).sum(axis=1))
+
+
+KERAS_NOISE_CASES = {
+    "GaussianNoise": (lambda: keras.layers.GaussianNoise(0.5), gaussian_noise_std),
+    "GaussianDropout": (lambda: keras.layers.GaussianDropout(0.25), gaussian_dropout_std),
+    "SpatialDropout1D": (lambda: keras.layers.SpatialDropout1D(0.5), spatial_dropout_std),
+}
+
+
+@pytest.mark.parametrize("make_layer, expected_std", KERAS_NOISE_CASES.values(), ids=KERAS_NOISE_CASES.keys())
+def test_mc_samples_keras_noise_layers(make_layer, expected_std):
+    weights, x, samples = normal(6, 5), normal(3, 6, 5), 1000
+    model = linear_readout_model(make_layer(), weights, input_shape=(6, 5))
     result = kdrop.mc_predict(model, x, samples=samples, seed=2)
-    std = 0.5 * np.sqrt((weights**2).sum())  # y = w.x + w.e, e ~ N(0, 0.25 I)
-    np.testing.assert_array_less(np.abs(result.mean[:, 0] - x @ weights), 5 * std / math.sqrt(samples))
+    # All three leave the mean unchanged: E[y] = w.x.
+    mean, std = (weights * x).sum(axis=(1, 2)), expected_std(weights, x)
+    np.testing.assert_array_less(np.abs(result.mean[:, 0] - mean), 5 * std / math.sqrt(samples))
+    # The sample std of S draws has a standard error of about
+    # std * sqrt((kurtosis - 1) / (4 S)), and these sums of normal or
+    # Bernoulli(0.5) terms have kurtosis <= 3: at most std / sqrt(2 S).
     np.testing.assert_array_less(np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples))
+
+
+def test_mc_samples_alpha_dropout():
+    model = linear_readout_model(keras.layers.AlphaDropout(0.3), np.ones(8, "float32"))
+    result = kdrop.mc_predict(model, normal(4, 8), samples=50, seed=0)
+    assert np.all(result.std > 0)  # sampled, not in inference mode
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 64, None])
@@ -464,6 +495,25 @@ def test_mc_several_inputs_and_outputs_keep_their_structure():
     assert result.entropy["r"] is None
     tolerance = 5 * result.std["r"] / math.sqrt(samples)
     np.testing.assert_array_less(np.abs(result.mean["r"] - model.predict(x, verbose=0)["r"]), tolerance)
+
+
+def test_mc_skip_connections_and_deterministic_outputs():
+    # The deterministic input reaches the stochastic Add unsampled, and an
+    # output no dropout feeds has zero spread.
+    inputs = keras.Input((20,))
+    ones = {"use_bias": False, "kernel_initializer": "ones"}
+    residual = keras.layers.Add()([inputs, kdrop.InvertedDropout(0.5)(inputs)])
+    model = keras.Model(
+        inputs,
+        [keras.layers.Dense(1, **ones)(residual), keras.layers.Dense(1, **ones)(inputs)],
+    )
+    samples = 400
+    result = kdrop.mc_predict(model, np.ones((3, 20), "float32"), samples=samples, seed=0)
+    std = 2 * math.sqrt(20 * 0.25)  # 20 + sum of 20 units 2 * Bernoulli(0.5)
+    np.testing.assert_array_less(np.abs(result.mean[0][:, 0] - 40.0), 5 * std / math.sqrt(samples))
+    np.testing.assert_array_less(np.abs(result.std[0][:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_allclose(result.mean[1], 20.0, rtol=1e-6)
+    np.testing.assert_array_equal(result.std[1], 0.0)
 
 
 def test_mc_samples_dropout_inside_nested_models():
