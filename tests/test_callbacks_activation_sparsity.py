@@ -76,6 +76,19 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     assert read_histograms(tmp_path)["activations/hidden"][1][:, 2].sum() == finite.sum()
 
 
+@pytest.mark.tensorflow_only
+def test_model_compiled_with_xla(tmp_path):
+    """The probe is a model of its own, never XLA-compiled on TensorFlow (no
+    XLA kernel for TensorFlow's histogram op), whatever the model uses."""
+    model = relu_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", jit_compile=True)
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[
+        callbacks.ActivationSparsity(tmp_path, data=X),
+        callbacks.WeightHistograms(tmp_path, data=(X, Y))])
+    hidden = np.maximum(X @ W_HIDDEN, 0.0)
+    assert read_scalars(tmp_path)["mean_activation/hidden"][0] == pytest.approx(hidden.mean(), rel=1e-5)
+
+
 def test_functional_model_with_two_named_inputs(tmp_path):
     a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
     relu_a = keras.layers.Dense(40, activation="relu", use_bias=False, name="relu_a")(a)

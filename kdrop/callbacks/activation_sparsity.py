@@ -14,7 +14,7 @@ from kdrop.callbacks.base import (
     dropout_layers,
     probe_batch_xy,
 )
-from kdrop.callbacks.backend_ops import histogram_counts
+from kdrop.callbacks.backend_ops import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.summary_writer import HISTOGRAM_BINS, histogram_from_counts
 from kdrop.layers import BaseDropout
 
@@ -30,26 +30,48 @@ class _ActivationStats(keras.layers.Layer):
     def __init__(self, threshold, **kwargs):
         super().__init__(**kwargs)
         self.threshold = threshold
+        # Keeps Keras's jit_compile="auto" (XLA on a GPU) off the probe
+        # where the histogram kernel has no XLA version.
+        self.supports_jit = HISTOGRAM_SUPPORTS_XLA
 
     def call(self, x):
         x = ops.reshape(ops.cast(x, "float32"), (-1,))
+        total = ops.sum(x)
+        # A finite sum means no NaN/Inf: the usual case needs five passes
+        # over x, the masked statistics about three times as many.
+        return ops.cond(
+            ops.isfinite(total),
+            lambda: self._all_finite(x, total),
+            lambda: self._finite_values_only(x),
+        )
+
+    def _all_finite(self, x, total):
+        size = ops.cast(ops.size(x), "float32")
+        inactive = ops.sum(ops.cast(ops.less_equal(x, self.threshold), "float32"))
+        return self._statistics(x, inactive / size, total / size, 0.0, ops.min(x), ops.max(x))
+
+    def _finite_values_only(self, x):
         finite = ops.isfinite(x)
         size = ops.cast(ops.size(x), "float32")
         nonfinite_count = size - ops.sum(ops.cast(finite, "float32"))
         finite_count = ops.maximum(size - nonfinite_count, 1.0)
         safe = ops.where(finite, x, 0.0)
-        at_most = ops.logical_and(finite, ops.less_equal(x, self.threshold))
-        sparsity = ops.sum(ops.cast(at_most, "float32")) / finite_count
-        mean = ops.sum(safe) / finite_count
-        nonfinite = nonfinite_count / size
+        inactive = ops.sum(ops.cast(ops.logical_and(finite, ops.less_equal(x, self.threshold)), "float32"))
         low = ops.min(ops.where(finite, x, ops.max(safe)))
         high = ops.max(ops.where(finite, x, low))
-        high = ops.where(high > low, high, low + 1.0)  # constant activations
         # Non-finite values are binned at `low` (the first bin), then taken
         # out of that bin again.
-        counts = histogram_counts(ops.where(finite, x, low), low, high, HISTOGRAM_BINS)
-        counts = counts - ops.pad(ops.expand_dims(nonfinite_count, 0), [[0, HISTOGRAM_BINS - 1]])
-        summary = ops.stack([sparsity, mean, nonfinite, low, high])
+        statistics = self._statistics(
+            ops.where(finite, x, low), inactive / finite_count, ops.sum(safe) / finite_count,
+            nonfinite_count / size, low, high,
+        )
+        first_bin = ops.one_hot(_COUNTS.start, _COUNTS.stop, dtype="float32")
+        return statistics - nonfinite_count * first_bin
+
+    def _statistics(self, values, sparsity, mean, nonfinite, low, high):
+        high = ops.where(high > low, high, low + 1.0)  # constant activations
+        counts = histogram_counts(values, low, high, HISTOGRAM_BINS)
+        summary = ops.stack([sparsity, mean, ops.convert_to_tensor(nonfinite, "float32"), low, high])
         return ops.concatenate([summary, counts])
 
 

@@ -11,12 +11,18 @@ import numpy as np
 from keras import ops
 
 
+# TensorFlow's fused histogram kernel has no XLA version.
+HISTOGRAM_SUPPORTS_XLA = keras.backend.backend() != "tensorflow"
+
+
 def histogram_counts(values, low, high, bins):
     """Counts of `values` (1-D, float32) in `bins` equal bins over
     [low, high]; values outside fall in the first or last bin.
 
-    TensorFlow's fused kernel is about 6x faster on the CPU than the
-    portable scatter-add (segment_sum), which other backends use.
+    TensorFlow's fused kernel is about 3x faster on the CPU than the
+    portable scatter-add (segment_sum) in graph mode and 10x faster than
+    the scatter-add under XLA (measured on the MNIST CNN's probe); other
+    backends use the scatter-add.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
