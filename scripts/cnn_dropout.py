@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CNN with Dropout(0.5) on MNIST, with and without dropout (main job)."""
+"""The Simple MNIST convnet with and without Dropout(0.5): the main job."""
 
 from kdrop.experiments.cnn_dropout import main
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The MNIST CNN under dropout-rate schedules: constant, curriculum, early, late."""
+"""The Simple MNIST convnet under constant, curriculum, early and late dropout."""
 
 from kdrop.experiments.dropout_schedules import main
 

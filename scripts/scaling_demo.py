@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The scaling rules in numbers: inverted vs weight-scaled dropout."""
+"""The two scaling rules in numbers: inverted vs weight-scaled dropout."""
 
 from kdrop.experiments.scaling_demo import main
 

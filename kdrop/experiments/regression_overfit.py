@@ -1,9 +1,10 @@
 """Dropout against overfitting on a 10-point regression (seed article 002).
 
-10 training points of y = 1.5 x + N(0, 0.5) on [-1, 1] (test points with
-noise 0.3); an MLP 1-200-200-200-1 with ReLU and dropout 0 or 0.5 after each
-hidden layer; SGD lr 0.01, momentum 0.9, full-batch iterations. Without
-dropout the curve passes through the training points and wiggles; with
+10 training points of y = 1.5 x + N(0, 0.5) on [-1, 1], 100 test points
+with noise N(0, 0.3); an MLP 1-200-200-200-1 with ReLU and dropout 0 or
+0.5 (InvertedDropout) after each hidden layer; SGD lr 0.01, momentum 0.9,
+full-batch iterations, mean squared error. Without dropout the curve
+passes through the training points (near-zero loss) and wiggles; with
 dropout it is smoother.
 """
 
@@ -13,15 +14,19 @@ import keras
 import numpy as np
 
 import kdrop
+from kdrop import validation
 from kdrop.experiments import common
+
+RATES = (0.0, 0.5)
 
 
 def make_data(seed, n_train=10, n_test=100):
+    """Training points on an even grid of [-1, 1], test points drawn at random."""
     rng = np.random.default_rng(seed)
-    x_train = np.sort(rng.uniform(-1, 1, n_train)).astype("float32")[:, None]
-    x_test = np.linspace(-1, 1, n_test).astype("float32")[:, None]
-    y_train = 1.5 * x_train + rng.normal(0, 0.5, x_train.shape).astype("float32")
-    y_test = 1.5 * x_test + rng.normal(0, 0.3, x_test.shape).astype("float32")
+    x_train = np.linspace(-1, 1, n_train, dtype="float32")[:, None]
+    x_test = np.sort(rng.uniform(-1, 1, (n_test, 1)), axis=0).astype("float32")
+    y_train = (1.5 * x_train + rng.normal(0, 0.5, x_train.shape)).astype("float32")
+    y_test = (1.5 * x_test + rng.normal(0, 0.3, x_test.shape)).astype("float32")
     return (x_train, y_train), (x_test, y_test)
 
 
@@ -37,48 +42,73 @@ def mlp(rate, seed):
     return model
 
 
+def fit_full_batch(model, x, y, iterations, label):
+    """`iterations` gradient steps, each on all of (x, y).
+
+    The training set is repeated `iterations` times and fed unshuffled in
+    batches of its own size, so one `fit` epoch takes exactly these steps
+    (much faster than `iterations` epochs of one step).
+    """
+    every = max(1, iterations // 4)
+
+    def progress(batch, logs):
+        if (batch + 1) % every == 0 or batch + 1 == iterations:
+            print(f"  {label}: iteration {batch + 1}/{iterations}, mean training loss "
+                  f"so far {logs['loss']:.4f} (training mode)")
+
+    model.fit(
+        np.tile(x, (iterations, 1)), np.tile(y, (iterations, 1)), batch_size=len(x),
+        shuffle=False, epochs=1, verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=progress)])
+
+
 def run(iterations=2000, out="logs/regression_overfit", seed=0):
+    """Trains both MLPs; writes `out/fit.png` and `out/summary.csv`.
+
+    Args:
+        iterations: int > 0, full-batch SGD steps (epochs over the 10 points).
+        out: output directory.
+        seed: int >= 0, seed of the data, the weights and the masks.
+
+    Returns:
+        A list of dicts: model, train_mse and test_mse of the trained MLP
+        in inference mode (dropout off).
+    """
+    iterations = validation.check_positive_int(iterations, "iterations")
+    seed = validation.check_non_negative_int(seed, "seed")
     (x_train, y_train), (x_test, y_test) = make_data(seed)
     os.makedirs(out, exist_ok=True)
-    grid = np.linspace(-1, 1, 200).astype("float32")[:, None]
+    grid = np.linspace(-1, 1, 200, dtype="float32")[:, None]
     rows, curves = [], {}
-    for rate in (0.0, 0.5):
+    for rate in RATES:
+        label = f"dropout {rate}"
         keras.utils.set_random_seed(seed)
         model = mlp(rate, seed)
-        model.fit(x_train, y_train, batch_size=len(x_train), epochs=iterations, verbose=0)
-        label = f"dropout {rate}"
-        curves[label] = (grid[:, 0], model.predict(grid, verbose=0)[:, 0])
+        fit_full_batch(model, x_train, y_train, iterations, label)
+        curves[label] = model.predict(grid, verbose=0)[:, 0]
         rows.append({
             "model": label,
             "train_mse": float(model.evaluate(x_train, y_train, verbose=0)),
             "test_mse": float(model.evaluate(x_test, y_test, verbose=0)),
         })
-    _plot(os.path.join(out, "fit.png"), x_train, y_train, x_test, y_test, curves)
-    print(common.write_table(rows, os.path.join(out, "summary.csv")))
+    with common.figure(os.path.join(out, "fit.png")) as (_, axes):
+        axes.scatter(x_test, y_test, s=8, color="lightgray", label="test points (noise 0.3)")
+        axes.scatter(x_train, y_train, s=30, color="black", label="training points (noise 0.5)")
+        for label, prediction in curves.items():
+            axes.plot(grid[:, 0], prediction, label=label)
+        axes.plot(grid[:, 0], 1.5 * grid[:, 0], ":", color="gray", label="y = 1.5 x")
+        axes.set(xlabel="x", ylabel="y",
+                 title=f"MLP 1-200-200-200-1, {iterations} full-batch SGD steps")
+        axes.legend(fontsize=8)
+    common.report(rows, out)
+    print("Mean squared errors in inference mode. Best possible test MSE (noise "
+          "variance): 0.09.")
     return rows
 
 
-def _plot(path, x_train, y_train, x_test, y_test, curves):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.scatter(x_test, y_test, s=8, color="lightgray", label="test points")
-    axes.scatter(x_train, y_train, s=30, color="black", label="training points")
-    for label, (xs, ys) in curves.items():
-        axes.plot(xs, ys, label=label)
-    axes.set_xlabel("x")
-    axes.set_ylabel("y")
-    axes.set_title("MLP 1-200-200-200-1 on 10 points")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
 def main(argv=None):
-    parser = common.argument_parser("regression_overfit", __doc__.splitlines()[0], epochs=2000)
+    parser = common.argument_parser("regression_overfit", __doc__,
+                                    epochs=2000)
+    parser.description += "\n--epochs counts the full-batch iterations.\n"
     args = parser.parse_args(argv)
     return run(args.epochs, args.out, args.seed)

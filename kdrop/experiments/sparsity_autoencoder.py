@@ -1,11 +1,14 @@
-"""Dropout makes features sparse (Srivastava 2014, Fig. 8).
+"""Dropout makes features sparse (Srivastava et al. 2014, Fig. 8).
 
 An autoencoder 784-256-784 with ReLU hidden units is trained on MNIST with
-and without dropout 0.5 on the hidden layer. The paper reports a mean hidden
-activation of about 2.0 without dropout and about 0.7 with it, and a sharp
-peak at zero in the histogram with dropout. The hidden layer is logged with
-kdrop.callbacks.ActivationSparsity and the histograms are plotted side by
-side.
+and without dropout 0.5 on the hidden units (WeightScaledDropout, the
+paper's convention, by default; InvertedDropout with --dropout-mode
+inverted, whose decoder sees the kept units doubled in training, which
+halves the scale the hidden units settle at). kdrop.callbacks.ActivationSparsity logs the hidden
+layer on the test images after every epoch: mean activation, fraction of
+zeros, histogram. The paper reports a mean hidden activation of about 2.0
+without dropout and about 0.7 with it, and a sharp peak at zero in the
+histogram of activations with dropout.
 """
 
 import os
@@ -14,66 +17,106 @@ import keras
 import numpy as np
 
 import kdrop
+from kdrop import validation
 from kdrop.experiments import common
 
+MODELS = {"no dropout": 0.0, "dropout 0.5": 0.5}
+DROPOUT_LAYERS = {"weight_scaled": kdrop.WeightScaledDropout, "inverted": kdrop.InvertedDropout}
+PAPER_MEAN_ACTIVATION = {"no dropout": 2.0, "dropout 0.5": 0.7}
 
-def autoencoder(rate, seed):
+
+def autoencoder(rate, seed, mode="weight_scaled"):
     layers = [
         keras.Input((28, 28, 1)),
         keras.layers.Flatten(),
         keras.layers.Dense(256, activation="relu", name="hidden"),
     ]
     if rate > 0:
-        layers.append(kdrop.InvertedDropout(rate, seed=seed, name="dropout"))
-    layers += [keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]
+        layers.append(DROPOUT_LAYERS[mode](rate, seed=seed, name="dropout"))
+    layers += [keras.layers.Dense(784, activation="sigmoid"),
+               keras.layers.Reshape((28, 28, 1))]
     model = keras.Sequential(layers)
     model.compile("adam", "binary_crossentropy")
     return model
 
 
-def run(epochs=20, out="logs/sparsity_autoencoder", seed=0, dataset="offline", verbose=2):
-    (x_train, _), (x_test, _) = kdrop.datasets.load_mnist(dataset, seed=seed)
+def run(epochs=20, dataset="offline", out="logs/sparsity_autoencoder", seed=0,
+        batch_size=100, train_size=None, mode="weight_scaled", verbose=2):
+    """Trains both autoencoders; returns the summary rows.
+
+    Writes `out/no_dropout/` and `out/dropout/` (ActivationSparsity events),
+    `out/hidden_activations.png` (per model: histogram of the units' mean
+    activations, and the logged histogram of all activations) and
+    `out/summary.csv`.
+
+    Args:
+        epochs: int > 0.
+        dataset: a `kdrop.datasets.load_mnist` source.
+        out: output directory.
+        seed: int >= 0, seed of the data split, the weights and the masks.
+        batch_size: int > 0.
+        train_size: None, or train on the first `train_size` images only.
+        mode: "weight_scaled" (WeightScaledDropout) or "inverted".
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        A list of dicts: model, mean_activation and fraction_zero (logged
+        by ActivationSparsity after the last epoch, on the test images),
+        paper_mean_activation, test_loss (reconstruction cross-entropy).
+    """
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    seed = validation.check_non_negative_int(seed, "seed")
+    validation.check_choice(mode, "mode", tuple(DROPOUT_LAYERS))
+    (x_train, _), (x_test, _) = common.load_data(dataset, seed, train_size)
     os.makedirs(out, exist_ok=True)
-    rows, activations = [], {}
-    for rate in (0.0, 0.5):
-        label = "dropout 0.5" if rate else "no dropout"
+    rows, unit_means, histograms = [], {}, {}
+    for label, rate in MODELS.items():
+        print(f"\n== {label}" + (f" ({mode})" if rate else ""))
         keras.utils.set_random_seed(seed)
-        model = autoencoder(rate, seed)
+        model = autoencoder(rate, seed, mode)
         log_dir = os.path.join(out, "dropout" if rate else "no_dropout")
-        model.fit(x_train, x_train, batch_size=100, epochs=epochs, verbose=verbose, callbacks=[
-            kdrop.callbacks.ActivationSparsity(log_dir, data=x_test, layers=["hidden"])])
+        model.fit(x_train, x_train, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                  callbacks=[kdrop.callbacks.ActivationSparsity(
+                      log_dir, data=x_test, layers=["hidden"])])
+        _, means = common.read_logged(log_dir, "mean_activation/hidden")
+        _, zeros = common.read_logged(log_dir, "sparsity/hidden")
+        _, histograms[label] = common.read_logged(log_dir, "activations/hidden")
         encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
-        hidden = encoder.predict(x_test, verbose=0)
-        activations[label] = hidden.ravel()
-        rows.append({"model": label, "mean_activation": float(hidden.mean()),
-                     "fraction_zero": float(np.mean(hidden <= 0)),
+        unit_means[label] = encoder.predict(x_test, verbose=0).mean(axis=0)
+        rows.append({"model": label, "mean_activation": means[-1], "fraction_zero": zeros[-1],
+                     "paper_mean_activation": PAPER_MEAN_ACTIVATION[label],
                      "test_loss": float(model.evaluate(x_test, x_test, verbose=0))})
-    _plot(os.path.join(out, "hidden_activations.png"), activations)
-    print(common.write_table(rows, os.path.join(out, "summary.csv")))
-    print("Paper (Fig. 8): mean activation ~2.0 without dropout, ~0.7 with dropout 0.5.")
+    _plot(os.path.join(out, "hidden_activations.png"), unit_means,
+          {label: logged[-1] for label, logged in histograms.items()})
+    common.report(rows, out)
+    print("mean_activation / fraction_zero: logged by ActivationSparsity after the "
+          f"last epoch, hidden layer, {len(x_test)} test images.")
     return rows
 
 
-def _plot(path, activations):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(activations), figsize=(10, 3.5), sharey=True)
-    for axis, (label, values) in zip(axes, activations.items()):
-        axis.hist(values, bins=50, color="steelblue")
-        axis.set_title(f"{label}: mean {values.mean():.2f}")
-        axis.set_xlabel("hidden activation")
-        axis.set_yscale("log")
-    axes[0].set_ylabel("count (log scale)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+def _plot(path, unit_means, histograms):
+    """Srivastava Fig. 8's panels per model: histogram of the units' mean
+    activations (top) and histogram of all activations (bottom)."""
+    with common.figure(path, ncols=len(unit_means), nrows=2, size=(10, 6)) as (_, axes):
+        for column, label in enumerate(unit_means):
+            top, bottom = axes[0, column], axes[1, column]
+            top.hist(unit_means[label], bins=30, color="darkorange")
+            top.set(title=f"{label}: mean activation {unit_means[label].mean():.2f}",
+                    xlabel="mean activation of a hidden unit", ylabel="units")
+            left, right, counts = histograms[label].T
+            bottom.bar(left, counts, width=right - left, align="edge", color="steelblue")
+            bottom.set(yscale="log", xlabel="hidden activation",
+                       ylabel="count (log scale)",
+                       title=f"{label}: {counts[0] / counts.sum():.0%} in the first bin")
 
 
 def main(argv=None):
-    parser = common.argument_parser("sparsity_autoencoder", __doc__.splitlines()[0], epochs=20)
-    parser.add_argument("--dataset", default="offline")
+    parser = common.argument_parser("sparsity_autoencoder", __doc__,
+                                    epochs=20, dataset=True)
+    parser.add_argument("--batch-size", type=common.positive_int, default=100)
+    parser.add_argument("--dropout-mode", choices=tuple(DROPOUT_LAYERS),
+                        default="weight_scaled", help="dropout convention")
     args = parser.parse_args(argv)
-    return run(args.epochs, args.out, args.seed, args.dataset)
+    return run(args.epochs, args.dataset, args.out, args.seed, args.batch_size,
+               mode=args.dropout_mode)
