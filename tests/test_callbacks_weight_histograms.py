@@ -14,7 +14,8 @@ from tests.event_files import read_histograms, read_scalars
 
 
 def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, name="linear")])
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+        1, kernel_initializer=keras.initializers.GlorotUniform(seed=3), name="linear")])
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
     model.fit(X, Y, epochs=1, verbose=0, callbacks=[
         callbacks.WeightHistograms(tmp_path, data=(X, Y))])
@@ -30,7 +31,12 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         expected, edges = np.histogram(gradient, bins=len(buckets))
         np.testing.assert_allclose(buckets[:, 0], edges[:-1], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(buckets[:, 1], edges[1:], rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(buckets[:, 2], expected)
+        # float32 gradients vs float64 here: only a value within rounding of
+        # an inner bin edge may land in the neighbouring bin.
+        on_an_edge = np.sum(np.min(np.abs(gradient.reshape(-1, 1) - edges[1:-1]), axis=1)
+                            <= 1e-5 * (edges[-1] - edges[0]))
+        assert buckets[:, 2].sum() == gradient.size
+        assert np.abs(buckets[:, 2] - expected).sum() <= 2 * on_an_edge
     assert scalars[f"weight_norm/{model.name}/linear/kernel"][0] == pytest.approx(
         np.linalg.norm(kernel), rel=1e-6)
     assert histograms[f"weights/{model.name}/linear/kernel"][0][:, 2].sum() == kernel.size
