@@ -16,6 +16,7 @@ import pytest
 import kdrop
 from kdrop import callbacks
 from tests.callback_models import X, Y, relu_model
+from tests.conftest import BACKEND
 from tests.event_files import read_histograms, read_scalars
 from tests.interruptions import RaiseAtEpoch
 
@@ -101,6 +102,32 @@ def test_kdrop_and_keras_tensorboard_share_a_log_dir_with_dataset_probes(tmp_pat
     assert expected["histograms"] <= set(histograms)
     hidden = np.maximum(X[:32] @ model.get_layer("hidden").kernel.numpy(), 0.0)
     assert scalars["sparsity/hidden"][1] == pytest.approx(np.mean(hidden <= 0), abs=1e-6)
+
+
+WITHOUT_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = None  # `import tensorflow` raises ImportError
+import os
+os.environ["KERAS_BACKEND"] = "jax"
+import keras, numpy as np, kdrop
+x = np.ones((8, 3), "float32")
+model = keras.Sequential([keras.Input((3,)), kdrop.InvertedDropout(0.25, name="drop"),
+                          keras.layers.Dense(2, name="dense")])
+model.compile("sgd", "mse")
+model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[
+    kdrop.callbacks.DropoutRateLogger(sys.argv[1]),
+    kdrop.callbacks.WeightHistograms(sys.argv[1], data=(x, x[:, :2]))])
+assert not [name for name, module in sys.modules.items()
+            if name.startswith("tensorflow") and module is not None]
+"""
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="starts its own JAX process; once per suite run")
+def test_event_files_are_written_without_tensorflow(tmp_path):
+    subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, str(tmp_path)], check=True, timeout=300)
+    assert read_scalars(tmp_path)["dropout_rate/drop"] == {0: 0.25}
+    kernel = read_histograms(tmp_path)["weights/sequential/dense/kernel"][0]
+    assert kernel[:, 2].sum() == 3 * 2
 
 
 @pytest.mark.parametrize("error", [RuntimeError("stop"), KeyboardInterrupt()])
