@@ -442,9 +442,13 @@ def _sampling_model(model, rng, copies):
 
 def _flat_inputs(graph, x):
     """`x` as a list of numpy arrays in the order of `graph.inputs`."""
-    specs = keras.tree.flatten(graph._inputs_struct)
+    struct = graph._inputs_struct
+    specs = keras.tree.flatten(struct)  # a dict flattens in sorted key order
     if isinstance(x, dict):
-        names = [spec.name for spec in specs]
+        if isinstance(struct, dict):
+            names = sorted(struct)
+        else:
+            names = [spec.name for spec in specs]
         if sorted(x) != sorted(names):
             raise ValueError(
                 f"`x` must have one entry per model input {names}. Received "

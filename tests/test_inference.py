@@ -478,7 +478,7 @@ def test_mc_entropy_seed_and_original_untouched():
 
 
 def test_mc_several_inputs_and_outputs_keep_their_structure():
-    a, b = keras.Input((5,), name="a"), keras.Input((3,), name="b")
+    a, b = keras.Input((5,), name="input_a"), keras.Input((3,), name="input_b")
     hidden = kdrop.InvertedDropout(0.5)(keras.layers.Concatenate()([a, b]))
     model = keras.Model(
         {"a": a, "b": b},
