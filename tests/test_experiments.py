@@ -122,6 +122,21 @@ def test_cnn_dropout_script_help():
         assert option in result.stdout
 
 
+@pytest.mark.parametrize("module, trains", [
+    (cnn_dropout, True), (dropout_schedules, True), (mc_vs_weight_scaling, True),
+    (regression_overfit, True), (scaling_demo, False), (sparsity_autoencoder, True),
+])
+def test_every_script_has_the_common_options(module, trains, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    name = module.__name__.rsplit(".", 1)[-1]
+    assert f"scripts/{name}.py" in text and f"logs/{name}" in text
+    assert "--seed" in text and "--out" in text
+    assert ("--epochs" in text) == trains
+
+
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--variants", "dropconnect"]])
 def test_cnn_dropout_command_line_rejects_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

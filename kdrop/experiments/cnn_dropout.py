@@ -85,8 +85,8 @@ def run(variants=VARIANTS, epochs=15, dataset="offline", out="logs/cnn_dropout",
             model, train, test, epochs, batch_size, os.path.join(out, variant), verbose)
         rows.append({"variant": variant, "dropout": describe(layer), **row})
     common.plot_lines(
-        os.path.join(out, "test_error.png"), curves, "epoch", "test error (%)",
-        f"Simple MNIST convnet, {len(train[0])} training images")
+        os.path.join(out, "test_error.png"), curves, "epoch", "test error (%, log scale)",
+        f"Simple MNIST convnet, {len(train[0])} training images", yscale="log")
     common.report(rows, out)
     print("Accuracies of the final model in inference mode; the training set "
           "is re-evaluated without dropout (as Srivastava et al. 2014 do).")

@@ -213,10 +213,13 @@ def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
         plt.close(fig)
 
 
-def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xscale=None):
+def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xscale=None,
+               yscale=None):
     """Line plot: `series` maps a label to (x values, y values); `hlines`
     maps a label to a horizontal line's height; `errors` maps a series label
-    to its error-bar half-widths; `xscale` e.g. "log"."""
+    to its error-bar half-widths; `xscale` / `yscale` e.g. "log"."""
+    import matplotlib.ticker
+
     with figure(path) as (_, axes):
         for label, (xs, ys) in series.items():
             marker = "o" if len(xs) < 30 else None
@@ -227,8 +230,18 @@ def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xs
                 axes.plot(xs, ys, label=label, marker=marker, markersize=3)
         for label, value in (hlines or {}).items():
             axes.axhline(value, linestyle="--", color="black", label=label)
+        # Plain tick labels (3, not 3 x 10^0) on log axes: the data's x
+        # values; every tick on the y axis (the errors span about a decade).
+        plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
         if xscale:
             axes.set_xscale(xscale)
+            axes.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
+            axes.xaxis.set_major_formatter(plain)
+            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if yscale:
+            axes.set_yscale(yscale)
+            axes.yaxis.set_major_formatter(plain)
+            axes.yaxis.set_minor_formatter(plain)
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         axes.set_title(title)

@@ -75,7 +75,8 @@ def run(names=SCHEDULES, epochs=10, dataset="offline", out="logs/dropout_schedul
     common.plot_lines(os.path.join(out, "rates.png"), rate_curves, "training step",
                       "dropout rate (logged each step)", "Dropout-rate schedules")
     common.plot_lines(os.path.join(out, "test_error.png"), error_curves, "epoch",
-                      "test error (%)", f"Test error per schedule, {len(train[0])} images")
+                      "test error (%, log scale)", f"Test error per schedule, {len(train[0])} images",
+                      yscale="log")
     common.report(rows, out)
     print("Rates as logged by DropoutRateLogger before each step; accuracies in "
           "inference mode.")

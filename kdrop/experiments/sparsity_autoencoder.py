@@ -88,14 +88,15 @@ def run(epochs=20, dataset="offline", out="logs/sparsity_autoencoder", seed=0,
                      "paper_mean_activation": PAPER_MEAN_ACTIVATION[label],
                      "test_loss": float(model.evaluate(x_test, x_test, verbose=0))})
     _plot(os.path.join(out, "hidden_activations.png"), unit_means,
-          {label: logged[-1] for label, logged in histograms.items()})
+          {label: logged[-1] for label, logged in histograms.items()},
+          {row["model"]: row["fraction_zero"] for row in rows})
     common.report(rows, out)
     print("mean_activation / fraction_zero: logged by ActivationSparsity after the "
           f"last epoch, hidden layer, {len(x_test)} test images.")
     return rows
 
 
-def _plot(path, unit_means, histograms):
+def _plot(path, unit_means, histograms, zero_fractions):
     """Srivastava Fig. 8's panels per model: histogram of the units' mean
     activations (top) and histogram of all activations (bottom)."""
     with common.figure(path, ncols=len(unit_means), nrows=2, size=(10, 6)) as (_, axes):
@@ -108,7 +109,7 @@ def _plot(path, unit_means, histograms):
             bottom.bar(left, counts, width=right - left, align="edge", color="steelblue")
             bottom.set(yscale="log", xlabel="hidden activation",
                        ylabel="count (log scale)",
-                       title=f"{label}: {counts[0] / counts.sum():.0%} in the first bin")
+                       title=f"{label}: {zero_fractions[label]:.0%} of activations are 0")
 
 
 def main(argv=None):
