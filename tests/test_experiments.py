@@ -137,7 +137,8 @@ def test_every_script_has_the_common_options(module, trains, capsys):
     assert ("--epochs" in text) == trains
 
 
-@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--variants", "dropconnect"]])
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--seed", "-1"], ["--epochs", "2.5"],
+                                  ["--variants", "dropconnect"]])
 def test_cnn_dropout_command_line_rejects_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cnn_dropout.main(argv)

@@ -20,15 +20,24 @@ CURRICULUM_SPEED = 6.0
 PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
 
 
-def positive_int(text):
-    """argparse type: an int > 0."""
+def _int_at_least(text, minimum, allowed):
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
     return value
+
+
+def positive_int(text):
+    """argparse type: an int > 0."""
+    return _int_at_least(text, 1, "a positive int")
+
+
+def non_negative_int(text):
+    """argparse type: an int >= 0."""
+    return _int_at_least(text, 0, "an int >= 0")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter,
@@ -47,7 +56,7 @@ def argument_parser(script, description, epochs=None, dataset=False):
     if epochs is not None:
         parser.add_argument("--epochs", type=positive_int, default=epochs,
                             help="training epochs")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="random seed (data, weights, dropout masks)")
     parser.add_argument("--out", default=os.path.join("logs", script),
                         help="output directory: logs, figures, summary.csv")
