@@ -99,10 +99,9 @@ def run(variants=VARIANTS, epochs=15, dataset="offline", out="logs/cnn_dropout",
 
 def main(argv=None):
     parser = common.argument_parser("cnn_dropout", __doc__, epochs=15,
-                                    dataset=True)
+                                    dataset=True, batch_size=128)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                         help="which models to train")
-    parser.add_argument("--batch-size", type=common.positive_int, default=128)
     args = parser.parse_args(argv)
     return run(args.variants, args.epochs, args.dataset, args.out, args.seed,
                args.batch_size)

@@ -45,10 +45,11 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter,
     """Keeps the description's paragraphs and shows every default."""
 
 
-def argument_parser(script, description, epochs=None, dataset=False):
+def argument_parser(script, description, epochs=None, dataset=False, batch_size=None):
     """A parser with the options every script has: --seed, --out (default
-    logs/<script>/), and --epochs (when `epochs`, its default, is given)
-    and --dataset (when `dataset` is True) for the scripts that train.
+    logs/<script>/), and for the scripts that train --epochs and
+    --batch-size (when `epochs` / `batch_size`, their defaults, are given)
+    and --dataset (when `dataset` is True).
     `description` (the experiment module's docstring) is shown by --help."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{script}.py", description=description,
@@ -56,6 +57,9 @@ def argument_parser(script, description, epochs=None, dataset=False):
     if epochs is not None:
         parser.add_argument("--epochs", type=positive_int, default=epochs,
                             help="training epochs")
+    if batch_size is not None:
+        parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                            help="examples per training step")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="random seed (data, weights, dropout masks)")
     parser.add_argument("--out", default=os.path.join("logs", script),

@@ -86,10 +86,9 @@ def run(names=SCHEDULES, epochs=10, dataset="offline", out="logs/dropout_schedul
 
 def main(argv=None):
     parser = common.argument_parser("dropout_schedules", __doc__, epochs=10,
-                                    dataset=True)
+                                    dataset=True, batch_size=128)
     parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES,
                         help="which schedules to train")
-    parser.add_argument("--batch-size", type=common.positive_int, default=128)
     args = parser.parse_args(argv)
     return run(args.schedules, args.epochs, args.dataset, args.out, args.seed,
                args.batch_size)

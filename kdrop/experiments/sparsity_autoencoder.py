@@ -14,7 +14,6 @@ histogram of activations with dropout.
 import os
 
 import keras
-import numpy as np
 
 import kdrop
 from kdrop import validation
@@ -114,8 +113,7 @@ def _plot(path, unit_means, histograms, zero_fractions):
 
 def main(argv=None):
     parser = common.argument_parser("sparsity_autoencoder", __doc__,
-                                    epochs=20, dataset=True)
-    parser.add_argument("--batch-size", type=common.positive_int, default=100)
+                                    epochs=20, dataset=True, batch_size=100)
     parser.add_argument("--dropout-mode", choices=tuple(DROPOUT_LAYERS),
                         default="weight_scaled", help="dropout convention")
     args = parser.parse_args(argv)

@@ -114,8 +114,25 @@ class Constant(DropoutSchedule):
         return {"rate": self.rate}
 
 
+class _Ramp(DropoutSchedule):
+    """Goes from `start_rate` at step 0 to `end_rate` at step `steps`, then
+    holds it; subclasses give the shape of the way in `__call__`."""
+
+    def __init__(self, start_rate, end_rate, steps):
+        self.start_rate = validation.check_rate(start_rate, "start_rate")
+        self.end_rate = validation.check_rate(end_rate, "end_rate")
+        self.steps = validation.check_positive_int(steps, "steps")
+
+    def get_config(self):
+        return {
+            "start_rate": self.start_rate,
+            "end_rate": self.end_rate,
+            "steps": self.steps,
+        }
+
+
 @keras.saving.register_keras_serializable(package="kdrop")
-class Linear(DropoutSchedule):
+class Linear(_Ramp):
     """Linear interpolation from `start_rate` to `end_rate`, then held.
 
         rate(t) = start_rate + (end_rate - start_rate) * min(t / steps, 1)
@@ -142,21 +159,9 @@ class Linear(DropoutSchedule):
           Image Recognition", CVPR 2018 (ScheduledDropPath).
     """
 
-    def __init__(self, start_rate, end_rate, steps):
-        self.start_rate = validation.check_rate(start_rate, "start_rate")
-        self.end_rate = validation.check_rate(end_rate, "end_rate")
-        self.steps = validation.check_positive_int(steps, "steps")
-
     def __call__(self, step):
         done = _fraction_done(step, self.steps)
         return self.start_rate + (self.end_rate - self.start_rate) * done
-
-    def get_config(self):
-        return {
-            "start_rate": self.start_rate,
-            "end_rate": self.end_rate,
-            "steps": self.steps,
-        }
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -272,7 +277,7 @@ class Late(DropoutSchedule):
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class Cosine(DropoutSchedule):
+class Cosine(_Ramp):
     """Half-cosine from `start_rate` to `end_rate` over `steps`, then held.
 
         rate(t) = end + (start - end) * (1 + cos(pi * min(t / steps, 1))) / 2
@@ -283,22 +288,10 @@ class Cosine(DropoutSchedule):
         steps: int > 0.
     """
 
-    def __init__(self, start_rate, end_rate, steps):
-        self.start_rate = validation.check_rate(start_rate, "start_rate")
-        self.end_rate = validation.check_rate(end_rate, "end_rate")
-        self.steps = validation.check_positive_int(steps, "steps")
-
     def __call__(self, step):
         done = _fraction_done(step, self.steps)
         cosine = 0.5 * (1.0 + ops.cos(math.pi * done))
         return self.end_rate + (self.start_rate - self.end_rate) * cosine
-
-    def get_config(self):
-        return {
-            "start_rate": self.start_rate,
-            "end_rate": self.end_rate,
-            "steps": self.steps,
-        }
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
