@@ -159,16 +159,11 @@ class BaseDropout(keras.layers.Layer):
     def load_own_variables(self, store):
         if _SEED_STATE_KEY in store:  # absent from files of other writers
             self.seed_generator.state.assign(store[_SEED_STATE_KEY])
-        own_variables = self._trainable_variables + self._non_trainable_variables
-        saved = [key for key in store.keys() if key != _SEED_STATE_KEY]
-        if len(saved) != len(own_variables):
-            raise ValueError(
-                f"Layer '{self.name}' expected {len(own_variables)} saved "
-                f"variables, but the file holds {len(saved)}: was it saved "
-                "from a different layer or kdrop version?"
-            )
-        for index, variable in enumerate(own_variables):
-            variable.assign(store[str(index)])
+        # Keras's loader checks that the store holds exactly the layer's own
+        # variables, so it gets the store without the seed state.
+        super().load_own_variables(
+            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
+        )
 
     def compute_output_spec(self, inputs, *args, **kwargs):
         # Keras builds symbolic outputs from compute_output_shape without
