@@ -8,6 +8,26 @@ import math
 import numbers
 
 
+def check_number(value, name, allowed, is_allowed=lambda value: True):
+    """Returns `value` as a float after checking it is a real number (not a
+    bool, not NaN) for which `is_allowed(value)` holds.
+
+    Args:
+        value: the candidate number.
+        name: the argument name used in the error message.
+        allowed: what is allowed, in words, for the error message.
+        is_allowed: predicate on the (non-NaN) number.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be {allowed}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if math.isnan(value) or not is_allowed(value):
+        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
+    return float(value)
+
+
 def check_rate(value, name="rate", allow_one=False):
     """Returns `value` as a float after checking it is a valid dropout rate.
 

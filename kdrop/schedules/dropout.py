@@ -11,7 +11,6 @@ epochs of 32 batches.
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
@@ -27,20 +26,6 @@ def _as_float_step(step):
 
 def _fraction_done(step, steps):
     return ops.minimum(_as_float_step(step) / float(steps), 1.0)
-
-
-def _check_gamma(gamma):
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(
-            "`gamma` must be a finite number > 0 (per optimizer step). "
-            f"Received: gamma={gamma!r} of type {type(gamma).__name__}."
-        )
-    if not (gamma > 0 and math.isfinite(gamma)):
-        raise ValueError(
-            "`gamma` must be a finite number > 0 (per optimizer step). "
-            f"Received: gamma={gamma!r}."
-        )
-    return float(gamma)
 
 
 def _as_list(value, name):
@@ -191,7 +176,10 @@ class Curriculum(DropoutSchedule):
 
     def __init__(self, final_rate, gamma):
         self.final_rate = validation.check_rate(final_rate, "final_rate")
-        self.gamma = _check_gamma(gamma)
+        self.gamma = validation.check_number(
+            gamma, "gamma", "a finite number > 0 (per optimizer step)",
+            lambda gamma: 0 < gamma < math.inf,
+        )
 
     def __call__(self, step):
         return self.final_rate * (

@@ -8,7 +8,6 @@ update is Keras's SGD rule:
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
@@ -17,26 +16,17 @@ from kdrop import validation
 from kdrop.schedules.dropout import Linear
 
 
-def _check_number(value, name, allowed, is_allowed):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"`{name}` must be {allowed}. Received: {name}={value!r} "
-            f"of type {type(value).__name__}."
-        )
-    if math.isnan(value) or not is_allowed(value):
-        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
-    return float(value)
-
-
 def _check_learning_rate(value):
-    return _check_number(
+    return validation.check_number(
         value, "learning_rate", "a finite number > 0", lambda v: 0 < v < math.inf
     )
 
 
 def _momentum_ramp(start, end, steps, steps_name):
-    start = _check_number(start, "momentum_start", "a number in [0, 1)", lambda v: 0 <= v < 1)
-    end = _check_number(end, "momentum_end", "a number in [0, 1)", lambda v: 0 <= v < 1)
+    start, end = (
+        validation.check_number(value, name, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        for value, name in ((start, "momentum_start"), (end, "momentum_end"))
+    )
     return Linear(start, end, validation.check_positive_int(steps, steps_name))
 
 
@@ -56,7 +46,9 @@ class HintonLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         self, initial_learning_rate, decay, momentum_start, momentum_end, momentum_epochs
     ):
         self.initial_learning_rate = _check_learning_rate(initial_learning_rate)
-        self.decay = _check_number(decay, "decay", "a number in (0, 1]", lambda v: 0 < v <= 1)
+        self.decay = validation.check_number(
+            decay, "decay", "a number in (0, 1]", lambda v: 0 < v <= 1
+        )
         self.momentum = _momentum_ramp(
             momentum_start, momentum_end, momentum_epochs, "momentum_epochs"
         )
