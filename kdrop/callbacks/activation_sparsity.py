@@ -1,15 +1,12 @@
 """Activation sparsity, means and histograms of every layer, in TensorBoard."""
 
-import math
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
 from kdrop import validation
 from kdrop.callbacks.base import (
-    LoggingCallback,
+    PeriodicLoggingCallback,
     check_probe_shape,
     dropout_layers,
     probe_batch_xy,
@@ -115,7 +112,7 @@ def _single_output(layer):
     return output if isinstance(output, keras.KerasTensor) else None
 
 
-class ActivationSparsity(LoggingCallback):
+class ActivationSparsity(PeriodicLoggingCallback):
     """Logs how sparse each layer's activations are, to TensorBoard.
 
     At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
@@ -174,23 +171,13 @@ class ActivationSparsity(LoggingCallback):
         histograms=True,
         every_n_epochs=1,
     ):
-        super().__init__(log_dir)
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-            raise TypeError(
-                "`threshold` must be a number. Received: "
-                f"threshold={threshold!r} of type {type(threshold).__name__}."
-            )
-        if math.isnan(threshold):
-            raise ValueError(
-                f"`threshold` must be a number, not NaN. Received: threshold={threshold!r}."
-            )
+        super().__init__(log_dir, every_n_epochs)
         self.x, _ = probe_batch_xy(data)
         self.layer_choice = None if layers is None else _check_layer_choice(layers)
-        self.threshold = float(threshold)
-        self.histograms = bool(histograms)
-        self.every_n_epochs = validation.check_positive_int(
-            every_n_epochs, "every_n_epochs"
+        self.threshold = validation.check_number(
+            threshold, "threshold", "a number, not NaN"
         )
+        self.histograms = bool(histograms)
         self._probe = None
 
     def _chosen_layers(self):
@@ -236,10 +223,8 @@ class ActivationSparsity(LoggingCallback):
         outputs += [_DroppedFraction(layer)(layer.input) for layer in self._dropouts]
         self._probe = keras.Model(self.model.inputs, outputs)
 
-    def set_model(self, model):
-        if model is not getattr(self, "_model", None):
-            self._probe = None  # otherwise kept: later fits reuse its trace
-        super().set_model(model)
+    def forget_model(self):
+        self._probe = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -257,12 +242,7 @@ class ActivationSparsity(LoggingCallback):
         # training step (on TensorFlow): the probe is then built at the
         # first epoch end.
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs == 0:
-            self._log(epoch)
-        super().on_epoch_end(epoch, logs)
-
-    def _log(self, epoch):
+    def log_epoch(self, epoch):
         if self._probe is None:
             self._build_probe()
         results = keras.tree.flatten(self._probe.predict_on_batch(self.x))

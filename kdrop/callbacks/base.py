@@ -167,3 +167,36 @@ class LoggingCallback(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class PeriodicLoggingCallback(LoggingCallback):
+    """A `LoggingCallback` that logs at the end of every N-th epoch.
+
+    Subclasses write in `log_epoch(epoch)`, called at the end of every
+    `every_n_epochs`-th epoch, and drop in `forget_model()` what they built
+    for a model (a probe model, a traced function): it is kept across that
+    model's `fit` calls, so they reuse its trace, and dropped when the
+    callback is attached to another model.
+    """
+
+    def __init__(self, log_dir, every_n_epochs=1):
+        super().__init__(log_dir)
+        self.every_n_epochs = validation.check_positive_int(
+            every_n_epochs, "every_n_epochs"
+        )
+
+    def set_model(self, model):
+        if model is not getattr(self, "_model", None):
+            self.forget_model()
+        super().set_model(model)
+
+    def forget_model(self):
+        """Drops what was built for the previous model."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs == 0:
+            self.log_epoch(epoch)
+        super().on_epoch_end(epoch, logs)
+
+    def log_epoch(self, epoch):
+        raise NotImplementedError

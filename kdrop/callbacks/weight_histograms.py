@@ -2,13 +2,12 @@
 
 import numpy as np
 
-from kdrop import validation
-from kdrop.callbacks.base import LoggingCallback, check_probe_shape, probe_batch_xy
+from kdrop.callbacks.base import PeriodicLoggingCallback, check_probe_shape, probe_batch_xy
 from kdrop.callbacks.backend_ops import loss_gradient_function
 from kdrop.callbacks.summary_writer import histogram_from_values
 
 
-class WeightHistograms(LoggingCallback):
+class WeightHistograms(PeriodicLoggingCallback):
     """Logs histograms and L2 norms of every weight and of its gradient.
 
     At the end of every `every_n_epochs`-th epoch:
@@ -45,10 +44,7 @@ class WeightHistograms(LoggingCallback):
     """
 
     def __init__(self, log_dir, every_n_epochs=1, gradients=True, data=None):
-        super().__init__(log_dir)
-        self.every_n_epochs = validation.check_positive_int(
-            every_n_epochs, "every_n_epochs"
-        )
+        super().__init__(log_dir, every_n_epochs)
         self.gradients = bool(gradients)
         self.x = self.y = None
         self._gradient_function = None
@@ -68,10 +64,8 @@ class WeightHistograms(LoggingCallback):
                     "inputs only."
                 )
 
-    def set_model(self, model):
-        if model is not getattr(self, "_model", None):
-            self._gradient_function = None  # otherwise kept: later fits reuse its trace
-        super().set_model(model)
+    def forget_model(self):
+        self._gradient_function = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -80,12 +74,7 @@ class WeightHistograms(LoggingCallback):
             if self._gradient_function is None:
                 self._gradient_function = loss_gradient_function(self.model)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs == 0:
-            self._log(epoch)
-        super().on_epoch_end(epoch, logs)
-
-    def _log(self, epoch):
+    def log_epoch(self, epoch):
         for variable in self.model.weights:
             if "float" not in variable.dtype:
                 continue  # step counters and other integer state
