@@ -95,15 +95,10 @@ def _commutes_with_scale(layer):
     return isinstance(layer, POSITIVE_SCALE_COMMUTING)
 
 
-def _current_rate(layer):
-    """The rate of a kdrop dropout layer now (a schedule's current value)."""
-    return float(ops.convert_to_numpy(layer._rate_tensor()))
-
-
 def _inference_factor(layer):
     """The factor a dropout layer multiplies by at inference (1: identity)."""
     if isinstance(layer, BaseDropout) and layer.mode == WEIGHT_SCALED:
-        return 1.0 - _current_rate(layer)
+        return layer.keep_prob
     return 1.0
 
 
@@ -367,7 +362,7 @@ def _sampling_layer(layer, seed):
             WeightScaledDropout if layer.mode == WEIGHT_SCALED else InvertedDropout
         )
         return layer_class(
-            _current_rate(layer),
+            layer.current_rate,
             noise_shape=_per_row(layer.noise_shape),
             seed=seed,
             dtype=layer.dtype_policy.name,

@@ -9,7 +9,7 @@ from kdrop.callbacks.base import (
     dropout_layers,
 )
 from kdrop.callbacks.jax_sync import sync_training_state
-from kdrop.layers import ScheduledDropout
+from kdrop.layers import BaseDropout
 
 # Every layer with a dropout `rate`: kdrop's, keras.layers.Dropout and
 # SpatialDropout*, and Keras's multiplicative-noise dropouts.
@@ -17,7 +17,7 @@ RATE_LAYERS = MASKING_DROPOUT + (keras.layers.GaussianDropout, keras.layers.Alph
 
 
 def _rate(layer):
-    if isinstance(layer, ScheduledDropout):
+    if isinstance(layer, BaseDropout):
         return layer.current_rate
     return float(layer.rate)
 

@@ -95,6 +95,16 @@ class BaseDropout(keras.layers.Layer):
     def _rate_tensor(self):
         raise NotImplementedError
 
+    @property
+    def current_rate(self):
+        """The rate (a Python float) the next training-mode call will use."""
+        return float(ops.convert_to_numpy(self._rate_tensor()))
+
+    @property
+    def keep_prob(self):
+        """Probability of keeping a unit, `1 - current_rate`."""
+        return 1.0 - self.current_rate
+
     def _check_inputs(self, inputs):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         if "float" not in dtype:

@@ -12,9 +12,8 @@ class _FixedRateDropout(BaseDropout):
         self.rate = validation.check_rate(rate)
 
     @property
-    def keep_prob(self):
-        """Probability of keeping a unit, `1 - rate`."""
-        return 1.0 - self.rate
+    def current_rate(self):
+        return self.rate  # as given, not rounded through a float32 tensor
 
     def _rate_tensor(self):
         return self.rate

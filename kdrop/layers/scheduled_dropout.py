@@ -213,16 +213,6 @@ class ScheduledDropout(BaseDropout):
     def step(self, value):
         self._step_counter.assign(validation.check_non_negative_int(value, "step"))
 
-    @property
-    def current_rate(self):
-        """The rate (a Python float) that the next training step will use."""
-        return float(ops.convert_to_numpy(self._rate_tensor()))
-
-    @property
-    def keep_prob(self):
-        """`1 - current_rate`."""
-        return 1.0 - self.current_rate
-
     def get_config(self):
         config = super().get_config()
         config.update(
