@@ -457,12 +457,9 @@ def _flat_inputs(graph, x):
     flat = [np.asarray(ops.convert_to_numpy(value)) for value in flat]
     expected = [tuple(spec.shape) for spec in specs]
     received = [value.shape for value in flat]
-    fits = len(flat) == len(specs) and all(
-        len(shape) == len(got)
-        and all(d is None or d == g for d, g in zip(shape[1:], got[1:]))
-        for shape, got in zip(expected, received)
-    )
-    if not fits:
+    if len(flat) != len(specs) or not all(
+        validation.shape_fits(shape, got) for shape, got in zip(expected, received)
+    ):
         raise ValueError(
             f"`x` does not fit the model: it expects {len(specs)} input(s) "
             f"of shape {expected}. Received shape(s) {received}."

@@ -28,6 +28,15 @@ def check_number(value, name, allowed, is_allowed=lambda value: True):
     return float(value)
 
 
+def shape_fits(expected, received):
+    """Whether an array of shape `received` fits a model input of shape
+    `expected`: the same rank, and the same size on every axis but the
+    batch axis where `expected` is not None."""
+    return len(expected) == len(received) and all(
+        size is None or size == got for size, got in zip(expected[1:], received[1:])
+    )
+
+
 def check_rate(value, name="rate", allow_one=False):
     """Returns `value` as a float after checking it is a valid dropout rate.
 

@@ -70,10 +70,7 @@ def check_probe_shape(model, x):
     for tensor, array in zip(inputs, arrays):
         expected = tuple(tensor.shape)
         received = None if array is None else tuple(np.shape(array))
-        fits = received is not None and len(expected) == len(received) and all(
-            e is None or e == r for e, r in zip(expected[1:], received[1:])
-        )
-        if not fits:
+        if received is None or not validation.shape_fits(expected, received):
             raise ValueError(
                 f"`data` does not fit the model: input '{tensor.name}' "
                 f"expects shape {expected}, the probe batch has shape {received}."
