@@ -30,7 +30,13 @@ import keras
 import kdrop
 from kdrop.experiments.common import simple_mnist_convnet
 
-HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_epoch_end", "on_train_end")
+HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_train_batch_begin",
+    "on_epoch_end",
+    "on_train_end",
+)
 
 
 class HookClock:
@@ -67,47 +73,76 @@ def main():
         kdrop.callbacks.ActivationSparsity(f"{log_root}/kdrop", data=probe),
         kdrop.callbacks.WeightHistograms(f"{log_root}/kdrop", data=probe),
         kdrop.callbacks.DropoutRateLogger(f"{log_root}/kdrop"),
-        kdrop.callbacks.LRMomentumScheduler(lambda epoch: 1e-3, log_dir=f"{log_root}/kdrop"),
+        kdrop.callbacks.LRMomentumScheduler(
+            lambda epoch: 1e-3, log_dir=f"{log_root}/kdrop"
+        ),
     ]
     clock = HookClock(kdrop_callbacks)
     configurations = {
         "no callbacks": [],
         "all kdrop callbacks": kdrop_callbacks,
         "keras TensorBoard(histogram_freq=1)": [
-            keras.callbacks.TensorBoard(f"{log_root}/keras", histogram_freq=1)],
+            keras.callbacks.TensorBoard(f"{log_root}/keras", histogram_freq=1)
+        ],
     }
-    models = {name: simple_mnist_convnet(kdrop.InvertedDropout(0.5)) for name in configurations}
+    models = {
+        name: simple_mnist_convnet(kdrop.InvertedDropout(0.5))
+        for name in configurations
+    }
     for name, model in models.items():  # trace train step, probes and gradients
-        model.fit(x, y, batch_size=128, epochs=1, verbose=0, callbacks=configurations[name])
-    print(f"one-time cost of kdrop's hooks in the warm-up fit (tracing): {clock.seconds:.2f} s")
+        model.fit(
+            x, y, batch_size=128, epochs=1, verbose=0, callbacks=configurations[name]
+        )
+    print(
+        "one-time cost of kdrop's hooks in the warm-up fit (tracing): "
+        f"{clock.seconds:.2f} s"
+    )
 
     names = list(configurations)
     wall = {name: [] for name in names}
     cpu = {name: [] for name in names}
     clock.seconds = 0.0
     for round_index in range(args.rounds):
-        for name in names[round_index % 3:] + names[:round_index % 3]:
+        for name in names[round_index % 3 :] + names[: round_index % 3]:
             start_wall, start_cpu = time.perf_counter(), time.process_time()
-            models[name].fit(x, y, batch_size=128, epochs=args.epochs, verbose=0,
-                             callbacks=configurations[name])
+            models[name].fit(
+                x,
+                y,
+                batch_size=128,
+                epochs=args.epochs,
+                verbose=0,
+                callbacks=configurations[name],
+            )
             wall[name].append((time.perf_counter() - start_wall) / args.epochs)
             cpu[name].append((time.process_time() - start_cpu) / args.epochs)
 
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {len(x)} images, "
-          f"probe {args.probe} images, {args.rounds} rounds of {args.epochs} epochs")
-    print("\n| configuration | wall s/epoch, median (overhead) | wall s/epoch, min (overhead) "
-          "| CPU s/epoch, median (overhead) |")
+    print(
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{len(x)} images, "
+        f"probe {args.probe} images, {args.rounds} rounds of {args.epochs} epochs"
+    )
+    print(
+        "\n| configuration | wall s/epoch, median (overhead) "
+        "| wall s/epoch, min (overhead) "
+        "| CPU s/epoch, median (overhead) |"
+    )
     print("|---|---|---|---|")
     for name in names:
         cells = []
-        for times, statistic in ((wall, statistics.median), (wall, min), (cpu, statistics.median)):
+        for times, statistic in (
+            (wall, statistics.median),
+            (wall, min),
+            (cpu, statistics.median),
+        ):
             seconds, base = statistic(times[name]), statistic(times["no callbacks"])
             cells.append(f"{seconds:.3f} ({100 * (seconds / base - 1):+.1f} %)")
         print(f"| {name} | " + " | ".join(cells) + " |")
     hook_seconds = clock.seconds / (args.rounds * args.epochs)
     base = statistics.median(wall["no callbacks"])
-    print(f"\ntime inside kdrop's hooks: {1000 * hook_seconds:.1f} ms per epoch "
-          f"= {100 * hook_seconds / base:.1f} % of a median epoch without callbacks")
+    print(
+        f"\ntime inside kdrop's hooks: {1000 * hook_seconds:.1f} ms per epoch "
+        f"= {100 * hook_seconds / base:.1f} % of a median epoch without callbacks"
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+from contenders import dropout_layers
 
-from contenders import dropout_layers  # noqa: E402
-from kdrop.experiments.common import simple_mnist_convnet  # noqa: E402
+from kdrop.experiments.common import simple_mnist_convnet
+
 
 def jitted_training_call(layer, x):
     """Returns a jitted `state -> (output, new_state)` for one layer."""
@@ -91,10 +92,14 @@ def main():
     parser.add_argument("--train-rounds", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, "
-          f"keras {keras.__version__}, backend {keras.backend.backend()}")
-    print(f"\n### Training-mode forward pass, {args.numel:,} elements "
-          f"(median of {args.rounds} rounds, ms)\n")
+    print(
+        f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, "
+        f"keras {keras.__version__}, backend {keras.backend.backend()}"
+    )
+    print(
+        f"\n### Training-mode forward pass, {args.numel:,} elements "
+        f"(median of {args.rounds} rounds, ms)\n"
+    )
     print("| layer | float32 ms | x floor | bfloat16 ms | x floor |")
     print("|---|---|---|---|---|")
     results = {
@@ -108,9 +113,11 @@ def main():
             row += [f"{ms:.3f}", f"{ms / results[dtype]['multiply (floor)']:.2f}"]
         print("| " + " | ".join(row) + " |")
 
-    print(f"\n### CNN training throughput, batch {args.batch_size} "
-          f"(median of {args.train_rounds} epochs of {args.train_steps} "
-          "steps, images/s)\n")
+    print(
+        f"\n### CNN training throughput, batch {args.batch_size} "
+        f"(median of {args.train_rounds} epochs of {args.train_steps} "
+        "steps, images/s)\n"
+    )
     print("| dropout layer | images/s |")
     print("|---|---|")
     for name, value in time_training(

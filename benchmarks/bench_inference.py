@@ -65,8 +65,14 @@ def print_table(title, times, reference):
     print("|---|---|---|---|---|")
     for name, clocks in times.items():
         wall, cpu = (statistics.median(clocks[clock]) for clock in ("wall", "cpu"))
-        ratios = (median_ratio(times, name, reference, clock) for clock in ("wall", "cpu"))
-        print(f"| {name} | {wall:.3f} | {cpu:.3f} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+        ratios = (
+            median_ratio(times, name, reference, clock) for clock in ("wall", "cpu")
+        )
+        print(
+            f"| {name} | {wall:.3f} | {cpu:.3f} | "
+            + " | ".join(f"{r:.2f}" for r in ratios)
+            + " |"
+        )
 
 
 def bench_mc_predict(x, samples, rounds):
@@ -74,9 +80,12 @@ def bench_mc_predict(x, samples, rounds):
     tiled = np.concatenate([x] * samples)
     times = time_rounds(
         {
-            "kdrop.mc_predict": lambda: kdrop.mc_predict(model, x, samples=samples, seed=0),
+            "kdrop.mc_predict": lambda: kdrop.mc_predict(
+                model, x, samples=samples, seed=0
+            ),
             f"loop of {samples} model(x, training=True)": lambda: [
-                keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(samples)
+                keras.ops.convert_to_numpy(model(x, training=True))
+                for _ in range(samples)
             ],
             f"predict on {samples}x data": lambda: model.predict(
                 tiled, batch_size=MC_ROWS_PER_CALL, verbose=0
@@ -84,7 +93,11 @@ def bench_mc_predict(x, samples, rounds):
         },
         rounds,
     )
-    print_table(f"Monte-Carlo dropout, {samples} samples of {len(x)} images", times, "kdrop.mc_predict")
+    print_table(
+        f"Monte-Carlo dropout, {samples} samples of {len(x)} images",
+        times,
+        "kdrop.mc_predict",
+    )
 
 
 def bench_fold(x, rounds):
@@ -97,12 +110,20 @@ def bench_fold(x, rounds):
         folded = kdrop.fold_dropout(model)
         times = time_rounds(
             {
-                "original": lambda: model.predict(images, batch_size=1000, verbose=0),
-                "folded": lambda: folded.predict(images, batch_size=1000, verbose=0),
+                "original": lambda model=model: model.predict(
+                    images, batch_size=1000, verbose=0
+                ),
+                "folded": lambda folded=folded: folded.predict(
+                    images, batch_size=1000, verbose=0
+                ),
             },
             rounds,
         )
-        print_table(f"CNN with {name}: folded vs original predict, {len(images)} images", times, "original")
+        print_table(
+            f"CNN with {name}: folded vs original predict, {len(images)} images",
+            times,
+            "original",
+        )
 
 
 def main():

@@ -26,11 +26,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
-
-from contenders import RATE, dropout_layers  # noqa: E402
+import keras
+import tensorflow as tf
+from contenders import RATE, dropout_layers
+from keras import ops
 
 KERAS = "keras Dropout"
 
@@ -72,7 +71,9 @@ def forward_backward(layer, jit_compile):
 def time_rounds(contenders, jit_compile, rounds, size):
     """Seconds per call of each contender, one list entry per round."""
     x = tf.random.normal((size, size))
-    steps = {name: forward_backward(layer, jit_compile) for name, layer in contenders.items()}
+    steps = {
+        name: forward_backward(layer, jit_compile) for name, layer in contenders.items()
+    }
     for step in steps.values():  # trace and compile outside the timing
         step(x)[1].numpy()
     times = {name: [] for name in steps}
@@ -96,25 +97,45 @@ def table_rows(mode, times):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096, help="side of the square input")
+    parser.add_argument(
+        "--size", type=int, default=4096, help="side of the square input"
+    )
     parser.add_argument("--rounds", type=int, default=7, help="graph-mode rounds")
-    parser.add_argument("--xla-rounds", type=int, default=3, help="XLA rounds (Keras takes seconds each)")
-    parser.add_argument("--probes", action="store_true", help="add the two uniform + where probes")
+    parser.add_argument(
+        "--xla-rounds",
+        type=int,
+        default=3,
+        help="XLA rounds (Keras takes seconds each)",
+    )
+    parser.add_argument(
+        "--probes", action="store_true", help="add the two uniform + where probes"
+    )
     args = parser.parse_args()
 
     contenders = dropout_layers(scheduled=False)
     if args.probes:
-        contenders["probe: uniform + where, constant seed (not dropout)"] = constant_seed_uniform_where
+        contenders["probe: uniform + where, constant seed (not dropout)"] = (
+            constant_seed_uniform_where
+        )
         contenders["probe: uniform + where, tf philox"] = PhiloxUniformWhere()
     print(
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs, "
         f"{args.size}x{args.size} float32, rate {RATE}, "
         f"{args.rounds} graph / {args.xla_rounds} XLA rounds"
     )
-    print("\n| mode | layer | median ms | ratio to keras (median of rounds) | ratio range |")
+    print(
+        "\n| mode | layer | median ms | ratio to keras (median of rounds) "
+        "| ratio range |"
+    )
     print("|---|---|---|---|---|")
-    for mode, jit_compile, rounds in (("graph", False, args.rounds), ("XLA", True, args.xla_rounds)):
-        for row in table_rows(mode, time_rounds(contenders, jit_compile, rounds, args.size)):
+    for mode, jit_compile, rounds in (
+        ("graph", False, args.rounds),
+        ("XLA", True, args.xla_rounds),
+    ):
+        for row in table_rows(
+            mode, time_rounds(contenders, jit_compile, rounds, args.size)
+        ):
             print(row, flush=True)
 
 

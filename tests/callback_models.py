@@ -26,8 +26,12 @@ def relu_model(dropout=None):
 
 def linear_model(optimizer, jit_compile="auto"):
     """Dense(1) named 'linear' from zero weights, MSE loss."""
-    model = keras.Sequential([
-        keras.Input((6,)), keras.layers.Dense(1, kernel_initializer="zeros", name="linear")])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(1, kernel_initializer="zeros", name="linear"),
+        ]
+    )
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
     return model
 
@@ -47,7 +51,9 @@ def sgd_reference(learning_rate, momentum, steps, nesterov=False):
         lr, m = learning_rate(step), momentum(step)
         for i, grad in enumerate(full_batch_gradients(*params)):
             velocity[i] = m * velocity[i] - lr * grad
-            params[i] = params[i] + (m * velocity[i] - lr * grad if nesterov else velocity[i])
+            params[i] = params[i] + (
+                m * velocity[i] - lr * grad if nesterov else velocity[i]
+            )
     return params
 
 

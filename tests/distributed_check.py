@@ -11,10 +11,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,40 +28,68 @@ from tests.event_files import read_scalars  # noqa: E402
 def main(log_dir, jit_compile):
     strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
     with strategy.scope():
-        scheduled = kdrop.ScheduledDropout(kdrop.schedules.Linear(0.1, 0.5, 20), name="scheduled", seed=1)
+        scheduled = kdrop.ScheduledDropout(
+            kdrop.schedules.Linear(0.1, 0.5, 20), name="scheduled", seed=1
+        )
         inverted = kdrop.InvertedDropout(0.5, name="inverted", seed=2)
-        model = keras.Sequential([
-            keras.Input((16,)), keras.layers.Dense(32, activation="relu", name="hidden"), scheduled,
-            kdrop.WeightScaledDropout(0.3, name="weight_scaled"), inverted, keras.layers.Dense(1)])
+        model = keras.Sequential(
+            [
+                keras.Input((16,)),
+                keras.layers.Dense(32, activation="relu", name="hidden"),
+                scheduled,
+                kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
+                inverted,
+                keras.layers.Dense(1),
+            ]
+        )
         model.compile(kdrop.optimizers.SGD(0.01), "mse", jit_compile=jit_compile)
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(160, 16)).astype("float32"), rng.normal(size=(160, 1)).astype("float32")
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
-        kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
-        kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
-        kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-        kdrop.callbacks.LRMomentumScheduler(
-            learning_rate=lambda t: 0.01 / (1 + t), momentum=lambda t: 0.5, update_freq="batch",
-            log_dir=log_dir),
-    ])
+    x, y = (
+        rng.normal(size=(160, 16)).astype("float32"),
+        rng.normal(size=(160, 1)).astype("float32"),
+    )
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
+            kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
+            kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+            kdrop.callbacks.LRMomentumScheduler(
+                learning_rate=lambda t: 0.01 / (1 + t),
+                momentum=lambda t: 0.5,
+                update_freq="batch",
+                log_dir=log_dir,
+            ),
+        ],
+    )
 
     @tf.function
     def masks(inputs):
         return inverted(inputs, training=True)
 
     per_replica = strategy.run(masks, args=(tf.ones((4, 256)),))
-    first, second = (t.numpy() != 0 for t in strategy.experimental_local_results(per_replica))
+    first, second = (
+        t.numpy() != 0 for t in strategy.experimental_local_results(per_replica)
+    )
     scalars = read_scalars(log_dir)
-    print(json.dumps({
-        "replicas": strategy.num_replicas_in_sync,
-        "iterations": int(model.optimizer.iterations.numpy()),
-        "scheduled_step": scheduled.step,
-        "mask_agreement": float(np.mean(first == second)),
-        "dropout_rate_steps": sorted(scalars["dropout_rate/scheduled"]),
-        "learning_rate_steps": sorted(scalars["learning_rate"]),
-        "sparsity_steps": sorted(scalars["sparsity/hidden"]),
-        "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
-    }))
+    print(
+        json.dumps(
+            {
+                "replicas": strategy.num_replicas_in_sync,
+                "iterations": int(model.optimizer.iterations.numpy()),
+                "scheduled_step": scheduled.step,
+                "mask_agreement": float(np.mean(first == second)),
+                "dropout_rate_steps": sorted(scalars["dropout_rate/scheduled"]),
+                "learning_rate_steps": sorted(scalars["learning_rate"]),
+                "sparsity_steps": sorted(scalars["sparsity/hidden"]),
+                "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ def read_tensors(log_dir, subdir="train"):
     """{tag: [(step, numpy value), ...]} for every tensor summary."""
     accumulator = _accumulator(log_dir, subdir)
     return {
-        tag: [(e.step, tensor_util.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors(tag)]
+        tag: [
+            (e.step, tensor_util.make_ndarray(e.tensor_proto))
+            for e in accumulator.Tensors(tag)
+        ]
         for tag in accumulator.Tags()["tensors"]
     }
 

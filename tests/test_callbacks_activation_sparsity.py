@@ -15,26 +15,41 @@ PROBE = np.tile(X, (20, 1))  # 1280 rows: a tight binomial tolerance
 HIDDEN = np.maximum(PROBE @ W_HIDDEN, 0.0)  # the 'hidden' layer's output
 
 
-@pytest.mark.parametrize("dropout", [
-    lambda: kdrop.ScheduledDropout(schedules.Constant(0.4), seed=1, name="drop"),
-    lambda: keras.layers.Dropout(0.4, seed=1, name="drop"),
-])
+@pytest.mark.parametrize(
+    "dropout",
+    [
+        lambda: kdrop.ScheduledDropout(schedules.Constant(0.4), seed=1, name="drop"),
+        lambda: keras.layers.Dropout(0.4, seed=1, name="drop"),
+    ],
+)
 def test_statistics_match_numpy(dropout, tmp_path):
     model = relu_model(dropout())
-    model.fit(X, Y, epochs=2, batch_size=32, verbose=0, callbacks=[
-        callbacks.ActivationSparsity(tmp_path, data=PROBE)])
+    model.fit(
+        X,
+        Y,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=PROBE)],
+    )
 
     scalars = read_scalars(tmp_path)
     assert set(scalars["sparsity/hidden"]) == {0, 1}
-    assert scalars["sparsity/hidden"][1] == pytest.approx(np.mean(HIDDEN <= 0), abs=1e-6)
-    assert scalars["mean_activation/hidden"][1] == pytest.approx(HIDDEN.mean(), rel=1e-5)
+    assert scalars["sparsity/hidden"][1] == pytest.approx(
+        np.mean(HIDDEN <= 0), abs=1e-6
+    )
+    assert scalars["mean_activation/hidden"][1] == pytest.approx(
+        HIDDEN.mean(), rel=1e-5
+    )
     assert scalars["nonfinite_fraction/hidden"][1] == 0.0
 
     buckets = read_histograms(tmp_path)["activations/hidden"][1]
     assert buckets[:, 2].sum() == HIDDEN.size
     assert buckets[0, 0] == pytest.approx(HIDDEN.min())
     assert buckets[-1, 1] == pytest.approx(HIDDEN.max(), rel=1e-5)
-    expected, _ = np.histogram(HIDDEN, bins=len(buckets), range=(HIDDEN.min(), HIDDEN.max()))
+    expected, _ = np.histogram(
+        HIDDEN, bins=len(buckets), range=(HIDDEN.min(), HIDDEN.max())
+    )
     # float32 on the device vs float64 here: a value on a bin edge may move.
     assert np.abs(buckets[:, 2] - expected).sum() <= 0.001 * HIDDEN.size
 
@@ -44,18 +59,40 @@ def test_statistics_match_numpy(dropout, tmp_path):
     dropped = scalars["dropped_fraction/drop"][1]
     assert abs(dropped - 0.4) < 5 * math.sqrt(0.4 * 0.6 / nonzero)
     if isinstance(model.get_layer("drop"), kdrop.ScheduledDropout):
-        assert model.get_layer("drop").step == 4  # 4 training steps; the probe took none
+        assert (
+            model.get_layer("drop").step == 4
+        )  # 4 training steps; the probe took none
 
 
 def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     model = relu_model()
-    model.fit(X, Y, epochs=4, verbose=0, callbacks=[callbacks.ActivationSparsity(
-        tmp_path, data=(X, Y), layers=["hidden"], threshold=0.5, histograms=False, every_n_epochs=2)])
+    model.fit(
+        X,
+        Y,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(
+                tmp_path,
+                data=(X, Y),
+                layers=["hidden"],
+                threshold=0.5,
+                histograms=False,
+                every_n_epochs=2,
+            )
+        ],
+    )
     hidden = np.maximum(X @ W_HIDDEN, 0.0)
     scalars = read_scalars(tmp_path)
-    assert set(scalars) == {"sparsity/hidden", "mean_activation/hidden", "nonfinite_fraction/hidden"}
+    assert set(scalars) == {
+        "sparsity/hidden",
+        "mean_activation/hidden",
+        "nonfinite_fraction/hidden",
+    }
     assert set(scalars["sparsity/hidden"]) == {1, 3}
-    assert scalars["sparsity/hidden"][3] == pytest.approx(np.mean(hidden <= 0.5), abs=1e-6)
+    assert scalars["sparsity/hidden"][3] == pytest.approx(
+        np.mean(hidden <= 0.5), abs=1e-6
+    )
     assert read_histograms(tmp_path) == {}
 
 
@@ -63,8 +100,13 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     model = relu_model()
     probe = X.copy()
     probe[0, 0] = np.nan  # row 0 of 'hidden' becomes NaN
-    history = model.fit(X, Y, epochs=2, verbose=0, callbacks=[
-        callbacks.ActivationSparsity(tmp_path, data=probe)])
+    history = model.fit(
+        X,
+        Y,
+        epochs=2,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=probe)],
+    )
     assert len(history.history["loss"]) == 2
     hidden = probe @ W_HIDDEN
     finite = np.isfinite(hidden)
@@ -73,7 +115,9 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     relu = np.maximum(hidden[finite], 0)
     assert scalars["mean_activation/hidden"][1] == pytest.approx(relu.mean(), rel=1e-5)
     assert scalars["sparsity/hidden"][1] == pytest.approx(np.mean(relu <= 0), abs=1e-6)
-    assert read_histograms(tmp_path)["activations/hidden"][1][:, 2].sum() == finite.sum()
+    assert (
+        read_histograms(tmp_path)["activations/hidden"][1][:, 2].sum() == finite.sum()
+    )
 
 
 @pytest.mark.tensorflow_only
@@ -82,49 +126,88 @@ def test_model_compiled_with_xla(tmp_path):
     XLA kernel for TensorFlow's histogram op), whatever the model uses."""
     model = relu_model()
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", jit_compile=True)
-    model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-        callbacks.ActivationSparsity(tmp_path, data=X),
-        callbacks.WeightHistograms(tmp_path, data=(X, Y))])
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(tmp_path, data=X),
+            callbacks.WeightHistograms(tmp_path, data=(X, Y)),
+        ],
+    )
     hidden = np.maximum(X @ W_HIDDEN, 0.0)
-    assert read_scalars(tmp_path)["mean_activation/hidden"][0] == pytest.approx(hidden.mean(), rel=1e-5)
+    assert read_scalars(tmp_path)["mean_activation/hidden"][0] == pytest.approx(
+        hidden.mean(), rel=1e-5
+    )
 
 
 def test_functional_model_with_two_named_inputs(tmp_path):
     a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
     relu_a = keras.layers.Dense(40, activation="relu", use_bias=False, name="relu_a")(a)
     relu_b = keras.layers.Dense(40, activation="relu", use_bias=False, name="relu_b")(b)
-    out = keras.layers.Dense(1, name="out")(keras.layers.Concatenate()([relu_a, relu_b]))
+    out = keras.layers.Dense(1, name="out")(
+        keras.layers.Concatenate()([relu_a, relu_b])
+    )
     model = keras.Model([a, b], out)
     for name in ("relu_a", "relu_b"):
         model.get_layer(name).kernel.assign(W_HIDDEN)
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
-    model.fit({"a": X, "b": -X}, Y, epochs=1, verbose=0, callbacks=[
-        callbacks.ActivationSparsity(tmp_path, data={"a": X, "b": -X})])
+    model.fit(
+        {"a": X, "b": -X},
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data={"a": X, "b": -X})],
+    )
     scalars = read_scalars(tmp_path)
     for name, x in (("relu_a", X), ("relu_b", -X)):
         hidden = np.maximum(x @ W_HIDDEN, 0.0)
-        assert scalars[f"sparsity/{name}"][0] == pytest.approx(np.mean(hidden <= 0), abs=1e-6)
-        assert scalars[f"mean_activation/{name}"][0] == pytest.approx(hidden.mean(), rel=1e-5)
+        assert scalars[f"sparsity/{name}"][0] == pytest.approx(
+            np.mean(hidden <= 0), abs=1e-6
+        )
+        assert scalars[f"mean_activation/{name}"][0] == pytest.approx(
+            hidden.mean(), rel=1e-5
+        )
 
 
 def test_sequential_model_without_input_layer(tmp_path):
-    model = keras.Sequential([
-        keras.layers.Dense(40, activation="relu", use_bias=False, name="hidden"),
-        keras.layers.Dense(1, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.layers.Dense(40, activation="relu", use_bias=False, name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
-    model.fit(X, Y, epochs=2, verbose=0, callbacks=[
-        callbacks.ActivationSparsity(tmp_path, data=X, layers=["hidden"])])
+    model.fit(
+        X,
+        Y,
+        epochs=2,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=X, layers=["hidden"])],
+    )
     hidden = np.maximum(X @ model.get_layer("hidden").kernel.numpy(), 0.0)
     logged = read_scalars(tmp_path)["mean_activation/hidden"]
-    assert logged == {0: pytest.approx(hidden.mean(), rel=1e-5), 1: pytest.approx(hidden.mean(), rel=1e-5)}
+    assert logged == {
+        0: pytest.approx(hidden.mean(), rel=1e-5),
+        1: pytest.approx(hidden.mean(), rel=1e-5),
+    }
 
 
 def test_unknown_layer_and_subclassed_model_fail_before_training(tmp_path):
     model = relu_model()
     with pytest.raises(ValueError, match="`layers` entry 'missing' is not a layer"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.ActivationSparsity(tmp_path, data=X, layers=["hidden", "missing"])])
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                callbacks.ActivationSparsity(
+                    tmp_path, data=X, layers=["hidden", "missing"]
+                )
+            ],
+        )
 
     class Subclassed(keras.Model):
         def __init__(self):
@@ -137,8 +220,13 @@ def test_unknown_layer_and_subclassed_model_fail_before_training(tmp_path):
     model = Subclassed()
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="Functional or Sequential.*Subclassed"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.ActivationSparsity(tmp_path, data=X)])
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.ActivationSparsity(tmp_path, data=X)],
+        )
 
 
 @pytest.mark.parametrize(

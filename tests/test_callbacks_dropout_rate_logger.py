@@ -16,42 +16,72 @@ def linear_rate(step):
 
 
 def test_per_batch_rates_follow_the_schedule_across_fits(tmp_path):
-    model = relu_model(kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="drop"))
+    model = relu_model(
+        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="drop")
+    )
     logger = callbacks.DropoutRateLogger(tmp_path, update_freq="batch")
     model.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[logger])
-    model.fit(X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[logger])  # continues at step 8
+    model.fit(
+        X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[logger]
+    )  # continues at step 8
     logged = read_scalars(tmp_path)["dropout_rate/drop"]
-    assert logged == {step: pytest.approx(linear_rate(step), abs=1e-6) for step in range(12)}
+    assert logged == {
+        step: pytest.approx(linear_rate(step), abs=1e-6) for step in range(12)
+    }
 
 
 def test_per_epoch_rate_is_the_next_steps_rate(tmp_path):
-    model = relu_model(kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="drop"))
-    model.fit(X, Y, epochs=3, batch_size=32, verbose=0, callbacks=[
-        callbacks.DropoutRateLogger(tmp_path)])
+    model = relu_model(
+        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="drop")
+    )
+    model.fit(
+        X,
+        Y,
+        epochs=3,
+        batch_size=32,
+        verbose=0,
+        callbacks=[callbacks.DropoutRateLogger(tmp_path)],
+    )
     logged = read_scalars(tmp_path)["dropout_rate/drop"]  # 2 steps per epoch
-    assert logged == {epoch: pytest.approx(linear_rate(2 * (epoch + 1))) for epoch in range(3)}
+    assert logged == {
+        epoch: pytest.approx(linear_rate(2 * (epoch + 1))) for epoch in range(3)
+    }
 
 
 def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path):
-    model = keras.Sequential([
-        keras.Input((6,)),
-        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="scheduled"),
-        kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
-        keras.layers.Dropout(0.2, name="keras_dropout"),
-        keras.layers.GaussianDropout(0.1, name="gaussian"),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 10), name="scheduled"),
+            kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
+            keras.layers.Dropout(0.2, name="keras_dropout"),
+            keras.layers.GaussianDropout(0.1, name="gaussian"),
+            keras.layers.Dense(1),
+        ]
+    )
     # 4 batches per epoch; run 2 at a time, batch hooks see steps 0, 2, 4, 6
     # (torch runs one at a time).
     steps_per_execution = 1 if BACKEND == "torch" else 2
     model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
-    model.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[
-        callbacks.DropoutRateLogger(tmp_path, update_freq=3)])
+    model.fit(
+        X,
+        Y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[callbacks.DropoutRateLogger(tmp_path, update_freq=3)],
+    )
     logged = read_scalars(tmp_path)
     # The first hook at or after steps 0, 3 and 6.
     steps = [0, 3, 6] if steps_per_execution == 1 else [0, 4, 6]
-    assert logged["dropout_rate/scheduled"] == {t: pytest.approx(linear_rate(t)) for t in steps}
-    for name, rate in (("weight_scaled", 0.3), ("keras_dropout", 0.2), ("gaussian", 0.1)):
+    assert logged["dropout_rate/scheduled"] == {
+        t: pytest.approx(linear_rate(t)) for t in steps
+    }
+    for name, rate in (
+        ("weight_scaled", 0.3),
+        ("keras_dropout", 0.2),
+        ("gaussian", 0.1),
+    ):
         assert logged[f"dropout_rate/{name}"] == {t: pytest.approx(rate) for t in steps}
 
 

@@ -26,17 +26,27 @@ def all_kdrop_callbacks(log_dir, data=(X, Y)):
         callbacks.ActivationSparsity(log_dir, data=data),
         callbacks.WeightHistograms(log_dir, data=data),
         callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-        callbacks.LRMomentumScheduler(lambda epoch: 0.01 / (epoch + 1), log_dir=log_dir),
+        callbacks.LRMomentumScheduler(
+            lambda epoch: 0.01 / (epoch + 1), log_dir=log_dir
+        ),
     ]
 
 
 def kdrop_tags(model):
     return {
-        "scalars": {"sparsity/hidden", "mean_activation/drop", "dropped_fraction/drop",
-                    f"gradient_norm/{model.name}/hidden/kernel", "dropout_rate/drop",
-                    "learning_rate"},
-        "histograms": {"activations/hidden", f"weights/{model.name}/out/kernel",
-                       f"gradients/{model.name}/hidden/kernel"},
+        "scalars": {
+            "sparsity/hidden",
+            "mean_activation/drop",
+            "dropped_fraction/drop",
+            f"gradient_norm/{model.name}/hidden/kernel",
+            "dropout_rate/drop",
+            "learning_rate",
+        },
+        "histograms": {
+            "activations/hidden",
+            f"weights/{model.name}/out/kernel",
+            f"gradients/{model.name}/hidden/kernel",
+        },
     }
 
 
@@ -53,19 +63,38 @@ def get_json(port, path):
 
 def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_path):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
-    model.fit(X, Y, epochs=2, batch_size=32, verbose=0, callbacks=all_kdrop_callbacks(tmp_path))
+    model.fit(
+        X,
+        Y,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=all_kdrop_callbacks(tmp_path),
+    )
     assert len(os.listdir(tmp_path / "train")) == 4  # one event file per callback
     expected = kdrop_tags(model)
     scalars, histograms = read_scalars(tmp_path), read_histograms(tmp_path)
-    assert expected["scalars"] <= set(scalars) and expected["histograms"] <= set(histograms)
+    assert expected["scalars"] <= set(scalars) and expected["histograms"] <= set(
+        histograms
+    )
     assert sorted(scalars["dropout_rate/drop"]) == [0, 1, 2, 3]
     assert scalars["learning_rate"] == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(tmp_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -77,7 +106,9 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
             except OSError:
                 pass  # not listening yet
             assert server.poll() is None, "TensorBoard exited"
-            assert time.monotonic() < deadline, "TensorBoard did not serve kdrop's tags in 60 s"
+            assert time.monotonic() < deadline, (
+                "TensorBoard did not serve kdrop's tags in 60 s"
+            )
             time.sleep(0.5)
         served_histograms = get_json(port, "/data/plugin/histograms/tags")
         assert expected["histograms"] <= set(served_histograms["train"])
@@ -92,16 +123,23 @@ def test_kdrop_and_keras_tensorboard_share_a_log_dir_with_dataset_probes(tmp_pat
 
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
     dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(32)
-    model.fit(dataset, epochs=2, verbose=0, callbacks=[
-        keras.callbacks.TensorBoard(tmp_path, histogram_freq=1),
-        *all_kdrop_callbacks(tmp_path, data=dataset),
-    ])
+    model.fit(
+        dataset,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(tmp_path, histogram_freq=1),
+            *all_kdrop_callbacks(tmp_path, data=dataset),
+        ],
+    )
     expected = kdrop_tags(model)
     scalars, histograms = read_scalars(tmp_path), read_histograms(tmp_path)
     assert expected["scalars"] | {"epoch_loss"} <= set(scalars)
     assert expected["histograms"] <= set(histograms)
     hidden = np.maximum(X[:32] @ model.get_layer("hidden").kernel.numpy(), 0.0)
-    assert scalars["sparsity/hidden"][1] == pytest.approx(np.mean(hidden <= 0), abs=1e-6)
+    assert scalars["sparsity/hidden"][1] == pytest.approx(
+        np.mean(hidden <= 0), abs=1e-6
+    )
 
 
 WITHOUT_TENSORFLOW = """
@@ -124,10 +162,15 @@ assert not [name for name, module in sys.modules.items()
 
 @pytest.mark.skipif(
     BACKEND != "jax",
-    reason="starts its own JAX process; runs once, in CI's JAX pass, where jax is installed",
+    reason="starts its own JAX process; runs once, in CI's JAX pass, where jax "
+    "is installed",
 )
 def test_event_files_are_written_without_tensorflow(tmp_path):
-    subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, str(tmp_path)], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, str(tmp_path)],
+        check=True,
+        timeout=300,
+    )
     assert read_scalars(tmp_path)["dropout_rate/drop"] == {0: 0.25}
     kernel = read_histograms(tmp_path)["weights/sequential/dense/kernel"][0]
     assert kernel[:, 2].sum() == 3 * 2
@@ -137,13 +180,23 @@ def test_event_files_are_written_without_tensorflow(tmp_path):
 def test_interrupted_training_keeps_everything_logged(tmp_path, error):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
     with pytest.raises(type(error)):
-        model.fit(X, Y, epochs=5, batch_size=16, verbose=0, callbacks=[
-            *all_kdrop_callbacks(tmp_path), RaiseAtEpoch(error, 2)])
+        model.fit(
+            X,
+            Y,
+            epochs=5,
+            batch_size=16,
+            verbose=0,
+            callbacks=[*all_kdrop_callbacks(tmp_path), RaiseAtEpoch(error, 2)],
+        )
     scalars = read_scalars(tmp_path)
     assert set(scalars["sparsity/hidden"]) == {0, 1}
     assert set(read_histograms(tmp_path)[f"weights/{model.name}/out/kernel"]) == {0, 1}
     assert sorted(scalars["dropout_rate/drop"]) == list(range(8))
-    assert set(scalars["learning_rate"]) == {0, 1, 2}  # set as epoch 2 began, before the error
+    assert set(scalars["learning_rate"]) == {
+        0,
+        1,
+        2,
+    }  # set as epoch 2 began, before the error
 
 
 def test_unusable_log_dir_and_bad_probe_fail_before_training(tmp_path):
@@ -153,10 +206,20 @@ def test_unusable_log_dir_and_bad_probe_fail_before_training(tmp_path):
     weights = model.get_weights()
     for log_dir in (a_file, a_file / "below"):
         with pytest.raises(ValueError, match="log_dir"):
-            model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.DropoutRateLogger(log_dir)])
-    for callback in (callbacks.ActivationSparsity(tmp_path, data=X[:, :5]),
-                     callbacks.WeightHistograms(tmp_path, data=(X[:, :5], Y))):
-        with pytest.raises(ValueError, match=r"expects shape \(None, 6\).*has shape \(64, 5\)"):
+            model.fit(
+                X,
+                Y,
+                epochs=1,
+                verbose=0,
+                callbacks=[callbacks.DropoutRateLogger(log_dir)],
+            )
+    for callback in (
+        callbacks.ActivationSparsity(tmp_path, data=X[:, :5]),
+        callbacks.WeightHistograms(tmp_path, data=(X[:, :5], Y)),
+    ):
+        with pytest.raises(
+            ValueError, match=r"expects shape \(None, 6\).*has shape \(64, 5\)"
+        ):
             model.fit(X, Y, epochs=1, verbose=0, callbacks=[callback])
     for got, before in zip(model.get_weights(), weights):
         np.testing.assert_array_equal(got, before)

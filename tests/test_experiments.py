@@ -32,8 +32,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # costs several times more) the two that take different code paths: no
 # dropout layer, and a rate computed in the compiled step. The layers
 # themselves are tested on every backend in test_dropout_layers.py.
-CNN_VARIANTS = (cnn_dropout.VARIANTS if keras.backend.backend() == "tensorflow"
-                else ("none", "scheduled"))
+CNN_VARIANTS = (
+    cnn_dropout.VARIANTS
+    if keras.backend.backend() == "tensorflow"
+    else ("none", "scheduled")
+)
 # 1000 balanced test images: chance accuracy 0.1 with binomial standard
 # deviation sqrt(0.1 * 0.9 / 1000) = 0.0095; 0.2 is 10 standard deviations up.
 ABOVE_CHANCE = 0.2
@@ -56,15 +59,23 @@ def assert_classifier_rows(rows, csv_path):
     for row, saved_row in zip(rows, saved):
         for column in ("train_accuracy", "test_accuracy", "gap"):
             assert float(saved_row[column]) == pytest.approx(row[column])
-        assert 0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+        assert (
+            0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+        )
         assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
         assert row["test_accuracy"] > ABOVE_CHANCE
         assert row["seconds"] > 0
 
 
 def test_cnn_dropout_smoke(tmp_path):
-    rows = cnn_dropout.run(CNN_VARIANTS, epochs=2, out=str(tmp_path), train_size=512,
-                           batch_size=32, verbose=0)
+    rows = cnn_dropout.run(
+        CNN_VARIANTS,
+        epochs=2,
+        out=str(tmp_path),
+        train_size=512,
+        batch_size=32,
+        verbose=0,
+    )
     assert [row["variant"] for row in rows] == list(CNN_VARIANTS)
     assert_classifier_rows(rows, tmp_path / "summary.csv")
     assert_png(tmp_path / "test_error.png")
@@ -74,7 +85,9 @@ def test_cnn_dropout_smoke(tmp_path):
         # Keras's TensorBoard callback: the validation accuracy of the last
         # epoch is the test accuracy of the summary.
         validation = read_scalars(log_dir, "validation")
-        assert validation["epoch_accuracy"][1] == pytest.approx(row["test_accuracy"], abs=1e-6)
+        assert validation["epoch_accuracy"][1] == pytest.approx(
+            row["test_accuracy"], abs=1e-6
+        )
         scalars, histograms = read_scalars(log_dir), read_histograms(log_dir)
         assert "epoch_loss" in scalars and "weights/cnn/classifier/kernel" in histograms
         # A 1600 x 10 kernel: every weight is counted in the histogram.
@@ -88,24 +101,32 @@ def test_cnn_dropout_smoke(tmp_path):
         if row["variant"] == "scheduled":
             # Curriculum(0.5, gamma = 6 / 32 steps), Morerio et al.'s formula.
             expected = 0.5 * (1 - np.exp(-6 / 32 * steps))
-            assert row["dropout"] == "ScheduledDropout(Curriculum(final_rate=0.5, gamma=0.1875))"
+            assert (
+                row["dropout"]
+                == "ScheduledDropout(Curriculum(final_rate=0.5, gamma=0.1875))"
+            )
         else:
             expected = np.full(32, 0.5)
-        np.testing.assert_allclose([rates[s] for s in steps], expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            [rates[s] for s in steps], expected, rtol=1e-5, atol=1e-7
+        )
         # Fraction of the flattened features one training-mode draw zeroes:
         # Binomial(n, rate) / n over n >> 1000 non-zero units, about the rate.
         assert 0.3 < scalars["dropped_fraction/dropout"][1] < 0.7
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"variants": ["dropconnect"]}, r"`variants` must be one of .*'dropconnect'"),
-    ({"variants": ["none", "none"]}, r"must not repeat"),
-    ({"variants": []}, r"at least one"),
-    ({"epochs": 0}, r"`epochs` must be a positive int"),
-    ({"batch_size": 1.5}, r"`batch_size` must be a positive int"),
-    ({"train_size": -5}, r"`train_size` must be a positive int"),
-    ({"dataset": "mnist.csv"}, r"`source` must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"variants": ["dropconnect"]}, r"`variants` must be one of .*'dropconnect'"),
+        ({"variants": ["none", "none"]}, r"must not repeat"),
+        ({"variants": []}, r"at least one"),
+        ({"epochs": 0}, r"`epochs` must be a positive int"),
+        ({"batch_size": 1.5}, r"`batch_size` must be a positive int"),
+        ({"train_size": -5}, r"`train_size` must be a positive int"),
+        ({"dataset": "mnist.csv"}, r"`source` must be"),
+    ],
+)
 def test_cnn_dropout_rejects_bad_arguments_before_training(tmp_path, kwargs, message):
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=message):
@@ -116,16 +137,34 @@ def test_cnn_dropout_rejects_bad_arguments_before_training(tmp_path, kwargs, mes
 def test_cnn_dropout_script_help():
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "cnn_dropout.py"), "--help"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
-    for option in ("--epochs", "--seed", "--out", "--variants", "--dataset", "logs/cnn_dropout"):
+    for option in (
+        "--epochs",
+        "--seed",
+        "--out",
+        "--variants",
+        "--dataset",
+        "logs/cnn_dropout",
+    ):
         assert option in result.stdout
 
 
-@pytest.mark.parametrize("module, trains", [
-    (cnn_dropout, True), (dropout_schedules, True), (mc_vs_weight_scaling, True),
-    (regression_overfit, True), (scaling_demo, False), (sparsity_autoencoder, True),
-])
+@pytest.mark.parametrize(
+    "module, trains",
+    [
+        (cnn_dropout, True),
+        (dropout_schedules, True),
+        (mc_vs_weight_scaling, True),
+        (regression_overfit, True),
+        (scaling_demo, False),
+        (sparsity_autoencoder, True),
+    ],
+)
 def test_every_script_has_the_common_options(module, trains, capsys):
     with pytest.raises(SystemExit) as exit_info:
         module.main(["--help"])
@@ -137,8 +176,15 @@ def test_every_script_has_the_common_options(module, trains, capsys):
     assert ("--epochs" in text) == trains
 
 
-@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--seed", "-1"], ["--epochs", "2.5"],
-                                  ["--variants", "dropconnect"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--epochs", "0"],
+        ["--seed", "-1"],
+        ["--epochs", "2.5"],
+        ["--variants", "dropconnect"],
+    ],
+)
 def test_cnn_dropout_command_line_rejects_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cnn_dropout.main(argv)
@@ -154,8 +200,11 @@ def test_scaling_demo_values(tmp_path):
     assert inverted["inference"] == 10000.0 and weight_scaled["inference"] == 5000.0
     assert small["inference"] == 100.0
     # Training: sum(mask) ~ Binomial(n, keep); inverted divides it by keep.
-    for row, mean, sd, unit in ((inverted, 10000, 100, 2.0), (weight_scaled, 5000, 50, 1.0),
-                                (small, 70, math.sqrt(21), 1.0)):
+    for row, mean, sd, unit in (
+        (inverted, 10000, 100, 2.0),
+        (weight_scaled, 5000, 50, 1.0),
+        (small, 70, math.sqrt(21), 1.0),
+    ):
         values = np.array(row["training_draws"])
         assert len(values) == draws and np.all(values % unit == 0)  # whole units kept
         assert np.all(np.abs(values - mean) < 6 * sd)
@@ -170,14 +219,21 @@ def test_full_batch_iterations_are_plain_gradient_steps():
     compare with gradient descent on a linear model written in numpy."""
     x = np.array([[-1.0], [0.0], [0.5], [2.0]], "float32")
     y = np.array([[1.0], [0.0], [2.0], [-1.0]], "float32")
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones",
-                                                                     bias_initializer="zeros")])
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="zeros"),
+        ]
+    )
     model.compile(keras.optimizers.SGD(0.1), "mse")
     regression_overfit.fit_full_batch(model, x, y, 3, "linear")
     w, b = 1.0, 0.0
     for _ in range(3):
         residual = w * x[:, 0] + b - y[:, 0]
-        w, b = w - 0.1 * np.mean(2 * residual * x[:, 0]), b - 0.1 * np.mean(2 * residual)
+        w, b = (
+            w - 0.1 * np.mean(2 * residual * x[:, 0]),
+            b - 0.1 * np.mean(2 * residual),
+        )
     kernel, bias = model.get_weights()
     np.testing.assert_allclose([kernel[0, 0], bias[0]], [w, b], rtol=1e-5)
 
@@ -193,16 +249,25 @@ def test_regression_overfit_smoke(tmp_path):
         assert 0 <= row["test_mse"] < 0.84
     # The net without dropout fits its 10 points far below the noise
     # variance 0.25 and more closely than the net with dropout.
-    assert losses["dropout 0.0"]["train_mse"] < min(0.1, losses["dropout 0.5"]["train_mse"])
+    assert losses["dropout 0.0"]["train_mse"] < min(
+        0.1, losses["dropout 0.5"]["train_mse"]
+    )
     saved = read_csv(tmp_path / "summary.csv")
     assert [float(row["train_mse"]) for row in saved] == pytest.approx(
-        [row["train_mse"] for row in rows])
+        [row["train_mse"] for row in rows]
+    )
     assert_png(tmp_path / "fit.png")
 
 
 def test_mc_vs_weight_scaling_smoke(tmp_path):
-    rows = mc_vs_weight_scaling.run(epochs=1, out=str(tmp_path), sample_counts=(1, 5),
-                                    repeats=2, train_size=1000, verbose=0)
+    rows = mc_vs_weight_scaling.run(
+        epochs=1,
+        out=str(tmp_path),
+        sample_counts=(1, 5),
+        repeats=2,
+        train_size=1000,
+        verbose=0,
+    )
     assert [row["samples"] for row in rows] == [1, 5]
     for row in rows:
         for column in ("mc_test_error_%", "weight_scaling_test_error_%"):
@@ -213,19 +278,25 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
     # learning rate 1 / (1 + t / 10000), momentum 0.5 -> 0.99 over 100000 steps.
     logged = read_scalars(tmp_path)
     steps = np.arange(10)
-    np.testing.assert_allclose([logged["learning_rate"][s] for s in steps],
-                               1 / (1 + steps / 10000), rtol=1e-6)
-    np.testing.assert_allclose([logged["momentum"][s] for s in steps],
-                               0.5 + 0.49 * steps / 100000, rtol=1e-6)
+    np.testing.assert_allclose(
+        [logged["learning_rate"][s] for s in steps], 1 / (1 + steps / 10000), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [logged["momentum"][s] for s in steps], 0.5 + 0.49 * steps / 100000, rtol=1e-6
+    )
 
 
 def test_sparsity_autoencoder_smoke(tmp_path):
-    rows = sparsity_autoencoder.run(epochs=1, out=str(tmp_path), train_size=500, verbose=0)
+    rows = sparsity_autoencoder.run(
+        epochs=1, out=str(tmp_path), train_size=500, verbose=0
+    )
     assert [row["model"] for row in rows] == ["no dropout", "dropout 0.5"]
     for row, log_dir in zip(rows, ("no_dropout", "dropout")):
         assert row["mean_activation"] >= 0 and 0 <= row["fraction_zero"] <= 1
         logged = read_scalars(tmp_path / log_dir)
-        assert row["mean_activation"] == pytest.approx(logged["mean_activation/hidden"][0])
+        assert row["mean_activation"] == pytest.approx(
+            logged["mean_activation/hidden"][0]
+        )
         assert row["fraction_zero"] == pytest.approx(logged["sparsity/hidden"][0])
         # The histogram counts every hidden activation of the 1000 test images.
         histogram = read_histograms(tmp_path / log_dir)["activations/hidden"][0]
@@ -235,8 +306,14 @@ def test_sparsity_autoencoder_smoke(tmp_path):
 
 
 def test_dropout_schedules_smoke(tmp_path):
-    rows = dropout_schedules.run(names=("early", "late"), epochs=2, out=str(tmp_path),
-                                 train_size=512, batch_size=64, verbose=0)
+    rows = dropout_schedules.run(
+        names=("early", "late"),
+        epochs=2,
+        out=str(tmp_path),
+        train_size=512,
+        batch_size=64,
+        verbose=0,
+    )
     assert [row["schedule"] for row in rows] == ["early", "late"]
     assert_classifier_rows(rows, tmp_path / "summary.csv")
     steps = np.arange(16)  # 2 epochs of 8 steps; switch at step 8
@@ -248,6 +325,8 @@ def test_dropout_schedules_smoke(tmp_path):
         logged = read_scalars(tmp_path / row["schedule"])["dropout_rate/dropout"]
         rates = [logged[s] for s in steps]
         np.testing.assert_allclose(rates, expected[row["schedule"]], atol=1e-6)
-        assert row["mean_rate"] == pytest.approx(np.mean(expected[row["schedule"]]), abs=1e-6)
+        assert row["mean_rate"] == pytest.approx(
+            np.mean(expected[row["schedule"]]), abs=1e-6
+        )
     for name in ("rates.png", "test_error.png"):
         assert_png(tmp_path / name)

@@ -10,6 +10,7 @@ from keras import ops
 import kdrop
 from kdrop import schedules
 
+
 def normal(*shape):
     # numpy's global generator, seeded per test by conftest.
     return np.random.normal(size=shape).astype("float32")
@@ -60,14 +61,16 @@ def assert_unchanged(model, weights, x, predictions):
 
 
 def test_fold_sequential_cnn_into_dense_kernel(tmp_path):
-    model = keras.Sequential([
-        keras.Input((10, 10, 2)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        kdrop.WeightScaledDropout(0.4),
-        keras.layers.Dense(3, activation="softmax", name="head"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 2)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            kdrop.WeightScaledDropout(0.4),
+            keras.layers.Dense(3, activation="softmax", name="head"),
+        ]
+    )
     x = normal(8, 10, 10, 2)
     weights, predictions = snapshot(model), predict(model, x)
     folded = kdrop.fold_dropout(model)
@@ -184,28 +187,44 @@ FOLD_CASES = {
         "kernel",
     ),
     "ReLU with max_value is kept": (
-        lambda: scaled(keras.layers.ReLU(max_value=0.5), keras.layers.Flatten(), keras.layers.Dense(2)),
+        lambda: scaled(
+            keras.layers.ReLU(max_value=0.5),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ),
         None,
     ),
     "BatchNormalization is kept": (
-        lambda: scaled(keras.layers.BatchNormalization(), keras.layers.Flatten(), keras.layers.Dense(2)),
+        lambda: scaled(
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ),
         None,
     ),
     "LoRA Dense is kept": (lambda: scaled(keras.layers.Flatten(), lora_dense()), None),
 }
 
 
-@pytest.mark.parametrize("layers, kernel_name", FOLD_CASES.values(), ids=FOLD_CASES.keys())
+@pytest.mark.parametrize(
+    "layers, kernel_name", FOLD_CASES.values(), ids=FOLD_CASES.keys()
+)
 def test_fold_targets_and_layers_folded_through(layers, kernel_name):
     model = keras.Sequential(layers())
     for weight in model.weights:  # nonzero biases and statistics
-        weight.assign(normal(*weight.shape) * 0.5 + (1.0 if "variance" in weight.path else 0.0))
+        weight.assign(
+            normal(*weight.shape) * 0.5 + (1.0 if "variance" in weight.path else 0.0)
+        )
     x = normal(4, *model.input_shape[1:])
     folded = kdrop.fold_dropout(model)
 
     assert_same_predictions(folded, model, x)
     assert noise_layers(folded) == []
-    keep = math.prod(layer.keep_prob for layer in model.layers if isinstance(layer, kdrop.WeightScaledDropout))
+    keep = math.prod(
+        layer.keep_prob
+        for layer in model.layers
+        if isinstance(layer, kdrop.WeightScaledDropout)
+    )
     if kernel_name is None:
         assert rescaling_factors(folded) == [pytest.approx(keep)]
         return
@@ -216,11 +235,13 @@ def test_fold_targets_and_layers_folded_through(layers, kernel_name):
 
 
 def test_fold_scheduled_dropout_at_its_current_rate():
-    weight_scaled = kdrop.ScheduledDropout(schedules.Linear(0.0, 0.6, 10), mode="weight_scaled")
+    weight_scaled = kdrop.ScheduledDropout(
+        schedules.Linear(0.0, 0.6, 10), mode="weight_scaled"
+    )
     inverted = kdrop.ScheduledDropout(schedules.Constant(0.5))
-    model = keras.Sequential([
-        keras.Input((4,)), inverted, weight_scaled, keras.layers.Dense(2, name="head")
-    ])
+    model = keras.Sequential(
+        [keras.Input((4,)), inverted, weight_scaled, keras.layers.Dense(2, name="head")]
+    )
     weight_scaled.step = 5  # rate 0.3
     folded = kdrop.fold_dropout(model)
     assert_same_predictions(folded, model, normal(3, 4))
@@ -234,17 +255,23 @@ def test_fold_scheduled_dropout_at_its_current_rate():
 
 
 def test_fold_nested_model_and_keras_noise_layers():
-    inner = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.GaussianNoise(1.0),
-        kdrop.WeightScaledDropout(0.2),
-        keras.layers.Dense(4, name="inner_head"),
-    ], name="inner")
+    inner = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.GaussianNoise(1.0),
+            kdrop.WeightScaledDropout(0.2),
+            keras.layers.Dense(4, name="inner_head"),
+        ],
+        name="inner",
+    )
     inputs = keras.Input((6,))
     hidden = keras.layers.AlphaDropout(0.1)(keras.layers.GaussianDropout(0.3)(inputs))
     # A factor does not cross the model boundary: kept as a multiply.
     outputs = inner(kdrop.WeightScaledDropout(0.5)(hidden))
-    model = keras.Model(inputs, keras.layers.SpatialDropout1D(0.5)(keras.layers.Reshape((2, 2))(outputs)))
+    model = keras.Model(
+        inputs,
+        keras.layers.SpatialDropout1D(0.5)(keras.layers.Reshape((2, 2))(outputs)),
+    )
     folded = kdrop.fold_dropout(model)
 
     assert_same_predictions(folded, model, normal(5, 6))
@@ -292,12 +319,14 @@ def test_subclassed_and_unbuilt_models_get_clear_errors(function):
 
 def linear_readout_model(dropout, weights, input_shape=None):
     """x -> dropout -> Dense(1, weights w, no bias)."""
-    model = keras.Sequential([
-        keras.Input(input_shape or (len(weights),)),
-        dropout,
-        keras.layers.Flatten(),
-        keras.layers.Dense(1, use_bias=False),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape or (len(weights),)),
+            dropout,
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, use_bias=False),
+        ]
+    )
     model.layers[-1].kernel.assign(weights.reshape(-1, 1))
     return model
 
@@ -311,14 +340,24 @@ def mid_schedule_dropout(mode):
 # dropout, keep probability, factor applied to kept units while sampling
 BERNOULLI_CASES = {
     "WeightScaledDropout": (lambda: kdrop.WeightScaledDropout(0.4), 0.6, 1.0),
-    "ScheduledDropout weight_scaled": (lambda: mid_schedule_dropout("weight_scaled"), 0.6, 1.0),
-    "ScheduledDropout inverted": (lambda: mid_schedule_dropout("inverted"), 0.6, 1 / 0.6),
+    "ScheduledDropout weight_scaled": (
+        lambda: mid_schedule_dropout("weight_scaled"),
+        0.6,
+        1.0,
+    ),
+    "ScheduledDropout inverted": (
+        lambda: mid_schedule_dropout("inverted"),
+        0.6,
+        1 / 0.6,
+    ),
     "InvertedDropout": (lambda: kdrop.InvertedDropout(0.4), 0.6, 1 / 0.6),
     "keras Dropout": (lambda: keras.layers.Dropout(0.4), 0.6, 1 / 0.6),
 }
 
 
-@pytest.mark.parametrize("make_dropout, keep, factor", BERNOULLI_CASES.values(), ids=BERNOULLI_CASES.keys())
+@pytest.mark.parametrize(
+    "make_dropout, keep, factor", BERNOULLI_CASES.values(), ids=BERNOULLI_CASES.keys()
+)
 def test_mc_mean_and_std_converge_to_the_bernoulli_values(make_dropout, keep, factor):
     weights, x, samples = normal(40), normal(5, 40), 2000
     model = linear_readout_model(make_dropout(), weights)
@@ -327,11 +366,17 @@ def test_mc_mean_and_std_converge_to_the_bernoulli_values(make_dropout, keep, fa
     # y = sum_i w_i x_i m_i factor, m_i ~ Bernoulli(keep) independent.
     mean = factor * keep * (x @ weights)
     std = factor * np.sqrt(keep * (1 - keep) * (weights**2 * x**2).sum(axis=1))
-    np.testing.assert_allclose(mean, model.predict(x, verbose=0)[:, 0], rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_less(np.abs(result.mean[:, 0] - mean), 5 * std / math.sqrt(samples))
+    np.testing.assert_allclose(
+        mean, model.predict(x, verbose=0)[:, 0], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_array_less(
+        np.abs(result.mean[:, 0] - mean), 5 * std / math.sqrt(samples)
+    )
     # A sum of 40 such terms is close to normal: the sample std has a
     # standard error of about std / sqrt(2 S).
-    np.testing.assert_array_less(np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_array_less(
+        np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples)
+    )
     assert result.entropy is None and result.samples == samples
 
 
@@ -350,23 +395,35 @@ def spatial_dropout_std(w, x):  # a Bernoulli(0.5) mask per channel, scaled by 2
 
 KERAS_NOISE_CASES = {
     "GaussianNoise": (lambda: keras.layers.GaussianNoise(0.5), gaussian_noise_std),
-    "GaussianDropout": (lambda: keras.layers.GaussianDropout(0.25), gaussian_dropout_std),
-    "SpatialDropout1D": (lambda: keras.layers.SpatialDropout1D(0.5), spatial_dropout_std),
+    "GaussianDropout": (
+        lambda: keras.layers.GaussianDropout(0.25),
+        gaussian_dropout_std,
+    ),
+    "SpatialDropout1D": (
+        lambda: keras.layers.SpatialDropout1D(0.5),
+        spatial_dropout_std,
+    ),
 }
 
 
-@pytest.mark.parametrize("make_layer, expected_std", KERAS_NOISE_CASES.values(), ids=KERAS_NOISE_CASES.keys())
+@pytest.mark.parametrize(
+    "make_layer, expected_std", KERAS_NOISE_CASES.values(), ids=KERAS_NOISE_CASES.keys()
+)
 def test_mc_samples_keras_noise_layers(make_layer, expected_std):
     weights, x, samples = normal(6, 5), normal(3, 6, 5), 1000
     model = linear_readout_model(make_layer(), weights, input_shape=(6, 5))
     result = kdrop.mc_predict(model, x, samples=samples, seed=2)
     # All three leave the mean unchanged: E[y] = w.x.
     mean, std = (weights * x).sum(axis=(1, 2)), expected_std(weights, x)
-    np.testing.assert_array_less(np.abs(result.mean[:, 0] - mean), 5 * std / math.sqrt(samples))
+    np.testing.assert_array_less(
+        np.abs(result.mean[:, 0] - mean), 5 * std / math.sqrt(samples)
+    )
     # The sample std of S draws has a standard error of about
     # std * sqrt((kurtosis - 1) / (4 S)), and these sums of normal or
     # Bernoulli(0.5) terms have kurtosis <= 3: at most std / sqrt(2 S).
-    np.testing.assert_array_less(np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_array_less(
+        np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples)
+    )
 
 
 def test_mc_samples_alpha_dropout():
@@ -384,39 +441,57 @@ def test_mc_samples_alpha_dropout():
     ],
     ids=["kdrop", "keras"],
 )
-def test_mc_samples_are_independent_for_any_batch_size_and_noise_shape(batch_size, dropout):
+def test_mc_samples_are_independent_for_any_batch_size_and_noise_shape(
+    batch_size, dropout
+):
     # One mask shared by the batch (noise_shape (1, None)) must still differ
     # between the samples of an example, within and across compiled calls.
     model = linear_readout_model(dropout(), np.ones(20, "float32"))
     samples = 400
-    result = kdrop.mc_predict(model, np.ones((3, 20), "float32"), samples=samples, batch_size=batch_size, seed=0)
+    result = kdrop.mc_predict(
+        model,
+        np.ones((3, 20), "float32"),
+        samples=samples,
+        batch_size=batch_size,
+        seed=0,
+    )
     std = 2 * math.sqrt(20 * 0.25)  # 20 Bernoulli(0.5) units scaled by 2
-    np.testing.assert_array_less(np.abs(result.mean[:, 0] - 20.0), 5 * std / math.sqrt(samples))
-    np.testing.assert_array_less(np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_array_less(
+        np.abs(result.mean[:, 0] - 20.0), 5 * std / math.sqrt(samples)
+    )
+    np.testing.assert_array_less(
+        np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples)
+    )
 
 
 def test_mc_mean_converges_to_inference_output_after_a_nonlinearity():
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(32, activation="relu"),
-        kdrop.InvertedDropout(0.3),
-        keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(32, activation="relu"),
+            kdrop.InvertedDropout(0.3),
+            keras.layers.Dense(3),
+        ]
+    )
     x, samples = normal(8, 6), 1000
     result = kdrop.mc_predict(model, x, samples=samples, seed=5)
     # Dense is linear after the dropout: E[output] is the inference output.
     tolerance = 5 * result.std / math.sqrt(samples) + 1e-5
-    np.testing.assert_array_less(np.abs(result.mean - model.predict(x, verbose=0)), tolerance)
+    np.testing.assert_array_less(
+        np.abs(result.mean - model.predict(x, verbose=0)), tolerance
+    )
     assert np.all(result.std > 0)
 
 
 def test_mc_keeps_batch_normalization_in_inference_mode():
-    model = keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.BatchNormalization(name="bn"),
-        kdrop.InvertedDropout(0.2),
-        keras.layers.Dense(2, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.BatchNormalization(name="bn"),
+            kdrop.InvertedDropout(0.2),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
     bn, out = model.get_layer("bn"), model.get_layer("out")
     bn.moving_mean.assign(np.full(4, 3.0, "float32"))
     bn.moving_variance.assign(np.full(4, 0.25, "float32"))
@@ -434,12 +509,16 @@ def test_mc_keeps_batch_normalization_in_inference_mode():
     tolerance = 5 * result.std / math.sqrt(samples) + 1e-5
     np.testing.assert_array_less(np.abs(result.mean - inference), tolerance)
     # The training-mode (batch statistics) result is far outside it.
-    assert np.all(np.abs(result.mean - training).max(axis=1) > 3 * tolerance.max(axis=1))
+    assert np.all(
+        np.abs(result.mean - training).max(axis=1) > 3 * tolerance.max(axis=1)
+    )
     np.testing.assert_array_equal(as_numpy(bn.moving_mean), 3.0)  # not updated
 
 
 def test_mc_std_is_zero_without_dropout():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
     x = normal(6, 4)
     with pytest.warns(UserWarning, match="no dropout layer.*std is zero"):
         result = kdrop.mc_predict(model, x, samples=7, batch_size=10)
@@ -453,13 +532,15 @@ def numpy_entropy(p):
 
 def test_mc_entropy_seed_and_original_untouched():
     scheduled = kdrop.ScheduledDropout(schedules.Constant(0.5), seed=7)
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(16, activation="relu"),
-        scheduled,
-        keras.layers.Dropout(0.3),
-        keras.layers.Dense(4, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu"),
+            scheduled,
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
     x = normal(10, 6)
     seed_state = as_numpy(scheduled.seed_generator.state).copy()
     weights, predictions = snapshot(model), predict(model, x)
@@ -494,10 +575,14 @@ def test_mc_several_inputs_and_outputs_keep_their_structure():
     result = kdrop.mc_predict(model, x, samples=samples, batch_size=100, seed=0)
     assert set(result.mean) == set(result.std) == set(result.entropy) == {"p", "r"}
     assert result.mean["p"].shape == (4, 3) and result.std["r"].shape == (4, 2)
-    np.testing.assert_allclose(result.entropy["p"], numpy_entropy(result.mean["p"]), rtol=1e-10)
+    np.testing.assert_allclose(
+        result.entropy["p"], numpy_entropy(result.mean["p"]), rtol=1e-10
+    )
     assert result.entropy["r"] is None
     tolerance = 5 * result.std["r"] / math.sqrt(samples)
-    np.testing.assert_array_less(np.abs(result.mean["r"] - model.predict(x, verbose=0)["r"]), tolerance)
+    np.testing.assert_array_less(
+        np.abs(result.mean["r"] - model.predict(x, verbose=0)["r"]), tolerance
+    )
 
 
 def test_mc_skip_connections_and_deterministic_outputs():
@@ -508,26 +593,46 @@ def test_mc_skip_connections_and_deterministic_outputs():
     residual = keras.layers.Add()([inputs, kdrop.InvertedDropout(0.5)(inputs)])
     model = keras.Model(
         inputs,
-        [keras.layers.Dense(1, **ones)(residual), keras.layers.Dense(1, **ones)(inputs)],
+        [
+            keras.layers.Dense(1, **ones)(residual),
+            keras.layers.Dense(1, **ones)(inputs),
+        ],
     )
     samples = 400
-    result = kdrop.mc_predict(model, np.ones((3, 20), "float32"), samples=samples, seed=0)
+    result = kdrop.mc_predict(
+        model, np.ones((3, 20), "float32"), samples=samples, seed=0
+    )
     std = 2 * math.sqrt(20 * 0.25)  # 20 + sum of 20 units 2 * Bernoulli(0.5)
-    np.testing.assert_array_less(np.abs(result.mean[0][:, 0] - 40.0), 5 * std / math.sqrt(samples))
-    np.testing.assert_array_less(np.abs(result.std[0][:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_array_less(
+        np.abs(result.mean[0][:, 0] - 40.0), 5 * std / math.sqrt(samples)
+    )
+    np.testing.assert_array_less(
+        np.abs(result.std[0][:, 0] - std), 5 * std / math.sqrt(2 * samples)
+    )
     np.testing.assert_allclose(result.mean[1], 20.0, rtol=1e-6)
     np.testing.assert_array_equal(result.std[1], 0.0)
 
 
 def test_mc_samples_dropout_inside_nested_models():
-    inner = keras.Sequential([keras.Input((20,)), kdrop.WeightScaledDropout(0.5)], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((20,)), kdrop.WeightScaledDropout(0.5)], name="inner"
+    )
     inputs = keras.Input((20,))
-    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(inner(inputs)))
+    model = keras.Model(
+        inputs,
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(inner(inputs)),
+    )
     samples = 400
-    result = kdrop.mc_predict(model, np.ones((2, 20), "float32"), samples=samples, seed=0)
+    result = kdrop.mc_predict(
+        model, np.ones((2, 20), "float32"), samples=samples, seed=0
+    )
     std = math.sqrt(20 * 0.25)
-    np.testing.assert_array_less(np.abs(result.mean[:, 0] - 10.0), 5 * std / math.sqrt(samples))
-    np.testing.assert_array_less(np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples))
+    np.testing.assert_array_less(
+        np.abs(result.mean[:, 0] - 10.0), 5 * std / math.sqrt(samples)
+    )
+    np.testing.assert_array_less(
+        np.abs(result.std[:, 0] - std), 5 * std / math.sqrt(2 * samples)
+    )
 
 
 @pytest.mark.parametrize(
@@ -558,5 +663,7 @@ def test_mc_bad_arguments(kwargs, error, words):
 def test_mc_inputs_of_different_lengths_are_rejected():
     a, b = keras.Input((2,)), keras.Input((2,))
     model = keras.Model([a, b], kdrop.InvertedDropout(0.5)(keras.layers.Add()([a, b])))
-    with pytest.raises(ValueError, match="same number of examples.*\\(3, 2\\), \\(4, 2\\)"):
+    with pytest.raises(
+        ValueError, match="same number of examples.*\\(3, 2\\), \\(4, 2\\)"
+    ):
         kdrop.mc_predict(model, [np.ones((3, 2)), np.ones((4, 2))])

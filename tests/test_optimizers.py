@@ -15,8 +15,10 @@ def test_update_rule_and_assigning_momentum_between_fits(nesterov):
     model.fit(X, Y, batch_size=len(X), epochs=3, shuffle=False, verbose=0)
     optimizer.momentum = 0.8  # the train function is already traced
     model.fit(X, Y, batch_size=len(X), epochs=3, shuffle=False, verbose=0)
-    assert_weights(model, sgd_reference(
-        lambda t: 0.05, lambda t: 0.3 if t < 3 else 0.8, 6, nesterov))
+    assert_weights(
+        model,
+        sgd_reference(lambda t: 0.05, lambda t: 0.3 if t < 3 else 0.8, 6, nesterov),
+    )
 
 
 def test_momentum_variable_and_velocity_slots_exist_from_momentum_zero():
@@ -36,7 +38,11 @@ def test_momentum_variable_and_velocity_slots_exist_from_momentum_zero():
 def test_config_and_saved_model_keep_the_current_momentum(tmp_path):
     optimizer = kdrop.optimizers.SGD(0.1, momentum=0.2, nesterov=True, clipnorm=1.0)
     config = optimizer.get_config()
-    assert (config["momentum"], config["nesterov"], config["clipnorm"]) == (0.2, True, 1.0)
+    assert (config["momentum"], config["nesterov"], config["clipnorm"]) == (
+        0.2,
+        True,
+        1.0,
+    )
     clone = kdrop.optimizers.SGD.from_config(config)
     assert (clone.momentum, clone.nesterov, clone.clipnorm) == (0.2, True, 1.0)
 

@@ -22,13 +22,20 @@ def test_hinton2012_defaults_follow_the_paper():
         expected_momentum = hinton_momentum(epoch)
         assert value(momentum, epoch) == pytest.approx(expected_momentum, rel=1e-6)
         paper_rate = 10.0 * 0.998**epoch
-        assert value(lr, epoch) == pytest.approx((1 - expected_momentum) * paper_rate, rel=1e-4)
+        assert value(lr, epoch) == pytest.approx(
+            (1 - expected_momentum) * paper_rate, rel=1e-4
+        )
 
 
 def test_hinton2012_with_keras_sgd_rule_takes_the_papers_steps():
     """Paper: dw = p dw - (1 - p) eps g, w += dw. Keras: v = m v - lr g, w += v."""
     lr, momentum = schedules.hinton2012(
-        learning_rate=0.5, decay=0.9, momentum_start=0.2, momentum_end=0.9, momentum_epochs=4)
+        learning_rate=0.5,
+        decay=0.9,
+        momentum_start=0.2,
+        momentum_end=0.9,
+        momentum_epochs=4,
+    )
     curvature = np.array([1.0, 0.3, 0.05])  # gradient of sum(curvature * w**2 / 2)
     paper_w = keras_w = np.ones(3)
     paper_dw = keras_v = np.zeros(3)
@@ -36,7 +43,9 @@ def test_hinton2012_with_keras_sgd_rule_takes_the_papers_steps():
         p = hinton_momentum(epoch, 0.2, 0.9, 4)
         paper_dw = p * paper_dw - (1 - p) * 0.5 * 0.9**epoch * curvature * paper_w
         paper_w = paper_w + paper_dw
-        keras_v = value(momentum, epoch) * keras_v - value(lr, epoch) * curvature * keras_w
+        keras_v = (
+            value(momentum, epoch) * keras_v - value(lr, epoch) * curvature * keras_w
+        )
         keras_w = keras_w + keras_v
     np.testing.assert_allclose(keras_w, paper_w, rtol=1e-5)
 
@@ -48,15 +57,24 @@ def test_srivastava2014_defaults_are_the_papers_example_configuration():
         expected = 0.5 + 0.49 * min(step / 100_000, 1.0)
         assert value(momentum, step) == pytest.approx(expected, rel=1e-5)
     lr, momentum = schedules.srivastava2014(
-        learning_rate=2.0, decay_steps=10, momentum_start=0.1, momentum_end=0.5, momentum_steps=20)
+        learning_rate=2.0,
+        decay_steps=10,
+        momentum_start=0.1,
+        momentum_end=0.5,
+        momentum_steps=20,
+    )
     for step in (0, 5, 10, 40):
         assert value(lr, step) == pytest.approx(2.0 / (1 + step / 10), rel=1e-5)
-        assert value(momentum, step) == pytest.approx(0.1 + 0.4 * min(step / 20, 1.0), rel=1e-5)
+        assert value(momentum, step) == pytest.approx(
+            0.1 + 0.4 * min(step / 20, 1.0), rel=1e-5
+        )
 
 
 def test_hinton_learning_rate_serializes():
     lr, _ = schedules.hinton2012(learning_rate=3.0, momentum_epochs=7)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(lr))
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(lr)
+    )
     assert isinstance(restored, schedules.HintonLearningRate)
     for epoch in (0, 3, 10):
         assert value(restored, epoch) == pytest.approx(value(lr, epoch))
@@ -65,16 +83,61 @@ def test_hinton_learning_rate_serializes():
 @pytest.mark.parametrize(
     "preset, kwargs, error, words",
     [
-        (schedules.hinton2012, {"momentum_end": 1.0}, ValueError, ["momentum_end", "1.0", "[0, 1)"]),
-        (schedules.hinton2012, {"momentum_start": -0.1}, ValueError, ["momentum_start", "-0.1"]),
+        (
+            schedules.hinton2012,
+            {"momentum_end": 1.0},
+            ValueError,
+            ["momentum_end", "1.0", "[0, 1)"],
+        ),
+        (
+            schedules.hinton2012,
+            {"momentum_start": -0.1},
+            ValueError,
+            ["momentum_start", "-0.1"],
+        ),
         (schedules.hinton2012, {"decay": 0.0}, ValueError, ["decay", "0.0", "(0, 1]"]),
-        (schedules.hinton2012, {"learning_rate": float("inf")}, ValueError, ["learning_rate", "inf"]),
-        (schedules.hinton2012, {"learning_rate": "10"}, TypeError, ["learning_rate", "'10'"]),
-        (schedules.hinton2012, {"momentum_epochs": 0}, ValueError, ["momentum_epochs", "0"]),
-        (schedules.srivastava2014, {"decay_steps": 0}, ValueError, ["decay_steps", "0"]),
-        (schedules.srivastava2014, {"momentum_steps": 2.5}, ValueError, ["momentum_steps", "2.5"]),
-        (schedules.srivastava2014, {"learning_rate": 0}, ValueError, ["learning_rate", "0"]),
-        (schedules.srivastava2014, {"momentum_end": None}, TypeError, ["momentum_end", "None"]),
+        (
+            schedules.hinton2012,
+            {"learning_rate": float("inf")},
+            ValueError,
+            ["learning_rate", "inf"],
+        ),
+        (
+            schedules.hinton2012,
+            {"learning_rate": "10"},
+            TypeError,
+            ["learning_rate", "'10'"],
+        ),
+        (
+            schedules.hinton2012,
+            {"momentum_epochs": 0},
+            ValueError,
+            ["momentum_epochs", "0"],
+        ),
+        (
+            schedules.srivastava2014,
+            {"decay_steps": 0},
+            ValueError,
+            ["decay_steps", "0"],
+        ),
+        (
+            schedules.srivastava2014,
+            {"momentum_steps": 2.5},
+            ValueError,
+            ["momentum_steps", "2.5"],
+        ),
+        (
+            schedules.srivastava2014,
+            {"learning_rate": 0},
+            ValueError,
+            ["learning_rate", "0"],
+        ),
+        (
+            schedules.srivastava2014,
+            {"momentum_end": None},
+            TypeError,
+            ["momentum_end", "None"],
+        ),
     ],
 )
 def test_bad_arguments(preset, kwargs, error, words):

@@ -24,8 +24,16 @@ Y = RNG.normal(size=(64, 1)).astype("float32")
 @pytest.mark.tensorflow_only
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "distributed_check.py"), str(tmp_path), "graph"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            sys.executable,
+            os.path.join(ROOT, "tests", "distributed_check.py"),
+            str(tmp_path),
+            "graph",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -49,21 +57,27 @@ def restore_policy():
 
 
 def all_dropout_model():
-    return keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(16, activation="relu"),
-        kdrop.InvertedDropout(0.2),
-        kdrop.WeightScaledDropout(0.3),
-        kdrop.ScheduledDropout(schedules.Linear(0.0, 0.5, 8), mode="weight_scaled", name="scheduled"),
-        keras.layers.Dense(1, dtype="float32"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            kdrop.InvertedDropout(0.2),
+            kdrop.WeightScaledDropout(0.3),
+            kdrop.ScheduledDropout(
+                schedules.Linear(0.0, 0.5, 8), mode="weight_scaled", name="scheduled"
+            ),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_mixed_precision_fit(policy, jit_compile, restore_policy):
     if jit_compile and keras.backend.backend() == "torch":
-        pytest.skip("jit_compile=True means torch.compile on torch; not part of kdrop's matrix")
+        pytest.skip(
+            "jit_compile=True means torch.compile on torch; not part of kdrop's matrix"
+        )
     keras.config.set_dtype_policy(policy)
     model = all_dropout_model()
     model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
@@ -74,7 +88,10 @@ def test_mixed_precision_fit(policy, jit_compile, restore_policy):
     for layer in model.layers[1:4]:
         inputs = keras.ops.cast(X, compute_dtype)
         for training in (False, True):
-            assert keras.backend.standardize_dtype(layer(inputs, training=training).dtype) == compute_dtype
+            assert (
+                keras.backend.standardize_dtype(layer(inputs, training=training).dtype)
+                == compute_dtype
+            )
     assert keras.backend.standardize_dtype(scheduled._rate_tensor().dtype) == "float32"
     assert scheduled.step == 8 + 1  # 8 fit steps and the training call above
     assert scheduled.current_rate == pytest.approx(0.5)
@@ -82,18 +99,38 @@ def test_mixed_precision_fit(policy, jit_compile, restore_policy):
 
 def resumable_run(log_dir, backup_dir, interrupt_at=None):
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-        kdrop.ScheduledDropout(schedules.Linear(0.1, 0.6, 20), seed=3, name="scheduled"),
-        keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            kdrop.ScheduledDropout(
+                schedules.Linear(0.1, 0.6, 20), seed=3, name="scheduled"
+            ),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(kdrop.optimizers.SGD(0.05), "mse")
-    extra = [] if interrupt_at is None else [RaiseAtEpoch(KeyboardInterrupt, interrupt_at)]
-    model.fit(X, Y, batch_size=16, epochs=5, shuffle=False, verbose=0, callbacks=[
-        keras.callbacks.BackupAndRestore(backup_dir),
-        callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-        callbacks.LRMomentumScheduler(
-            learning_rate=lambda e: 0.05 * 0.5**e, momentum=lambda e: min(0.9, 0.3 * e), log_dir=log_dir),
-    ] + extra)
+    extra = (
+        [] if interrupt_at is None else [RaiseAtEpoch(KeyboardInterrupt, interrupt_at)]
+    )
+    model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=5,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(backup_dir),
+            callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+            callbacks.LRMomentumScheduler(
+                learning_rate=lambda e: 0.05 * 0.5**e,
+                momentum=lambda e: min(0.9, 0.3 * e),
+                log_dir=log_dir,
+            ),
+        ]
+        + extra,
+    )
     return model
 
 
@@ -115,7 +152,9 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(tmp_path):
         assert scalars[tag] == pytest.approx(reference_scalars[tag]), tag
     assert sorted(scalars["dropout_rate/scheduled"]) == list(range(20))
     assert sorted(scalars["learning_rate"]) == list(range(5))
-    steps = [step for step, _ in read_tensors(tmp_path / "logs")["dropout_rate/scheduled"]]
+    steps = [
+        step for step, _ in read_tensors(tmp_path / "logs")["dropout_rate/scheduled"]
+    ]
     assert sorted(steps) == list(range(20))  # no repeated or missing steps
 
 
@@ -124,8 +163,17 @@ def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path)
     model = all_dropout_model()
     model.compile("sgd", "mse")
     with pytest.raises(RuntimeError):
-        model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[
-            keras.callbacks.ModelCheckpoint(path), RaiseAtEpoch(RuntimeError("interrupted"), 2)])
+        model.fit(
+            X,
+            Y,
+            batch_size=16,
+            epochs=3,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.ModelCheckpoint(path),
+                RaiseAtEpoch(RuntimeError("interrupted"), 2),
+            ],
+        )
     loaded = keras.saving.load_model(path)
     assert loaded.get_layer("scheduled").step == 8  # two complete epochs
     loaded.fit(X, Y, batch_size=16, epochs=1, verbose=0)
@@ -146,21 +194,42 @@ def test_two_runs_of_the_cnn_script_are_identical(tmp_path):
     runs = []
     for name in ("first", "second"):  # separate processes, as two real runs
         out = tmp_path / name
-        subprocess.run([sys.executable, "-c", DETERMINISTIC_RUN, str(out)], check=True,
-                       capture_output=True, timeout=300, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-c", DETERMINISTIC_RUN, str(out)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+            cwd=ROOT,
+        )
         runs.append(read_scalars(out / "scheduled"))
     first, second = runs
     assert set(first) == set(second)
-    compared = [tag for tag in first if tag.startswith(
-        ("weight_norm/", "gradient_norm/", "sparsity/", "dropped_fraction/", "epoch_loss", "dropout_rate/"))]
+    compared = [
+        tag
+        for tag in first
+        if tag.startswith(
+            (
+                "weight_norm/",
+                "gradient_norm/",
+                "sparsity/",
+                "dropped_fraction/",
+                "epoch_loss",
+                "dropout_rate/",
+            )
+        )
+    ]
     assert len(compared) > 10
     for tag in compared:
         assert first[tag] == second[tag], tag
 
 
 def test_unloadable_keras_files_give_clear_errors(tmp_path):
-    model = keras.Sequential([
-        keras.Input((4,)), kdrop.ScheduledDropout(schedules.Constant(0.2), name="scheduled")])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            kdrop.ScheduledDropout(schedules.Constant(0.2), name="scheduled"),
+        ]
+    )
     path = tmp_path / "model.keras"
     model.save(path)
     # A file written by a version whose schedule class this one lacks.

@@ -109,11 +109,16 @@ def halving(step):
 IN_FIT_SCHEDULES = {
     "kdrop_linear": (schedules.Linear(0.1, 0.7, 60), linear_reference),
     "keras_polynomial_decay": (
-        keras.optimizers.schedules.PolynomialDecay(0.7, decay_steps=60, end_learning_rate=0.1),
+        keras.optimizers.schedules.PolynomialDecay(
+            0.7, decay_steps=60, end_learning_rate=0.1
+        ),
         lambda t: 0.1 + 0.6 * (1 - min(t, 60) / 60),
     ),
     "plain_callable": (halving, lambda t: 0.6 * 0.5 ** (t // 20)),
-    "late_starts_at_zero": (schedules.Late(0.5, from_step=30), lambda t: 0.5 * (t >= 30)),
+    "late_starts_at_zero": (
+        schedules.Late(0.5, from_step=30),
+        lambda t: 0.5 * (t >= 30),
+    ),
 }
 
 
@@ -163,13 +168,17 @@ def test_rate_changes_between_fit_chunks_without_retracing(jit_compile):
             functions = train_tf_functions(model)
             traces = [f.experimental_get_tracing_count() for f in functions]
         assert layer.step == STEPS_PER_EPOCH * chunk
-        assert_drops_at_rate(zero_fraction(probe(x)), linear_reference(layer.step), x.size)
+        assert_drops_at_rate(
+            zero_fraction(probe(x)), linear_reference(layer.step), x.size
+        )
     assert probe.experimental_get_tracing_count() == 1
     assert train_tf_functions(model) == functions
     assert [f.experimental_get_tracing_count() for f in functions] == traces
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="torch runs the train step eagerly: no trace")
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="torch runs the train step eagerly: no trace"
+)
 def test_changing_rate_causes_no_retrace():
     counter = TraceCounter()
     layer = kdrop.ScheduledDropout(schedules.Linear(0.1, 0.7, 60))
@@ -185,8 +194,13 @@ def test_changing_rate_causes_no_retrace():
     "steps_per_execution",
     [
         1,
-        pytest.param(3, marks=pytest.mark.skipif(
-            BACKEND == "torch", reason="Keras's torch trainer needs steps_per_execution=1")),
+        pytest.param(
+            3,
+            marks=pytest.mark.skipif(
+                BACKEND == "torch",
+                reason="Keras's torch trainer needs steps_per_execution=1",
+            ),
+        ),
     ],
 )
 def test_step_counts_optimizer_steps_in_plain_fit(steps_per_execution):
@@ -194,7 +208,9 @@ def test_step_counts_optimizer_steps_in_plain_fit(steps_per_execution):
     model = scheduled_model(layer)
     model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
     x, y = data(65)  # 7 batches per epoch, the last one partial
-    model.fit(x, y, batch_size=BATCH, epochs=2, validation_data=(x[:20], y[:20]), verbose=0)
+    model.fit(
+        x, y, batch_size=BATCH, epochs=2, validation_data=(x[:20], y[:20]), verbose=0
+    )
     assert layer.step == 14 == int(ops.convert_to_numpy(model.optimizer.iterations))
     assert layer.current_rate == pytest.approx(linear_reference(14), abs=1e-6)
 
@@ -253,7 +269,9 @@ def test_training_values_follow_the_convention(mode, scale):
 
 def test_save_mid_schedule_and_continue(tmp_path):
     steps = 2 * STEPS_PER_EPOCH
-    layer = kdrop.ScheduledDropout(schedules.Linear(0.1, 0.7, 60), seed=4, name="scheduled")
+    layer = kdrop.ScheduledDropout(
+        schedules.Linear(0.1, 0.7, 60), seed=4, name="scheduled"
+    )
     model = scheduled_model(layer, ZeroFractionRecorder(steps, name="recorder"))
     fit_epochs(model)
     path = tmp_path / "mid.keras"
@@ -276,15 +294,22 @@ def test_rate_clipped_below_one():
     y = layer(x, training=True)
     assert layer.current_rate == pytest.approx(kdrop.layers.MAX_RATE)
     assert_drops_at_rate(zero_fraction(y), 0.99, x.size)
-    np.testing.assert_allclose(np.unique(ops.convert_to_numpy(y)), [0.0, 100.0], rtol=1e-4)
+    np.testing.assert_allclose(
+        np.unique(ops.convert_to_numpy(y)), [0.0, 100.0], rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize(
     "schedule, rising_step, rate",
-    [(schedules.Late(0.5, from_step=3), 3, 0.5), (schedules.Curriculum(0.5, 0.1), 50, 0.5 * (1 - math.exp(-5)))],
+    [
+        (schedules.Late(0.5, from_step=3), 3, 0.5),
+        (schedules.Curriculum(0.5, 0.1), 50, 0.5 * (1 - math.exp(-5))),
+    ],
     ids=["late", "curriculum"],
 )
-def test_rate_starting_at_zero_keeps_seed_state_and_drops_once_it_rises(schedule, rising_step, rate):
+def test_rate_starting_at_zero_keeps_seed_state_and_drops_once_it_rises(
+    schedule, rising_step, rate
+):
     layer = kdrop.ScheduledDropout(schedule, seed=5)
     assert layer.current_rate == 0.0
     assert any(v is layer.seed_generator.state for v in layer.non_trainable_variables)
@@ -295,7 +320,9 @@ def test_rate_starting_at_zero_keeps_seed_state_and_drops_once_it_rises(schedule
 
 
 def test_config_round_trip_keeps_schedule_and_mode():
-    layer = kdrop.ScheduledDropout(schedules.Cosine(0.5, 0.1, 100), mode="weight_scaled", seed=6)
+    layer = kdrop.ScheduledDropout(
+        schedules.Cosine(0.5, 0.1, 100), mode="weight_scaled", seed=6
+    )
     clone = kdrop.ScheduledDropout.from_config(layer.get_config())
     assert isinstance(clone.schedule, schedules.Cosine)
     assert clone.schedule.get_config() == layer.schedule.get_config()
@@ -306,7 +333,11 @@ def test_config_round_trip_keeps_schedule_and_mode():
     "kwargs, error, words",
     [
         ({"schedule": 0.5}, TypeError, ["`schedule`", "schedule=0.5", "Constant(0.5)"]),
-        ({"schedule": "linear"}, TypeError, ["`schedule`", "schedule='linear'", "callable"]),
+        (
+            {"schedule": "linear"},
+            TypeError,
+            ["`schedule`", "schedule='linear'", "callable"],
+        ),
         ({"schedule": [0.1, 0.2]}, TypeError, ["`schedule`", "schedule=[0.1, 0.2]"]),
         ({"schedule": None}, TypeError, ["`schedule`", "schedule=None"]),
         (
@@ -330,22 +361,44 @@ def test_bad_constructor_arguments(kwargs, error, words):
 
 def test_bad_step_value():
     layer = kdrop.ScheduledDropout(schedules.Constant(0.1))
-    with pytest.raises(ValueError, match=r"`step` must be an int >= 0. Received: step=-1"):
+    with pytest.raises(
+        ValueError, match=r"`step` must be an int >= 0. Received: step=-1"
+    ):
         layer.step = -1
 
 
 @pytest.mark.parametrize(
     "schedule, words",
     [
-        (lambda step: float(step) * 0.01, ["could not be evaluated at a symbolic step", "keras.ops"]),
+        (
+            lambda step: float(step) * 0.01,
+            ["could not be evaluated at a symbolic step", "keras.ops"],
+        ),
         (lambda step: math.exp(-step), ["could not be evaluated at a symbolic step"]),
         (lambda step: None, ["could not be evaluated at step 0"]),
-        (lambda step: ops.convert_to_tensor(float("nan")), ["[0, 1]", "step 0 it returned nan"]),
-        (lambda step: ops.cast(step, "float32") * 0.1, ["[0, 1]", "step 100 it returned 10.0"]),
-        (lambda step: -0.1 + 0 * ops.cast(step, "float32"), ["[0, 1]", "returned -0.1"]),
+        (
+            lambda step: ops.convert_to_tensor(float("nan")),
+            ["[0, 1]", "step 0 it returned nan"],
+        ),
+        (
+            lambda step: ops.cast(step, "float32") * 0.1,
+            ["[0, 1]", "step 100 it returned 10.0"],
+        ),
+        (
+            lambda step: -0.1 + 0 * ops.cast(step, "float32"),
+            ["[0, 1]", "returned -0.1"],
+        ),
         (lambda step: ops.full((3,), 0.1), ["scalar", "shape (3,)"]),
     ],
-    ids=["float_of_step", "math_exp", "returns_none", "nan", "above_one", "negative", "not_scalar"],
+    ids=[
+        "float_of_step",
+        "math_exp",
+        "returns_none",
+        "nan",
+        "above_one",
+        "negative",
+        "not_scalar",
+    ],
 )
 def test_bad_user_schedule_is_reported_at_construction(schedule, words):
     with pytest.raises(ValueError) as info:

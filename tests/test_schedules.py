@@ -77,7 +77,9 @@ REFERENCES = {
         LIU_STEPS,
     ),
     "early_liu_2023_linear_per_epoch": (
-        schedules.PerEpoch(schedules.Early(0.1, 50), LIU_STEPS_PER_EPOCH, staircase=True),
+        schedules.PerEpoch(
+            schedules.Early(0.1, 50), LIU_STEPS_PER_EPOCH, staircase=True
+        ),
         lambda t: 0.1 * np.maximum(1.0 - liu_epochs(t, True) / 50.0, 0.0),
         LIU_STEPS,
     ),
@@ -130,7 +132,9 @@ REFERENCES = {
 def test_schedule_matches_its_formula(name, in_graph):
     schedule, reference, steps = REFERENCES[name]
     np.testing.assert_allclose(
-        evaluate(schedule, steps, in_graph), reference(steps.astype(np.float64)), atol=1e-6
+        evaluate(schedule, steps, in_graph),
+        reference(steps.astype(np.float64)),
+        atol=1e-6,
     )
 
 
@@ -146,7 +150,9 @@ def test_per_epoch_is_a_change_of_unit():
     steps = np.arange(0, 400, 7)
     in_epochs = schedules.PerEpoch(schedules.Linear(0.5, 0.1, 10), steps_per_epoch=32)
     np.testing.assert_allclose(
-        evaluate(in_epochs, steps), evaluate(schedules.Linear(0.5, 0.1, 320), steps), atol=1e-6
+        evaluate(in_epochs, steps),
+        evaluate(schedules.Linear(0.5, 0.1, 320), steps),
+        atol=1e-6,
     )
 
 
@@ -155,7 +161,9 @@ def test_per_epoch_accepts_a_plain_callable_of_the_epoch():
         lambda epoch: 0.4 * ops.power(0.5, epoch), steps_per_epoch=10, staircase=True
     )
     steps = np.array([0, 9, 10, 25])
-    np.testing.assert_allclose(evaluate(schedule, steps), 0.4 * 0.5 ** (steps // 10), atol=1e-6)
+    np.testing.assert_allclose(
+        evaluate(schedule, steps), 0.4 * 0.5 ** (steps // 10), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", list(REFERENCES))
@@ -176,7 +184,9 @@ def test_nested_per_epoch_round_trip_keeps_the_inner_schedule():
     schedule = schedules.PerEpoch(
         schedules.PerEpoch(schedules.Cosine(0.5, 0.0, 4), 2, staircase=True), 3
     )
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(schedule)
+    )
     assert isinstance(restored.schedule, schedules.PerEpoch)
     assert isinstance(restored.schedule.schedule, schedules.Cosine)
     assert restored.schedule.staircase is True and restored.staircase is False
@@ -196,41 +206,127 @@ NAN = float("nan")
         (lambda: schedules.Constant(1.0), ValueError, ["`rate`", "rate=1.0", "[0, 1)"]),
         (lambda: schedules.Constant(NAN), ValueError, ["`rate`", "rate=nan"]),
         (lambda: schedules.Constant("0.5"), TypeError, ["`rate`", "'0.5'", "str"]),
-        (lambda: schedules.Linear(-0.1, 0.5, 10), ValueError, ["`start_rate`", "start_rate=-0.1"]),
-        (lambda: schedules.Linear(0.1, 1.5, 10), ValueError, ["`end_rate`", "end_rate=1.5"]),
-        (lambda: schedules.Linear(0.1, NAN, 10), ValueError, ["`end_rate`", "end_rate=nan"]),
-        (lambda: schedules.Linear(0.1, 0.5, 0), ValueError, ["`steps`", "steps=0", "positive int"]),
+        (
+            lambda: schedules.Linear(-0.1, 0.5, 10),
+            ValueError,
+            ["`start_rate`", "start_rate=-0.1"],
+        ),
+        (
+            lambda: schedules.Linear(0.1, 1.5, 10),
+            ValueError,
+            ["`end_rate`", "end_rate=1.5"],
+        ),
+        (
+            lambda: schedules.Linear(0.1, NAN, 10),
+            ValueError,
+            ["`end_rate`", "end_rate=nan"],
+        ),
+        (
+            lambda: schedules.Linear(0.1, 0.5, 0),
+            ValueError,
+            ["`steps`", "steps=0", "positive int"],
+        ),
         (lambda: schedules.Linear(0.1, 0.5, -3), ValueError, ["`steps`", "steps=-3"]),
         (lambda: schedules.Cosine(0.1, 0.5, 2.5), ValueError, ["`steps`", "steps=2.5"]),
-        (lambda: schedules.Cosine(1.0, 0.5, 10), ValueError, ["`start_rate`", "start_rate=1.0"]),
-        (lambda: schedules.Curriculum(1.2, 1e-3), ValueError, ["`final_rate`", "final_rate=1.2"]),
-        (lambda: schedules.Curriculum(0.5, 0.0), ValueError, ["`gamma`", "gamma=0.0", "> 0"]),
-        (lambda: schedules.Curriculum(0.5, -1e-3), ValueError, ["`gamma`", "gamma=-0.001"]),
+        (
+            lambda: schedules.Cosine(1.0, 0.5, 10),
+            ValueError,
+            ["`start_rate`", "start_rate=1.0"],
+        ),
+        (
+            lambda: schedules.Curriculum(1.2, 1e-3),
+            ValueError,
+            ["`final_rate`", "final_rate=1.2"],
+        ),
+        (
+            lambda: schedules.Curriculum(0.5, 0.0),
+            ValueError,
+            ["`gamma`", "gamma=0.0", "> 0"],
+        ),
+        (
+            lambda: schedules.Curriculum(0.5, -1e-3),
+            ValueError,
+            ["`gamma`", "gamma=-0.001"],
+        ),
         (lambda: schedules.Curriculum(0.5, NAN), ValueError, ["`gamma`", "gamma=nan"]),
-        (lambda: schedules.Curriculum(0.5, float("inf")), ValueError, ["`gamma`", "gamma=inf"]),
-        (lambda: schedules.Curriculum(0.5, "fast"), TypeError, ["`gamma`", "'fast'", "str"]),
+        (
+            lambda: schedules.Curriculum(0.5, float("inf")),
+            ValueError,
+            ["`gamma`", "gamma=inf"],
+        ),
+        (
+            lambda: schedules.Curriculum(0.5, "fast"),
+            TypeError,
+            ["`gamma`", "'fast'", "str"],
+        ),
         (lambda: schedules.Early(0.1, 0), ValueError, ["`until_step`", "until_step=0"]),
         (lambda: schedules.Early(-0.1, 10), ValueError, ["`rate`", "rate=-0.1"]),
-        (lambda: schedules.Early(0.1, 10, decay="cubic"), ValueError,
-         ["`decay`", "decay='cubic'", "'linear', 'constant'"]),
-        (lambda: schedules.Late(0.1, -1), ValueError, ["`from_step`", "from_step=-1", ">= 0"]),
+        (
+            lambda: schedules.Early(0.1, 10, decay="cubic"),
+            ValueError,
+            ["`decay`", "decay='cubic'", "'linear', 'constant'"],
+        ),
+        (
+            lambda: schedules.Late(0.1, -1),
+            ValueError,
+            ["`from_step`", "from_step=-1", ">= 0"],
+        ),
         (lambda: schedules.Late(1.0, 5), ValueError, ["`rate`", "rate=1.0"]),
-        (lambda: schedules.Piecewise([10, 5], [0.1, 0.2, 0.3]), ValueError,
-         ["`boundaries`", "strictly increasing", "[10, 5]"]),
-        (lambda: schedules.Piecewise([5, 5], [0.1, 0.2, 0.3]), ValueError, ["`boundaries`", "[5, 5]"]),
-        (lambda: schedules.Piecewise([3, -1], [0.1, 0.2, 0.3]), ValueError,
-         ["`boundaries[1]`", "boundaries[1]=-1"]),
-        (lambda: schedules.Piecewise(10, [0.1, 0.2]), TypeError, ["`boundaries`", "boundaries=10"]),
-        (lambda: schedules.Piecewise([10], [0.1]), ValueError,
-         ["`rates`", "one more entry", "rates=[0.1]"]),
-        (lambda: schedules.Piecewise([10], [0.1, 0.2, 0.3]), ValueError, ["`rates`", "1 boundaries"]),
-        (lambda: schedules.Piecewise([10], [0.1, 1.2]), ValueError, ["`rates[1]`", "rates[1]=1.2"]),
-        (lambda: schedules.Piecewise([10], [NAN, 0.2]), ValueError, ["`rates[0]`", "rates[0]=nan"]),
-        (lambda: schedules.PerEpoch(0.5, 10), TypeError, ["`schedule`", "schedule=0.5"]),
-        (lambda: schedules.PerEpoch(schedules.Constant(0.1), 0), ValueError,
-         ["`steps_per_epoch`", "steps_per_epoch=0"]),
-        (lambda: schedules.PerEpoch(schedules.Constant(0.1), 10, staircase="yes"), TypeError,
-         ["`staircase`", "staircase='yes'"]),
+        (
+            lambda: schedules.Piecewise([10, 5], [0.1, 0.2, 0.3]),
+            ValueError,
+            ["`boundaries`", "strictly increasing", "[10, 5]"],
+        ),
+        (
+            lambda: schedules.Piecewise([5, 5], [0.1, 0.2, 0.3]),
+            ValueError,
+            ["`boundaries`", "[5, 5]"],
+        ),
+        (
+            lambda: schedules.Piecewise([3, -1], [0.1, 0.2, 0.3]),
+            ValueError,
+            ["`boundaries[1]`", "boundaries[1]=-1"],
+        ),
+        (
+            lambda: schedules.Piecewise(10, [0.1, 0.2]),
+            TypeError,
+            ["`boundaries`", "boundaries=10"],
+        ),
+        (
+            lambda: schedules.Piecewise([10], [0.1]),
+            ValueError,
+            ["`rates`", "one more entry", "rates=[0.1]"],
+        ),
+        (
+            lambda: schedules.Piecewise([10], [0.1, 0.2, 0.3]),
+            ValueError,
+            ["`rates`", "1 boundaries"],
+        ),
+        (
+            lambda: schedules.Piecewise([10], [0.1, 1.2]),
+            ValueError,
+            ["`rates[1]`", "rates[1]=1.2"],
+        ),
+        (
+            lambda: schedules.Piecewise([10], [NAN, 0.2]),
+            ValueError,
+            ["`rates[0]`", "rates[0]=nan"],
+        ),
+        (
+            lambda: schedules.PerEpoch(0.5, 10),
+            TypeError,
+            ["`schedule`", "schedule=0.5"],
+        ),
+        (
+            lambda: schedules.PerEpoch(schedules.Constant(0.1), 0),
+            ValueError,
+            ["`steps_per_epoch`", "steps_per_epoch=0"],
+        ),
+        (
+            lambda: schedules.PerEpoch(schedules.Constant(0.1), 10, staircase="yes"),
+            TypeError,
+            ["`staircase`", "staircase='yes'"],
+        ),
     ],
 )
 def test_bad_schedule_arguments(make, error, words):
@@ -241,4 +337,7 @@ def test_bad_schedule_arguments(make, error, words):
 
 
 def test_schedule_repr_names_arguments():
-    assert repr(schedules.Linear(0.1, 0.5, 10)) == "Linear(start_rate=0.1, end_rate=0.5, steps=10)"
+    assert (
+        repr(schedules.Linear(0.1, 0.5, 10))
+        == "Linear(start_rate=0.1, end_rate=0.5, steps=10)"
+    )

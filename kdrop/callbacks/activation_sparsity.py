@@ -5,13 +5,13 @@ import numpy as np
 from keras import ops
 
 from kdrop import validation
+from kdrop.callbacks.backend_ops import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     check_probe_shape,
     dropout_layers,
     probe_batch_xy,
 )
-from kdrop.callbacks.backend_ops import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.summary_writer import HISTOGRAM_BINS, histogram_from_counts
 from kdrop.layers import BaseDropout
 
@@ -45,7 +45,9 @@ class _ActivationStats(keras.layers.Layer):
     def _all_finite(self, x, total):
         size = ops.cast(ops.size(x), "float32")
         inactive = ops.sum(ops.cast(ops.less_equal(x, self.threshold), "float32"))
-        return self._statistics(x, inactive / size, total / size, 0.0, ops.min(x), ops.max(x))
+        return self._statistics(
+            x, inactive / size, total / size, 0.0, ops.min(x), ops.max(x)
+        )
 
     def _finite_values_only(self, x):
         finite = ops.isfinite(x)
@@ -53,14 +55,22 @@ class _ActivationStats(keras.layers.Layer):
         nonfinite_count = size - ops.sum(ops.cast(finite, "float32"))
         finite_count = ops.maximum(size - nonfinite_count, 1.0)
         safe = ops.where(finite, x, 0.0)
-        inactive = ops.sum(ops.cast(ops.logical_and(finite, ops.less_equal(x, self.threshold)), "float32"))
+        inactive = ops.sum(
+            ops.cast(
+                ops.logical_and(finite, ops.less_equal(x, self.threshold)), "float32"
+            )
+        )
         low = ops.min(ops.where(finite, x, ops.max(safe)))
         high = ops.max(ops.where(finite, x, low))
         # Non-finite values are binned at `low` (the first bin), then taken
         # out of that bin again.
         statistics = self._statistics(
-            ops.where(finite, x, low), inactive / finite_count, ops.sum(safe) / finite_count,
-            nonfinite_count / size, low, high,
+            ops.where(finite, x, low),
+            inactive / finite_count,
+            ops.sum(safe) / finite_count,
+            nonfinite_count / size,
+            low,
+            high,
         )
         first_bin = ops.one_hot(_COUNTS.start, _COUNTS.stop, dtype="float32")
         return statistics - nonfinite_count * first_bin
@@ -68,7 +78,9 @@ class _ActivationStats(keras.layers.Layer):
     def _statistics(self, values, sparsity, mean, nonfinite, low, high):
         high = ops.where(high > low, high, low + 1.0)  # constant activations
         counts = histogram_counts(values, low, high, HISTOGRAM_BINS)
-        summary = ops.stack([sparsity, mean, ops.convert_to_tensor(nonfinite, "float32"), low, high])
+        summary = ops.stack(
+            [sparsity, mean, ops.convert_to_tensor(nonfinite, "float32"), low, high]
+        )
         return ops.concatenate([summary, counts])
 
 
@@ -259,5 +271,5 @@ class ActivationSparsity(PeriodicLoggingCallback):
                     histogram_from_counts(edges, stats[_COUNTS]),
                     epoch,
                 )
-        for layer, fraction in zip(self._dropouts, results[len(self._layers):]):
+        for layer, fraction in zip(self._dropouts, results[len(self._layers) :]):
             self.writer.scalar(f"dropped_fraction/{layer.name}", fraction, epoch)

@@ -10,7 +10,6 @@ import keras
 import numpy as np
 from keras import ops
 
-
 # TensorFlow's fused histogram kernel has no XLA version.
 HISTOGRAM_SUPPORTS_XLA = keras.backend.backend() != "tensorflow"
 

@@ -13,7 +13,10 @@ from kdrop.layers import BaseDropout
 
 # Every layer with a dropout `rate`: kdrop's, keras.layers.Dropout and
 # SpatialDropout*, and Keras's multiplicative-noise dropouts.
-RATE_LAYERS = MASKING_DROPOUT + (keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+RATE_LAYERS = MASKING_DROPOUT + (
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+)
 
 
 def _rate(layer):

@@ -80,7 +80,9 @@ class LRMomentumScheduler(LoggingCallback):
         - Srivastava et al., JMLR 15, 2014 (appendix A).
     """
 
-    def __init__(self, learning_rate=None, momentum=None, update_freq="epoch", log_dir=None):
+    def __init__(
+        self, learning_rate=None, momentum=None, update_freq="epoch", log_dir=None
+    ):
         super().__init__(log_dir, log_dir_optional=True)
         if learning_rate is None and momentum is None:
             raise ValueError(

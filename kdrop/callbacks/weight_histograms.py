@@ -2,8 +2,12 @@
 
 import numpy as np
 
-from kdrop.callbacks.base import PeriodicLoggingCallback, check_probe_shape, probe_batch_xy
 from kdrop.callbacks.backend_ops import loss_gradient_function
+from kdrop.callbacks.base import (
+    PeriodicLoggingCallback,
+    check_probe_shape,
+    probe_batch_xy,
+)
 from kdrop.callbacks.summary_writer import histogram_from_values
 
 
@@ -78,13 +82,19 @@ class WeightHistograms(PeriodicLoggingCallback):
         for variable in self.model.weights:
             if "float" not in variable.dtype:
                 continue  # step counters and other integer state
-            self._log_array("weights", "weight_norm", variable.path, variable.numpy(), epoch)
+            self._log_array(
+                "weights", "weight_norm", variable.path, variable.numpy(), epoch
+            )
         if self.gradients:
             gradients = self._gradient_function(self.x, self.y)
             for variable, gradient in zip(self.model.trainable_variables, gradients):
-                self._log_array("gradients", "gradient_norm", variable.path, gradient, epoch)
+                self._log_array(
+                    "gradients", "gradient_norm", variable.path, gradient, epoch
+                )
 
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
         values = np.asarray(values, dtype=np.float64)
-        self.writer.histogram(f"{histogram_prefix}/{path}", histogram_from_values(values), step)
+        self.writer.histogram(
+            f"{histogram_prefix}/{path}", histogram_from_values(values), step
+        )
         self.writer.scalar(f"{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step)

@@ -31,8 +31,9 @@ def dropout_layer(variant, seed, total_steps):
         return kdrop.InvertedDropout(0.5, seed=seed, name="dropout")
     if variant == "weight_scaled":
         return kdrop.WeightScaledDropout(0.5, seed=seed, name="dropout")
-    return kdrop.ScheduledDropout(common.curriculum_to_half(total_steps), seed=seed,
-                                  name="dropout")
+    return kdrop.ScheduledDropout(
+        common.curriculum_to_half(total_steps), seed=seed, name="dropout"
+    )
 
 
 def describe(layer):
@@ -43,8 +44,16 @@ def describe(layer):
     return f"{type(layer).__name__}({layer.rate})"
 
 
-def run(variants=VARIANTS, epochs=15, dataset="offline", out="logs/cnn_dropout", seed=0,
-        batch_size=128, train_size=None, verbose=2):
+def run(
+    variants=VARIANTS,
+    epochs=15,
+    dataset="offline",
+    out="logs/cnn_dropout",
+    seed=0,
+    batch_size=128,
+    train_size=None,
+    verbose=2,
+):
     """Trains the CNN once per variant; returns the summary rows.
 
     Writes `out/<variant>/` (Keras's TensorBoard callback and kdrop's
@@ -73,35 +82,57 @@ def run(variants=VARIANTS, epochs=15, dataset="offline", out="logs/cnn_dropout",
     """
     variants = common.check_names(variants, "variants", VARIANTS)
     train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size)
+        dataset, out, epochs, batch_size, seed, train_size
+    )
     rows, curves = [], {}
     for variant in variants:
         keras.utils.set_random_seed(seed)
         layer = dropout_layer(variant, seed, total_steps)
-        print(f"\n== {variant}: {describe(layer)}, {epochs} epochs of "
-              f"{total_steps // epochs} steps")
+        print(
+            f"\n== {variant}: {describe(layer)}, {epochs} epochs of "
+            f"{total_steps // epochs} steps"
+        )
         model = common.simple_mnist_convnet(layer)
         row, curves[variant] = common.train_classifier(
-            model, train, test, epochs, batch_size, os.path.join(out, variant), verbose)
+            model, train, test, epochs, batch_size, os.path.join(out, variant), verbose
+        )
         rows.append({"variant": variant, "dropout": describe(layer), **row})
     common.plot_lines(
-        os.path.join(out, "test_error.png"), curves, "epoch", "test error (%, log scale)",
-        f"Simple MNIST convnet, {len(train[0])} training images", yscale="log")
+        os.path.join(out, "test_error.png"),
+        curves,
+        "epoch",
+        "test error (%, log scale)",
+        f"Simple MNIST convnet, {len(train[0])} training images",
+        yscale="log",
+    )
     common.report(rows, out)
-    print("Accuracies of the final model in inference mode; the training set "
-          "is re-evaluated without dropout (as Srivastava et al. 2014 do).")
-    print("Reference, plain Keras on the offline split, 15 epochs: "
-          + "; ".join(f"{name}: train {train:.1%}, test {test:.1%}"
-                      for name, (train, test) in REFERENCE.items()))
+    print(
+        "Accuracies of the final model in inference mode; the training set "
+        "is re-evaluated without dropout (as Srivastava et al. 2014 do)."
+    )
+    print(
+        "Reference, plain Keras on the offline split, 15 epochs: "
+        + "; ".join(
+            f"{name}: train {train:.1%}, test {test:.1%}"
+            for name, (train, test) in REFERENCE.items()
+        )
+    )
     common.tensorboard_hint(out)
     return rows
 
 
 def main(argv=None):
-    parser = common.argument_parser("cnn_dropout", __doc__, epochs=15,
-                                    dataset=True, batch_size=128)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
-                        help="which models to train")
+    parser = common.argument_parser(
+        "cnn_dropout", __doc__, epochs=15, dataset=True, batch_size=128
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=VARIANTS,
+        help="which models to train",
+    )
     args = parser.parse_args(argv)
-    return run(args.variants, args.epochs, args.dataset, args.out, args.seed,
-               args.batch_size)
+    return run(
+        args.variants, args.epochs, args.dataset, args.out, args.seed, args.batch_size
+    )

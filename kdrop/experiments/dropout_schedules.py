@@ -36,8 +36,16 @@ def make_schedule(name, total_steps):
     return schedules.Late(0.5, from_step=half)
 
 
-def run(names=SCHEDULES, epochs=10, dataset="offline", out="logs/dropout_schedules", seed=0,
-        batch_size=128, train_size=None, verbose=2):
+def run(
+    names=SCHEDULES,
+    epochs=10,
+    dataset="offline",
+    out="logs/dropout_schedules",
+    seed=0,
+    batch_size=128,
+    train_size=None,
+    verbose=2,
+):
     """Trains the CNN once per schedule; returns the summary rows.
 
     Writes `out/<schedule>/` (TensorBoard and kdrop's callbacks, the rate
@@ -57,38 +65,67 @@ def run(names=SCHEDULES, epochs=10, dataset="offline", out="logs/dropout_schedul
     """
     names = common.check_names(names, "names", SCHEDULES)
     train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size)
+        dataset, out, epochs, batch_size, seed, train_size
+    )
     rows, rate_curves, error_curves = [], {}, {}
     for name in names:
         schedule = make_schedule(name, total_steps)
         print(f"\n== {name}: {common.describe_schedule(schedule)}, {total_steps} steps")
         keras.utils.set_random_seed(seed)
         model = common.simple_mnist_convnet(
-            kdrop.ScheduledDropout(schedule, seed=seed, name="dropout"))
+            kdrop.ScheduledDropout(schedule, seed=seed, name="dropout")
+        )
         log_dir = os.path.join(out, name)
         row, error_curves[name] = common.train_classifier(
-            model, train, test, epochs, batch_size, log_dir, verbose)
+            model, train, test, epochs, batch_size, log_dir, verbose
+        )
         steps, rates = common.read_logged(log_dir, RATE_TAG)
         rate_curves[name] = (steps, rates)
-        rows.append({"schedule": name, "dropout": common.describe_schedule(schedule),
-                     "mean_rate": float(np.mean(rates)), "last_rate": rates[-1], **row})
-    common.plot_lines(os.path.join(out, "rates.png"), rate_curves, "training step",
-                      "dropout rate (logged each step)", "Dropout-rate schedules")
-    common.plot_lines(os.path.join(out, "test_error.png"), error_curves, "epoch",
-                      "test error (%, log scale)", f"Test error per schedule, {len(train[0])} images",
-                      yscale="log")
+        rows.append(
+            {
+                "schedule": name,
+                "dropout": common.describe_schedule(schedule),
+                "mean_rate": float(np.mean(rates)),
+                "last_rate": rates[-1],
+                **row,
+            }
+        )
+    common.plot_lines(
+        os.path.join(out, "rates.png"),
+        rate_curves,
+        "training step",
+        "dropout rate (logged each step)",
+        "Dropout-rate schedules",
+    )
+    common.plot_lines(
+        os.path.join(out, "test_error.png"),
+        error_curves,
+        "epoch",
+        "test error (%, log scale)",
+        f"Test error per schedule, {len(train[0])} images",
+        yscale="log",
+    )
     common.report(rows, out)
-    print("Rates as logged by DropoutRateLogger before each step; accuracies in "
-          "inference mode.")
+    print(
+        "Rates as logged by DropoutRateLogger before each step; accuracies in "
+        "inference mode."
+    )
     common.tensorboard_hint(out)
     return rows
 
 
 def main(argv=None):
-    parser = common.argument_parser("dropout_schedules", __doc__, epochs=10,
-                                    dataset=True, batch_size=128)
-    parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES,
-                        help="which schedules to train")
+    parser = common.argument_parser(
+        "dropout_schedules", __doc__, epochs=10, dataset=True, batch_size=128
+    )
+    parser.add_argument(
+        "--schedules",
+        nargs="+",
+        default=list(SCHEDULES),
+        choices=SCHEDULES,
+        help="which schedules to train",
+    )
     args = parser.parse_args(argv)
-    return run(args.schedules, args.epochs, args.dataset, args.out, args.seed,
-               args.batch_size)
+    return run(
+        args.schedules, args.epochs, args.dataset, args.out, args.seed, args.batch_size
+    )

@@ -53,13 +53,20 @@ def fit_full_batch(model, x, y, iterations, label):
 
     def progress(batch, logs):
         if (batch + 1) % every == 0 or batch + 1 == iterations:
-            print(f"  {label}: iteration {batch + 1}/{iterations}, mean training loss "
-                  f"so far {logs['loss']:.4f} (training mode)")
+            print(
+                f"  {label}: iteration {batch + 1}/{iterations}, mean training loss "
+                f"so far {logs['loss']:.4f} (training mode)"
+            )
 
     model.fit(
-        np.tile(x, (iterations, 1)), np.tile(y, (iterations, 1)), batch_size=len(x),
-        shuffle=False, epochs=1, verbose=0,
-        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=progress)])
+        np.tile(x, (iterations, 1)),
+        np.tile(y, (iterations, 1)),
+        batch_size=len(x),
+        shuffle=False,
+        epochs=1,
+        verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=progress)],
+    )
 
 
 def run(iterations=2000, out="logs/regression_overfit", seed=0):
@@ -86,29 +93,39 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0):
         model = mlp(rate, seed)
         fit_full_batch(model, x_train, y_train, iterations, label)
         curves[label] = model.predict(grid, verbose=0)[:, 0]
-        rows.append({
-            "model": label,
-            "train_mse": float(model.evaluate(x_train, y_train, verbose=0)),
-            "test_mse": float(model.evaluate(x_test, y_test, verbose=0)),
-        })
+        rows.append(
+            {
+                "model": label,
+                "train_mse": float(model.evaluate(x_train, y_train, verbose=0)),
+                "test_mse": float(model.evaluate(x_test, y_test, verbose=0)),
+            }
+        )
     with common.figure(os.path.join(out, "fit.png")) as (_, axes):
-        axes.scatter(x_test, y_test, s=8, color="lightgray", label="test points (noise 0.3)")
-        axes.scatter(x_train, y_train, s=30, color="black", label="training points (noise 0.5)")
+        axes.scatter(
+            x_test, y_test, s=8, color="lightgray", label="test points (noise 0.3)"
+        )
+        axes.scatter(
+            x_train, y_train, s=30, color="black", label="training points (noise 0.5)"
+        )
         for label, prediction in curves.items():
             axes.plot(grid[:, 0], prediction, label=label)
         axes.plot(grid[:, 0], 1.5 * grid[:, 0], ":", color="gray", label="y = 1.5 x")
-        axes.set(xlabel="x", ylabel="y",
-                 title=f"MLP 1-200-200-200-1, {iterations} full-batch SGD steps")
+        axes.set(
+            xlabel="x",
+            ylabel="y",
+            title=f"MLP 1-200-200-200-1, {iterations} full-batch SGD steps",
+        )
         axes.legend(fontsize=8)
     common.report(rows, out)
-    print("Mean squared errors in inference mode. Best possible test MSE (noise "
-          "variance): 0.09.")
+    print(
+        "Mean squared errors in inference mode. Best possible test MSE (noise "
+        "variance): 0.09."
+    )
     return rows
 
 
 def main(argv=None):
-    parser = common.argument_parser("regression_overfit", __doc__,
-                                    epochs=2000)
+    parser = common.argument_parser("regression_overfit", __doc__, epochs=2000)
     parser.description += "\n--epochs counts the full-batch iterations.\n"
     args = parser.parse_args(argv)
     return run(args.epochs, args.out, args.seed)

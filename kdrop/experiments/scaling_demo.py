@@ -20,9 +20,13 @@ from kdrop.experiments import common
 
 def _readout(layer, size):
     """`layer` then Dense(1) with all weights 1 and no bias: sums the units."""
-    return keras.Sequential([
-        keras.Input((size,)), layer,
-        keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    return keras.Sequential(
+        [
+            keras.Input((size,)),
+            layer,
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ]
+    )
 
 
 def _row(example, training, inference, expected_mean, expected_sd, expected_inference):
@@ -63,25 +67,44 @@ def run(size=10000, rate=0.5, draws=5, seed=0, out="logs/scaling_demo"):
     binomial_sd = math.sqrt(size * keep * rate)
     ones = np.ones((1, size), "float32")
     rows = []
-    for index, (layer_class, expected_mean, expected_sd) in enumerate((
-        (kdrop.InvertedDropout, size, binomial_sd / keep),
-        (kdrop.WeightScaledDropout, size * keep, binomial_sd),
-    )):
+    for index, (layer_class, expected_mean, expected_sd) in enumerate(
+        (
+            (kdrop.InvertedDropout, size, binomial_sd / keep),
+            (kdrop.WeightScaledDropout, size * keep, binomial_sd),
+        )
+    ):
         model = _readout(layer_class(rate, seed=seed + index), size)
         training = [float(model(ones, training=True)[0, 0]) for _ in range(draws)]
-        rows.append(_row(f"{layer_class.__name__}({rate:g}), {size} ones -> sum",
-                         training, float(model(ones, training=False)[0, 0]),
-                         expected_mean, expected_sd, expected_mean))
+        rows.append(
+            _row(
+                f"{layer_class.__name__}({rate:g}), {size} ones -> sum",
+                training,
+                float(model(ones, training=False)[0, 0]),
+                expected_mean,
+                expected_sd,
+                expected_mean,
+            )
+        )
     small = kdrop.InvertedDropout(0.3, seed=seed + 2)
     small_ones = np.ones((1, 100), "float32")
 
     def active(training):
-        return float(np.count_nonzero(keras.ops.convert_to_numpy(small(small_ones,
-                                                                       training=training))))
+        return float(
+            np.count_nonzero(
+                keras.ops.convert_to_numpy(small(small_ones, training=training))
+            )
+        )
 
-    rows.append(_row("InvertedDropout(0.3), 100 ones -> active units",
-                     [active(True) for _ in range(draws)], active(False),
-                     70.0, math.sqrt(100 * 0.7 * 0.3), 100.0))
+    rows.append(
+        _row(
+            "InvertedDropout(0.3), 100 ones -> active units",
+            [active(True) for _ in range(draws)],
+            active(False),
+            70.0,
+            math.sqrt(100 * 0.7 * 0.3),
+            100.0,
+        )
+    )
     os.makedirs(out, exist_ok=True)
     common.report(rows, out)
     print("Expected training values: Binomial mean +- one standard deviation.")
@@ -90,7 +113,11 @@ def run(size=10000, rate=0.5, draws=5, seed=0, out="logs/scaling_demo"):
 
 def main(argv=None):
     parser = common.argument_parser("scaling_demo", __doc__)
-    parser.add_argument("--draws", type=common.positive_int, default=5,
-                        help="training-mode draws per example")
+    parser.add_argument(
+        "--draws",
+        type=common.positive_int,
+        default=5,
+        help="training-mode draws per example",
+    )
     args = parser.parse_args(argv)
     return run(draws=args.draws, seed=args.seed, out=args.out)

@@ -5,9 +5,9 @@ from kdrop.layers.dropout import InvertedDropout, WeightScaledDropout
 from kdrop.layers.scheduled_dropout import MAX_RATE, ScheduledDropout
 
 __all__ = [
+    "MAX_RATE",
     "BaseDropout",
     "InvertedDropout",
-    "MAX_RATE",
     "ScheduledDropout",
     "WeightScaledDropout",
 ]

@@ -22,9 +22,7 @@ _SEED_STATE_KEY = "seed_generator_state"
 def _check_noise_shape(noise_shape):
     if noise_shape is None:
         return None
-    if isinstance(noise_shape, (str, bytes)) or not hasattr(
-        noise_shape, "__iter__"
-    ):
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__iter__"):
         raise TypeError(
             "`noise_shape` must be None or a tuple of positive ints or None "
             f"entries. Received: noise_shape={noise_shape!r}."
@@ -81,9 +79,7 @@ class BaseDropout(keras.layers.Layer):
                     f"noise_shape={self.noise_shape} "
                     f"(rank {len(self.noise_shape)})."
                 )
-            for axis, (dim, size) in enumerate(
-                zip(self.noise_shape, input_shape)
-            ):
+            for axis, (dim, size) in enumerate(zip(self.noise_shape, input_shape)):
                 if dim not in (None, 1) and size is not None and dim != size:
                     raise ValueError(
                         f"`noise_shape` entry {axis} must be None, 1 or the "
@@ -172,7 +168,7 @@ class BaseDropout(keras.layers.Layer):
         # Keras's loader checks that the store holds exactly the layer's own
         # variables, so it gets the store without the seed state.
         super().load_own_variables(
-            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
+            {key: store[key] for key in store if key != _SEED_STATE_KEY}
         )
 
     def compute_output_spec(self, inputs, *args, **kwargs):

@@ -136,9 +136,7 @@ class ScheduledDropout(BaseDropout):
         - Liu et al., "Dropout Reduces Underfitting", ICML 2023.
     """
 
-    def __init__(
-        self, schedule, mode=INVERTED, noise_shape=None, seed=None, **kwargs
-    ):
+    def __init__(self, schedule, mode=INVERTED, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
         self.mode = validation.check_choice(mode, "mode", MODES)
         self.schedule = _resolve_schedule(schedule)
@@ -167,9 +165,7 @@ class ScheduledDropout(BaseDropout):
                 rate = self.schedule(step)
                 shape = tuple(getattr(rate, "shape", ()))
                 symbolic = isinstance(step, keras.KerasTensor)
-                value = None if symbolic or shape else float(
-                    ops.convert_to_numpy(rate)
-                )
+                value = None if symbolic or shape else float(ops.convert_to_numpy(rate))
             except Exception as error:
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' could not be "
@@ -185,9 +181,7 @@ class ScheduledDropout(BaseDropout):
                     f"rate; at {where} it returned shape {shape}. Received: "
                     f"schedule={self.schedule!r}."
                 )
-            if value is not None and (
-                math.isnan(value) or not 0.0 <= value <= 1.0
-            ):
+            if value is not None and (math.isnan(value) or not 0.0 <= value <= 1.0):
                 raise ValueError(
                     f"`schedule` of layer '{self.name}' must return rates in "
                     f"[0, 1]; at {where} it returned {value}. Received: "
@@ -222,4 +216,3 @@ class ScheduledDropout(BaseDropout):
             }
         )
         return config
-

@@ -10,6 +10,7 @@ To write a schedule in epochs rather than steps, wrap it in `PerEpoch`:
 epochs of 32 batches.
 """
 
+import itertools
 import math
 
 import keras
@@ -30,9 +31,7 @@ def _fraction_done(step, steps):
 
 def _as_list(value, name):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(
-            f"`{name}` must be a list. Received: {name}={value!r}."
-        )
+        raise TypeError(f"`{name}` must be a list. Received: {name}={value!r}.")
     return list(value)
 
 
@@ -68,9 +67,7 @@ class DropoutSchedule:
         )
 
     def get_config(self):
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement get_config()."
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement get_config().")
 
     @classmethod
     def from_config(cls, config):
@@ -177,14 +174,14 @@ class Curriculum(DropoutSchedule):
     def __init__(self, final_rate, gamma):
         self.final_rate = validation.check_rate(final_rate, "final_rate")
         self.gamma = validation.check_number(
-            gamma, "gamma", "a finite number > 0 (per optimizer step)",
+            gamma,
+            "gamma",
+            "a finite number > 0 (per optimizer step)",
             lambda gamma: 0 < gamma < math.inf,
         )
 
     def __call__(self, step):
-        return self.final_rate * (
-            1.0 - ops.exp(-self.gamma * _as_float_step(step))
-        )
+        return self.final_rate * (1.0 - ops.exp(-self.gamma * _as_float_step(step)))
 
     def get_config(self):
         return {"final_rate": self.final_rate, "gamma": self.gamma}
@@ -218,9 +215,7 @@ class Early(DropoutSchedule):
     def __init__(self, rate, until_step, decay="linear"):
         self.rate = validation.check_rate(rate)
         self.until_step = validation.check_positive_int(until_step, "until_step")
-        self.decay = validation.check_choice(
-            decay, "decay", ("linear", "constant")
-        )
+        self.decay = validation.check_choice(decay, "decay", ("linear", "constant"))
 
     def __call__(self, step):
         if self.decay == "linear":
@@ -252,9 +247,7 @@ class Late(DropoutSchedule):
 
     def __init__(self, rate, from_step):
         self.rate = validation.check_rate(rate)
-        self.from_step = validation.check_non_negative_int(
-            from_step, "from_step"
-        )
+        self.from_step = validation.check_non_negative_int(from_step, "from_step")
 
     def __call__(self, step):
         active = ops.greater_equal(_as_float_step(step), float(self.from_step))
@@ -309,7 +302,7 @@ class Piecewise(DropoutSchedule):
         rates = _as_list(rates, "rates")
         for index, boundary in enumerate(boundaries):
             validation.check_non_negative_int(boundary, f"boundaries[{index}]")
-        if any(b1 >= b2 for b1, b2 in zip(boundaries, boundaries[1:])):
+        if any(b1 >= b2 for b1, b2 in itertools.pairwise(boundaries)):
             raise ValueError(
                 "`boundaries` must be strictly increasing. Received: "
                 f"boundaries={boundaries}."
@@ -382,8 +375,7 @@ class PerEpoch(DropoutSchedule):
             )
         if not isinstance(staircase, bool):
             raise TypeError(
-                f"`staircase` must be True or False. Received: "
-                f"staircase={staircase!r}."
+                f"`staircase` must be True or False. Received: staircase={staircase!r}."
             )
         self.schedule = schedule
         self.steps_per_epoch = validation.check_positive_int(

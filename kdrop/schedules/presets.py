@@ -43,7 +43,12 @@ class HintonLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, decay, momentum_start, momentum_end, momentum_epochs
+        self,
+        initial_learning_rate,
+        decay,
+        momentum_start,
+        momentum_end,
+        momentum_epochs,
     ):
         self.initial_learning_rate = _check_learning_rate(initial_learning_rate)
         self.decay = validation.check_number(
@@ -177,5 +182,7 @@ def srivastava2014(
         decay_steps=validation.check_positive_int(decay_steps, "decay_steps"),
         decay_rate=1.0,
     )
-    momentum = _momentum_ramp(momentum_start, momentum_end, momentum_steps, "momentum_steps")
+    momentum = _momentum_ramp(
+        momentum_start, momentum_end, momentum_steps, "momentum_steps"
+    )
     return learning_rate_schedule, momentum
