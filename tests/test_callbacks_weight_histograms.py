@@ -1,6 +1,6 @@
 """WeightHistograms: weights and gradients against numpy.
 
-The gradient code is per backend (kdrop.callbacks.backend_ops): these tests
+The gradient code is per backend (kdrop.backend.gradients): these tests
 check each one when the suite runs under KERAS_BACKEND=jax and torch.
 """
 

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from kdrop import validation
-from kdrop.callbacks.backend_ops import HISTOGRAM_SUPPORTS_XLA, histogram_counts
+from kdrop.backend.histogram import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     check_probe_shape,

@@ -2,13 +2,13 @@
 
 import keras
 
+from kdrop.backend.jax_sync import sync_training_state
 from kdrop.callbacks.base import (
     MASKING_DROPOUT,
     LoggingCallback,
     check_update_freq,
     dropout_layers,
 )
-from kdrop.callbacks.jax_sync import sync_training_state
 from kdrop.layers import BaseDropout
 
 # Every layer with a dropout `rate`: kdrop's, keras.layers.Dropout and

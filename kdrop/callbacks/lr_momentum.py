@@ -4,8 +4,8 @@ import math
 
 import keras
 
+from kdrop.backend.jax_sync import sync_training_state
 from kdrop.callbacks.base import LoggingCallback
-from kdrop.callbacks.jax_sync import sync_training_state
 from kdrop.validation import check_choice
 
 

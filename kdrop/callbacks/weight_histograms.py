@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kdrop.callbacks.backend_ops import loss_gradient_function
+from kdrop.backend.gradients import loss_gradient_function
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     check_probe_shape,
@@ -26,7 +26,7 @@ class WeightHistograms(PeriodicLoggingCallback):
     `sqrt(sum(w ** 2))`. The gradient is that of the compiled loss
     (regularization losses included) on the probe batch, in inference mode:
     no dropout noise, and no ScheduledDropout step taken. It is computed by
-    backend-specific code in `kdrop.callbacks.backend_ops`: a `tf.function`
+    backend-specific code in `kdrop.backend.gradients`: a `tf.function`
     with `tf.GradientTape`, `jax.jit(jax.grad(...))` over
     `model.compute_loss_and_updates`, or `torch.autograd.grad`. Keras 3's
     TensorBoard callback logs weights only (`write_grads` was removed:

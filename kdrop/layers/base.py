@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.distribute import ReplicaSeedGenerator
+from kdrop.backend.distribute import ReplicaSeedGenerator
 
 INVERTED = "inverted"
 WEIGHT_SCALED = "weight_scaled"

@@ -5,8 +5,7 @@ mirrored variable: every replica reads the same seed, so Keras's own Dropout
 draws the SAME mask on every replica (measured with Keras 3.15: identical
 masks on two replicas), which makes the replicas' dropout noise perfectly
 correlated. `ReplicaSeedGenerator` offsets the drawn seed by the replica
-index. This is the only TensorFlow-specific code the layers reach, and it
-does nothing on other backends or outside a distribution strategy.
+index. It does nothing on other backends or outside a distribution strategy.
 """
 
 import keras
