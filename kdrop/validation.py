@@ -7,6 +7,8 @@ mistake is reported when an object is built, before any training work.
 import math
 import numbers
 
+import numpy as np
+
 
 def check_number(value, name, allowed, is_allowed=lambda value: True):
     """Returns `value` as a float after checking it is a real number (not a
@@ -72,6 +74,16 @@ def check_seed(seed, name="seed"):
             f"of type {type(seed).__name__}."
         )
     return int(seed)
+
+
+def check_bool(value, name):
+    """Returns `value` after checking it is a bool (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{name}` must be True or False. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    return bool(value)
 
 
 def check_positive_int(value, name):
