@@ -1,6 +1,6 @@
 """kdrop: dropout done right for Keras 3."""
 
-from kdrop import callbacks, datasets, layers, optimizers, schedules
+from kdrop import callbacks, datasets, layers, optimizers, schedules, uncertainty
 from kdrop.inference import MCResult, fold_dropout, mc_predict
 from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
 
@@ -18,4 +18,5 @@ __all__ = [
     "mc_predict",
     "optimizers",
     "schedules",
+    "uncertainty",
 ]
