@@ -166,9 +166,10 @@ class BaseDropout(keras.layers.Layer):
         if _SEED_STATE_KEY in store:  # absent from files of other writers
             self.seed_generator.state.assign(store[_SEED_STATE_KEY])
         # Keras's loader checks that the store holds exactly the layer's own
-        # variables, so it gets the store without the seed state.
+        # variables, so it gets the store without the seed state. `keys()`:
+        # Keras 3.15's H5IOStore has no `__iter__`.
         super().load_own_variables(
-            {key: store[key] for key in store if key != _SEED_STATE_KEY}
+            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
         )
 
     def compute_output_spec(self, inputs, *args, **kwargs):
