@@ -1,6 +1,15 @@
 """kdrop: dropout done right for Keras 3."""
 
-from kdrop import callbacks, datasets, layers, optimizers, schedules, uncertainty
+from kdrop import (
+    callbacks,
+    datasets,
+    layer_paths,
+    layers,
+    optimizers,
+    registry,
+    schedules,
+    uncertainty,
+)
 from kdrop.inference import MCResult, fold_dropout, mc_predict
 from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
 
@@ -14,9 +23,11 @@ __all__ = [
     "callbacks",
     "datasets",
     "fold_dropout",
+    "layer_paths",
     "layers",
     "mc_predict",
     "optimizers",
+    "registry",
     "schedules",
     "uncertainty",
 ]

@@ -1,0 +1,211 @@
+"""The one place that knows which layers are dropout-like.
+
+For every dropout-like layer class it answers: what is the layer's rate,
+what does it do at inference, and how to draw one training-mode sample of
+it. `kdrop.fold_dropout`, `kdrop.mc_predict` and the callbacks ask here, so
+a new dropout layer is supported everywhere once it is registered:
+
+```python
+kdrop.registry.register(
+    MyDropout,
+    rate=lambda layer: layer.rate,
+    inference="identity",
+    sample=lambda layer, inputs, **kwargs: MyDropout.call(
+        layer, inputs, training=True, **kwargs
+    ),
+)
+```
+
+Registered out of the box: kdrop's layers (BaseDropout subclasses), Keras's
+Dropout and SpatialDropout1D/2D/3D, GaussianDropout, AlphaDropout,
+GaussianNoise, and the recurrent layers LSTM, GRU and SimpleRNN (their
+`dropout` and `recurrent_dropout`).
+"""
+
+import dataclasses
+
+import keras
+
+from kdrop.layers import BaseDropout
+from kdrop.layers.base import WEIGHT_SCALED
+
+# What a layer does at inference.
+IDENTITY = "identity"  # y = x
+SCALE_BY_KEEP = "scale_by_keep"  # y = keep_prob * x, keep_prob = 1 - rate
+NOT_FOLDABLE = "not_foldable"  # anything else: kept as it is when folding
+INFERENCE_KINDS = (IDENTITY, SCALE_BY_KEEP, NOT_FOLDABLE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """How kdrop handles one dropout-like layer class.
+
+    Attributes:
+        layer_class: the registered class (subclasses match too).
+        rate: `rate(layer) -> float or None`, the current drop rate (None
+            for noise that drops nothing, e.g. GaussianNoise).
+        inference: one of `INFERENCE_KINDS`, or `inference(layer) -> kind`
+            for classes whose behaviour depends on the instance.
+        sample: `sample(layer, inputs, **kwargs) -> outputs`, one
+            training-mode draw that never advances a schedule step
+            (symbolic or eager); `kwargs` are the layer's other call
+            arguments (`mask`, `initial_state`, ...) but not `training`.
+    """
+
+    layer_class: type
+    rate: object
+    inference: object
+    sample: object
+
+    def inference_of(self, layer):
+        """The inference kind of `layer`, one of `INFERENCE_KINDS`."""
+        kind = self.inference(layer) if callable(self.inference) else self.inference
+        if kind not in INFERENCE_KINDS:
+            raise ValueError(
+                f"The registered `inference` of {self.layer_class.__name__} "
+                f"returned {kind!r} for layer '{layer.name}'; allowed: "
+                f"{', '.join(INFERENCE_KINDS)}."
+            )
+        return kind
+
+
+_ENTRIES = {}  # layer class -> Entry, in registration order
+
+
+def register(layer_class, *, rate, inference, sample):
+    """Registers `layer_class` (and its subclasses) as dropout-like.
+
+    A later registration of the same class replaces the earlier one; a
+    subclass registered on its own takes precedence over its base class.
+
+    Args:
+        layer_class: a subclass of `keras.layers.Layer`.
+        rate: callable `rate(layer)`, the current drop rate (a float, or
+            None for noise that drops nothing).
+        inference: `"identity"`, `"scale_by_keep"`, `"not_foldable"`, or a
+            callable `inference(layer)` returning one of them.
+        sample: callable `sample(layer, inputs, **kwargs)` returning one
+            training-mode draw; `kwargs` are the layer's other call
+            arguments (never `training`). It must not advance a schedule
+            step, and must not call `layer.call` (kdrop's MC dropout
+            replaces that for the duration of a call; use
+            `type(layer).call(layer, ...)`).
+
+    Raises:
+        TypeError: `layer_class` is not a Layer subclass, or `rate` /
+            `sample` is not callable.
+        ValueError: `inference` is a string other than the three allowed.
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.Layer)):
+        raise TypeError(
+            "`layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: layer_class={layer_class!r}."
+        )
+    for name, value in (("rate", rate), ("sample", sample)):
+        if not callable(value):
+            raise TypeError(f"`{name}` must be callable. Received: {name}={value!r}.")
+    if not callable(inference) and inference not in INFERENCE_KINDS:
+        raise ValueError(
+            f"`inference` must be one of {', '.join(map(repr, INFERENCE_KINDS))} "
+            f"or a callable of the layer. Received: inference={inference!r}."
+        )
+    _ENTRIES[layer_class] = Entry(layer_class, rate, inference, sample)
+
+
+def lookup(layer):
+    """The `Entry` of `layer`'s class (the closest registered base class),
+    or None when `layer` is not dropout-like."""
+    for cls in type(layer).__mro__:
+        if cls in _ENTRIES:
+            return _ENTRIES[cls]
+    return None
+
+
+def is_dropout_like(layer):
+    """Whether `layer` is a registered dropout-like layer."""
+    return lookup(layer) is not None
+
+
+def current_rate(layer):
+    """The current drop rate of `layer` (a float), or None when `layer` is
+    not dropout-like or its noise drops nothing (GaussianNoise)."""
+    entry = lookup(layer)
+    rate = None if entry is None else entry.rate(layer)
+    return None if rate is None else float(rate)
+
+
+def inference_kind(layer):
+    """What `layer` does at inference (one of `INFERENCE_KINDS`), or None
+    when it is not dropout-like."""
+    entry = lookup(layer)
+    return None if entry is None else entry.inference_of(layer)
+
+
+def sample(layer, inputs, **kwargs):
+    """One training-mode draw of the dropout-like `layer` on `inputs`
+    (`kwargs`: its other call arguments, e.g. `mask`).
+
+    Never advances a schedule step.
+
+    Raises:
+        TypeError: `layer` is not registered.
+    """
+    entry = lookup(layer)
+    if entry is None:
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) is not a "
+            "registered dropout-like layer; register its class with "
+            "kdrop.registry.register."
+        )
+    return entry.sample(layer, inputs, **kwargs)
+
+
+def _kdrop_inference(layer):
+    return SCALE_BY_KEEP if layer.mode == WEIGHT_SCALED else IDENTITY
+
+
+def _training_call(layer, inputs, **kwargs):
+    # The class's `call`, not `__call__`: no new node in the layer's graph,
+    # training=True cannot be overridden by an outer call context, and it
+    # is not the per-instance replacement MC dropout installs.
+    return type(layer).call(layer, inputs, training=True, **kwargs)
+
+
+def _rnn_rate(layer):
+    # One number per layer: the input dropout, or the recurrent one when
+    # only that is set (both are sampled by MC dropout).
+    return layer.dropout or layer.recurrent_dropout
+
+
+register(
+    BaseDropout,
+    rate=lambda layer: layer.current_rate,
+    inference=_kdrop_inference,
+    # kdrop layers pass a mask through unchanged, like Keras's Dropout.
+    sample=lambda layer, inputs, **kwargs: layer.sample(inputs),
+)
+for _keras_class in (
+    keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+):
+    register(
+        _keras_class,
+        rate=lambda layer: layer.rate,
+        inference=IDENTITY,
+        sample=_training_call,
+    )
+register(
+    keras.layers.GaussianNoise,
+    rate=lambda layer: None,  # additive noise of `stddev`, nothing dropped
+    inference=IDENTITY,
+    sample=_training_call,
+)
+for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
+    register(
+        _rnn_class,
+        rate=_rnn_rate,
+        # The layer computes more than its dropout: it stays in the model.
+        inference=NOT_FOLDABLE,
+        sample=_training_call,
+    )

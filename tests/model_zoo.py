@@ -1,0 +1,393 @@
+"""Small models shaped like the ones Keras users build, for every feature's
+tests: each builder returns `(model, sample_inputs)`.
+
+`ZOO` maps a name to its builder; `zoo_params()` gives pytest parameters
+with the TensorFlow-only models marked. Every model is compiled (Adam,
+MSE on every output) so `fit(x, fit_targets(model, x))` works; weights are
+random (seeded by the test's own seed), sizes tiny for CI.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+
+RNG = np.random.default_rng(11)
+
+
+def _compile(model):
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def fit_targets(model, x):
+    """Zero targets shaped like `model.predict(x)`, for a short `fit`."""
+    return keras.tree.map_structure(np.zeros_like, model.predict(x, verbose=0))
+
+
+def tabular_lookup():
+    """Adapted Normalization, StringLookup, IntegerLookup, Discretization
+    (dict inputs; lookup tables and string tensors need TensorFlow)."""
+    import tensorflow as tf  # numpy strings are not accepted by predict
+
+    numeric = RNG.normal(50.0, 20.0, size=(32, 3)).astype("float32")
+    city = np.array([["paris", "rome", "oslo", "lima"][i % 4] for i in range(32)])
+    city = city.reshape(-1, 1)
+    rooms = (np.arange(32) % 5).reshape(-1, 1).astype("int64")
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(numeric)
+    lookup = keras.layers.StringLookup(output_mode="one_hot", name="city_lookup")
+    lookup.adapt(city)
+    int_lookup = keras.layers.IntegerLookup(output_mode="one_hot", name="rooms")
+    int_lookup.adapt(rooms)
+    bins = keras.layers.Discretization(num_bins=4, output_mode="one_hot", name="bins")
+    bins.adapt(numeric[:, :1])
+    inputs = {
+        "numeric": keras.Input((3,), name="numeric"),
+        "city": keras.Input((1,), dtype="string", name="city"),
+        "rooms": keras.Input((1,), dtype="int64", name="rooms_in"),
+    }
+    features = keras.layers.Concatenate()(
+        [
+            norm(inputs["numeric"]),
+            lookup(inputs["city"]),
+            int_lookup(inputs["rooms"]),
+            bins(keras.layers.Lambda(lambda t: t[:, :1])(inputs["numeric"])),
+        ]
+    )
+    hidden = keras.layers.Dense(16, activation="relu")(features)
+    hidden = keras.layers.Dropout(0.3, name="drop")(hidden)
+    outputs = keras.layers.Dense(1)(hidden)
+    model = keras.Model(inputs, outputs, name="tabular_lookup")
+    x = {"numeric": numeric, "city": tf.constant(city.tolist()), "rooms": rooms}
+    return _compile(model), x
+
+
+tabular_lookup.tensorflow_only = True
+
+
+def tabular_normalized():
+    """Adapted Normalization and Discretization feeding an MLP with dropout."""
+    x = RNG.normal(100.0, 30.0, size=(32, 4)).astype("float32")
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(x)
+    bins = keras.layers.Discretization(num_bins=3, output_mode="one_hot")
+    bins.adapt(x[:, :1])
+    inputs = keras.Input((4,))
+    first = keras.layers.Lambda(lambda t: t[:, :1], name="first_column")(inputs)
+    features = keras.layers.Concatenate()([norm(inputs), bins(first)])
+    hidden = keras.layers.Dense(16, activation="relu")(features)
+    hidden = kdrop.layers.InvertedDropout(0.4, name="drop")(hidden)
+    outputs = keras.layers.Dense(3, activation="softmax")(hidden)
+    return _compile(keras.Model(inputs, outputs, name="tabular_normalized")), x
+
+
+@keras.saving.register_keras_serializable(package="kdrop_zoo")
+class TransformerBlock(keras.layers.Layer):
+    """The Keras "Text classification with Transformer" example's block: it
+    holds its own keras.layers.Dropout layers."""
+
+    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.ff_dim, self.rate = ff_dim, rate
+        self.att = keras.layers.MultiHeadAttention(
+            num_heads=num_heads, key_dim=embed_dim, dropout=rate
+        )
+        self.ffn = keras.Sequential(
+            [
+                keras.layers.Dense(ff_dim, activation="relu"),
+                keras.layers.Dense(embed_dim),
+            ]
+        )
+        self.layernorm1 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.layernorm2 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.dropout1 = keras.layers.Dropout(rate)
+        self.dropout2 = keras.layers.Dropout(rate)
+
+    def call(self, inputs, training=False):
+        attn_output = self.att(inputs, inputs, training=training)
+        attn_output = self.dropout1(attn_output, training=training)
+        out1 = self.layernorm1(inputs + attn_output)
+        ffn_output = self.ffn(out1, training=training)
+        ffn_output = self.dropout2(ffn_output, training=training)
+        return self.layernorm2(out1 + ffn_output)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            embed_dim=self.embed_dim,
+            num_heads=self.num_heads,
+            ff_dim=self.ff_dim,
+            rate=self.rate,
+        )
+        return config
+
+
+def transformer():
+    """A transformer block (attention dropout, a custom layer holding
+    Dropout, LayerNormalization, residual adds) and a classifier head."""
+    inputs = keras.Input((6, 8))
+    hidden = TransformerBlock(8, 2, 16, rate=0.3, name="block")(inputs)
+    hidden = keras.layers.GlobalAveragePooling1D()(hidden)
+    hidden = keras.layers.Dropout(0.2, name="head_drop")(hidden)
+    outputs = keras.layers.Dense(3, activation="softmax")(hidden)
+    x = RNG.normal(size=(8, 6, 8)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="transformer")), x
+
+
+def resnet():
+    """A small ResNet: BatchNormalization, residual Add, SpatialDropout2D
+    and a kdrop layer dropping whole feature maps."""
+    inputs = keras.Input((8, 8, 3))
+    stem = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    hidden = keras.layers.BatchNormalization()(stem)
+    hidden = keras.layers.ReLU()(hidden)
+    hidden = keras.layers.Conv2D(4, 3, padding="same")(hidden)
+    hidden = keras.layers.BatchNormalization()(hidden)
+    hidden = keras.layers.ReLU()(keras.layers.Add()([stem, hidden]))
+    hidden = keras.layers.SpatialDropout2D(0.25, name="spatial")(hidden)
+    hidden = kdrop.layers.InvertedDropout(
+        0.25, noise_shape=(None, 1, 1, 4), name="maps"
+    )(hidden)
+    hidden = keras.layers.GlobalAveragePooling2D()(hidden)
+    outputs = keras.layers.Dense(2, activation="softmax")(hidden)
+    model = _compile(keras.Model(inputs, outputs, name="resnet"))
+    # Non-trivial moving statistics, as after training.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(RNG.normal(size=4).astype("float32"))
+            layer.moving_variance.assign(RNG.uniform(0.5, 2, size=4).astype("float32"))
+    x = RNG.normal(size=(4, 8, 8, 3)).astype("float32")
+    return model, x
+
+
+def recurrent():
+    """LSTM and GRU with `dropout` and `recurrent_dropout`."""
+    inputs = keras.Input((5, 3))
+    hidden = keras.layers.LSTM(
+        6, dropout=0.3, recurrent_dropout=0.2, return_sequences=True, name="lstm"
+    )(inputs)
+    hidden = keras.layers.GRU(4, dropout=0.2, recurrent_dropout=0.3, name="gru")(hidden)
+    outputs = keras.layers.Dense(1)(hidden)
+    x = RNG.normal(size=(6, 5, 3)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="recurrent")), x
+
+
+@keras.saving.register_keras_serializable(package="kdrop_zoo")
+class SubclassedMLP(keras.Model):
+    """A subclassed model, as many Keras 3 users write them."""
+
+    def __init__(self, units=16, rate=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.rate = units, rate
+        self.hidden = keras.layers.Dense(units, activation="relu")
+        self.drop = keras.layers.Dropout(rate)
+        self.scaled = kdrop.layers.WeightScaledDropout(rate)
+        self.out = keras.layers.Dense(2)
+
+    def call(self, inputs, training=False):
+        hidden = self.drop(self.hidden(inputs), training=training)
+        return self.out(self.scaled(hidden, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "rate": self.rate}
+
+
+def subclassed():
+    """A subclassed keras.Model with Keras and kdrop dropout."""
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    model = SubclassedMLP(name="subclassed")
+    model(x)
+    return _compile(model), x
+
+
+def _block(name, rate):
+    """One helper building a sub-model: every call repeats the layer names."""
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, activation="relu", name="dense"),
+            keras.layers.Dropout(rate, name="drop"),
+        ],
+        name=name,
+    )
+
+
+def nested():
+    """Two sub-models made by one helper: layer names repeat."""
+    inputs = keras.Input((8,))
+    hidden = _block("encoder", 0.1)(inputs)
+    hidden = _block("decoder", 0.6)(hidden)
+    outputs = keras.layers.Dense(1, name="out")(hidden)
+    x = RNG.normal(size=(8, 8)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="nested")), x
+
+
+def multi_input():
+    """Two inputs (a list), one output."""
+    left, right = keras.Input((4,), name="left"), keras.Input((3,), name="right")
+    hidden = keras.layers.Concatenate()(
+        [
+            keras.layers.Dense(6, activation="relu")(left),
+            keras.layers.Dense(6, activation="relu")(right),
+        ]
+    )
+    hidden = kdrop.layers.WeightScaledDropout(0.5, name="drop")(hidden)
+    outputs = keras.layers.Dense(2)(hidden)
+    x = [
+        RNG.normal(size=(8, 4)).astype("float32"),
+        RNG.normal(size=(8, 3)).astype("float32"),
+    ]
+    return _compile(keras.Model([left, right], outputs, name="multi_input")), x
+
+
+def multi_output():
+    """One input, two named outputs (a dict)."""
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    hidden = keras.layers.Dropout(0.4, name="drop")(hidden)
+    outputs = {
+        "label": keras.layers.Dense(3, activation="softmax", name="label")(hidden),
+        "value": keras.layers.Dense(1, name="value")(hidden),
+    }
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="multi_output")), x
+
+
+def with_lambda():
+    """A Lambda layer (an in-memory Python function)."""
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Lambda(lambda t: 2.0 * t + 1.0, name="affine")(inputs)
+    hidden = keras.layers.Dense(8, activation="relu")(hidden)
+    hidden = kdrop.layers.InvertedDropout(0.5, name="drop")(hidden)
+    outputs = keras.layers.Dense(1)(hidden)
+    x = RNG.normal(size=(8, 4)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="with_lambda")), x
+
+
+def mixed_precision():
+    """Layers with the "mixed_float16" policy, a float32 output."""
+    policy = "mixed_float16"
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", dtype=policy),
+            kdrop.layers.WeightScaledDropout(0.5, dtype=policy, name="drop"),
+            keras.layers.Dense(8, activation="relu", dtype=policy),
+            keras.layers.Dropout(0.3, dtype=policy, name="keras_drop"),
+            keras.layers.Dense(2, dtype="float32"),
+        ],
+        name="mixed_precision",
+    )
+    x = RNG.normal(size=(8, 6)).astype("float32")
+    return _compile(model), x
+
+
+def augmented_cnn():
+    """Random augmentation layers (off at inference) before a CNN."""
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.RandomFlip("horizontal", name="flip"),
+            keras.layers.RandomContrast(0.2, name="contrast"),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            kdrop.layers.WeightScaledDropout(0.5, name="drop"),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        name="augmented_cnn",
+    )
+    x = RNG.uniform(size=(4, 8, 8, 1)).astype("float32")
+    return _compile(model), x
+
+
+def scheduled_mlp():
+    """ScheduledDropout in both modes, plus Keras's noise layers."""
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.GaussianNoise(0.1, name="noise"),
+            keras.layers.Dense(8, activation="relu"),
+            kdrop.layers.ScheduledDropout(
+                kdrop.schedules.Linear(0.5, 0.1, 100), name="annealed"
+            ),
+            keras.layers.Dense(8, activation="relu"),
+            kdrop.layers.ScheduledDropout(
+                kdrop.schedules.Constant(0.3), mode="weight_scaled", name="scaled"
+            ),
+            keras.layers.Dense(8, activation="selu"),
+            keras.layers.AlphaDropout(0.1, name="alpha"),
+            keras.layers.GaussianDropout(0.2, name="gaussian"),
+            keras.layers.Dense(1),
+        ],
+        name="scheduled_mlp",
+    )
+    x = RNG.normal(size=(8, 6)).astype("float32")
+    return _compile(model), x
+
+
+def bidirectional():
+    """Bidirectional GRU with dropout, then an embedding-free classifier."""
+    inputs = keras.Input((4, 3))
+    hidden = keras.layers.Bidirectional(keras.layers.GRU(4, dropout=0.3))(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(hidden)
+    x = RNG.normal(size=(6, 4, 3)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="bidirectional")), x
+
+
+def hand_computable():
+    """x -> WeightScaledDropout(0.5) -> Dense(1, all-ones kernel, no bias).
+
+    Per example the output is `sum_j mask_j x_j`, so over the masks its mean
+    is `keep * sum(x)` and its std `sqrt(keep * (1 - keep) * sum(x**2))`.
+    """
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            kdrop.layers.WeightScaledDropout(0.5, name="drop"),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ],
+        name="hand_computable",
+    )
+    x = RNG.uniform(0.5, 2.0, size=(3, 10)).astype("float32")
+    return _compile(model), x
+
+
+ZOO = {
+    builder.__name__: builder
+    for builder in (
+        tabular_lookup,
+        tabular_normalized,
+        transformer,
+        resnet,
+        recurrent,
+        subclassed,
+        nested,
+        multi_input,
+        multi_output,
+        with_lambda,
+        mixed_precision,
+        augmented_cnn,
+        scheduled_mlp,
+        bidirectional,
+        hand_computable,
+    )
+}
+
+
+def zoo_params():
+    """`pytest.param(builder, id=name)` for every zoo model, TF-only ones
+    marked `tensorflow_only`."""
+    return [
+        pytest.param(
+            builder,
+            id=name,
+            marks=[pytest.mark.tensorflow_only]
+            if getattr(builder, "tensorflow_only", False)
+            else [],
+        )
+        for name, builder in ZOO.items()
+    ]
