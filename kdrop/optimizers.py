@@ -1,23 +1,9 @@
 """SGD whose momentum is a variable, so momentum schedules really apply."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
 
-
-def _check_momentum(momentum):
-    if (
-        isinstance(momentum, bool)
-        or not isinstance(momentum, numbers.Real)
-        or math.isnan(momentum)
-        or not 0.0 <= momentum <= 1.0
-    ):
-        raise ValueError(
-            f"`momentum` must be a float in [0, 1]. Received: momentum={momentum!r}."
-        )
-    return float(momentum)
+from kdrop import validation
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -41,7 +27,9 @@ class SGD(keras.optimizers.Optimizer):
     Args:
         learning_rate: float, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable, as for any Keras optimizer.
-        momentum: float in [0, 1], the initial momentum.
+        momentum: float in [0, 1), the initial momentum (1 is refused:
+            the velocity would never forget a gradient, see
+            `kdrop.validation.check_momentum`).
         nesterov: bool, whether to use Nesterov momentum.
         **kwargs: base optimizer keyword arguments (`clipnorm`, ...).
 
@@ -62,7 +50,7 @@ class SGD(keras.optimizers.Optimizer):
         self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self._initial_momentum = _check_momentum(momentum)
+        self._initial_momentum = validation.check_momentum(momentum)
         self._momentum_variable = None
         self.nesterov = bool(nesterov)
 
@@ -87,7 +75,7 @@ class SGD(keras.optimizers.Optimizer):
 
     @momentum.setter
     def momentum(self, value):
-        value = _check_momentum(value)
+        value = validation.check_momentum(value)
         if self._momentum_variable is None:
             self._initial_momentum = value
         else:

@@ -1,7 +1,11 @@
 """Argument checks shared by kdrop's layers, schedules and callbacks.
 
 Every error names the argument, the value received and what is allowed, so a
-mistake is reported when an object is built, before any training work.
+mistake is reported when an object is built, before any training work. One
+rule, as in Keras: a value of the wrong type raises `TypeError`, a value of
+the right type outside the allowed range raises `ValueError`. numpy scalars
+are accepted wherever Python numbers are (`np.int64(4)` as an int,
+`np.float32(0.5)` as a float).
 """
 
 import math
@@ -65,15 +69,16 @@ def check_rate(value, name="rate", allow_one=False):
 
 
 def check_seed(seed, name="seed"):
-    """Returns `seed` after checking it is None or a Python int."""
+    """Returns `seed` as an int after checking it is None or an integer
+    (a Python int or a numpy integer)."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be None or an int. Received: {name}={seed!r} "
-            f"of type {type(seed).__name__}."
-        )
-    return int(seed)
+    if is_integer(seed):
+        return int(seed)
+    raise TypeError(
+        f"`{name}` must be None or an int. Received: {name}={seed!r} "
+        f"of type {type(seed).__name__}."
+    )
 
 
 def check_bool(value, name):
@@ -88,25 +93,64 @@ def check_bool(value, name):
 
 def check_positive_int(value, name):
     """Returns `value` as an int after checking it is an integer > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive int. Received: {name}={value!r}."
-        )
-    return int(value)
+    return check_int(value, name, "a positive int", minimum=1)
 
 
 def check_non_negative_int(value, name):
     """Returns `value` as an int after checking it is an integer >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"`{name}` must be an int >= 0. Received: {name}={value!r}.")
-    return int(value)
+    return check_int(value, name, "an int >= 0", minimum=0)
+
+
+def check_momentum(value, name="momentum"):
+    """Returns `value` as a float after checking it is a momentum in [0, 1).
+
+    1 is excluded: with momentum 1 the velocity `v = m * v - lr * g` never
+    forgets a gradient, so for a constant gradient the step grows without
+    bound (the effective step size is `lr / (1 - m)`). The papers' recipes
+    stay below it (0.99 for Hinton et al. 2012 and Srivastava et al. 2014,
+    0.999 for Sutskever et al. 2013).
+    """
+    return check_number(value, name, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def check_choice(value, name, choices):
-    """Returns `value` after checking it is one of `choices`."""
+    """Returns `value` after checking it is one of `choices`; a value of
+    another type than every choice (e.g. a number for a string option) is
+    a TypeError."""
+    allowed = ", ".join(repr(c) for c in choices)
+    if not any(isinstance(value, type(choice)) for choice in choices):
+        raise TypeError(
+            f"`{name}` must be one of {allowed}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
     if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(
             f"`{name}` must be one of {allowed}. Received: {name}={value!r}."
         )
     return value
+
+
+def is_integer(value):
+    """Whether `value` is a Python int or a numpy integer, and not a bool
+    (an int subclass that is always a mistake as a count or a seed)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value, name, allowed, minimum):
+    """Returns `value` as an int after checking it is an integer (a Python
+    int or a numpy integer, not a bool) >= `minimum`.
+
+    Args:
+        value: the candidate integer.
+        name: the argument name used in the error message.
+        allowed: what is allowed, in words, for the error message.
+        minimum: the smallest allowed value.
+    """
+    if not is_integer(value):
+        raise TypeError(
+            f"`{name}` must be {allowed}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if value < minimum:
+        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
+    return int(value)

@@ -85,9 +85,13 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
         assert logged[f"dropout_rate/{name}"] == {t: pytest.approx(rate) for t in steps}
 
 
-@pytest.mark.parametrize("update_freq", ["step", 0, -2, 1.5, True])
-def test_bad_update_freq(update_freq):
-    with pytest.raises(ValueError) as info:
+@pytest.mark.parametrize(
+    "update_freq, error",
+    [("step", ValueError), (0, ValueError), (-2, ValueError)]
+    + [(1.5, TypeError), (True, TypeError), (None, TypeError)],
+)
+def test_bad_update_freq(update_freq, error):
+    with pytest.raises(error) as info:
         callbacks.DropoutRateLogger("logs", update_freq=update_freq)
     assert "update_freq" in str(info.value) and repr(update_freq) in str(info.value)
 

@@ -228,8 +228,13 @@ def test_schedule_returning_an_invalid_value_stops_with_a_clear_error():
         ({"momentum": 0.9}, TypeError, ["momentum", "0.9", "callable"]),
         (
             {"learning_rate": lambda e: 0.1, "update_freq": 5},
+            TypeError,
+            ["update_freq", "5", "'epoch'", "int"],
+        ),
+        (
+            {"learning_rate": lambda e: 0.1, "update_freq": "step"},
             ValueError,
-            ["update_freq", "5", "'epoch'"],
+            ["update_freq", "'step'", "'epoch'"],
         ),
         ({"learning_rate": lambda e: 0.1, "log_dir": 3}, TypeError, ["log_dir", "3"]),
     ],

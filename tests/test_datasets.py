@@ -116,14 +116,25 @@ def test_unknown_sources_are_rejected(source, error, message):
         ({"test_size": 1001}, r"multiple of 10.*test_size=1001"),
         ({"test_size": 5000}, r"in \(0, 5000\).*test_size=5000"),
         ({"test_size": 0}, r"`test_size` must be a positive int.*0"),
-        ({"test_size": 10.0}, r"`test_size` must be a positive int.*10.0"),
-        ({"test_size": True}, r"`test_size` must be a positive int.*True"),
         ({"seed": -1}, r"`seed` must be an int >= 0.*-1"),
         ({"source": "keras", "test_size": 500}, r"test_size.*'offline' only.*500"),
     ],
 )
 def test_bad_test_size_and_seed_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
+        load_mnist(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"test_size": 10.0}, r"`test_size` must be a positive int.*10.0.*float"),
+        ({"test_size": True}, r"`test_size` must be a positive int.*True.*bool"),
+        ({"seed": "0"}, r"`seed` must be an int >= 0.*'0'.*str"),
+    ],
+)
+def test_wrongly_typed_test_size_and_seed_are_rejected(kwargs, message):
+    with pytest.raises(TypeError, match=message):
         load_mnist(**kwargs)
 
 

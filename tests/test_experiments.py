@@ -122,7 +122,6 @@ def test_cnn_dropout_smoke(tmp_path):
         ({"variants": ["none", "none"]}, r"must not repeat"),
         ({"variants": []}, r"at least one"),
         ({"epochs": 0}, r"`epochs` must be a positive int"),
-        ({"batch_size": 1.5}, r"`batch_size` must be a positive int"),
         ({"train_size": -5}, r"`train_size` must be a positive int"),
         ({"dataset": "mnist.csv"}, r"`source` must be"),
     ],
@@ -131,6 +130,13 @@ def test_cnn_dropout_rejects_bad_arguments_before_training(tmp_path, kwargs, mes
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=message):
         cnn_dropout.run(out=str(out), **kwargs)
+    assert not out.exists()
+
+
+def test_cnn_dropout_rejects_wrongly_typed_arguments_before_training(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(TypeError, match=r"`batch_size` must be a positive int.*1.5"):
+        cnn_dropout.run(out=str(out), batch_size=1.5)
     assert not out.exists()
 
 

@@ -58,11 +58,16 @@ def test_config_and_saved_model_keep_the_current_momentum(tmp_path):
         np.testing.assert_allclose(loaded.numpy(), saved.numpy())
 
 
-@pytest.mark.parametrize("momentum", [1.5, -0.1, float("nan"), "0.9", True])
-def test_bad_momentum(momentum):
-    with pytest.raises(ValueError) as info:
+@pytest.mark.parametrize(
+    "momentum, error",
+    [(1.5, ValueError), (1.0, ValueError), (-0.1, ValueError)]
+    + [(float("nan"), ValueError), ("0.9", TypeError), (True, TypeError)],
+)
+def test_bad_momentum(momentum, error):
+    with pytest.raises(error) as info:
         kdrop.optimizers.SGD(momentum=momentum)
-    assert "momentum" in str(info.value) and repr(momentum) in str(info.value)
+    message = str(info.value)
+    assert "momentum" in message and repr(momentum) in message and "[0, 1)" in message
     optimizer = kdrop.optimizers.SGD()
-    with pytest.raises(ValueError, match="momentum"):
+    with pytest.raises(error, match="momentum"):
         optimizer.momentum = momentum

@@ -123,7 +123,7 @@ def test_hinton_learning_rate_serializes():
         (
             schedules.srivastava2014,
             {"momentum_steps": 2.5},
-            ValueError,
+            TypeError,
             ["momentum_steps", "2.5"],
         ),
         (

@@ -227,7 +227,7 @@ NAN = float("nan")
             ["`steps`", "steps=0", "positive int"],
         ),
         (lambda: schedules.Linear(0.1, 0.5, -3), ValueError, ["`steps`", "steps=-3"]),
-        (lambda: schedules.Cosine(0.1, 0.5, 2.5), ValueError, ["`steps`", "steps=2.5"]),
+        (lambda: schedules.Cosine(0.1, 0.5, 2.5), TypeError, ["`steps`", "steps=2.5"]),
         (
             lambda: schedules.Cosine(1.0, 0.5, 10),
             ValueError,

@@ -16,12 +16,12 @@ def check_update_freq(update_freq):
         return None
     if update_freq == "batch":
         return 1
-    if isinstance(update_freq, int) and not isinstance(update_freq, bool):
-        return validation.check_positive_int(update_freq, "update_freq")
-    raise ValueError(
-        "`update_freq` must be 'epoch', 'batch' or a positive int (every N "
-        f"batches). Received: update_freq={update_freq!r}."
-    )
+    allowed = "'epoch', 'batch' or a positive int (every N batches)"
+    if isinstance(update_freq, str):
+        raise ValueError(
+            f"`update_freq` must be {allowed}. Received: update_freq={update_freq!r}."
+        )
+    return validation.check_int(update_freq, "update_freq", allowed, minimum=1)
 
 
 def probe_batch_xy(data):

@@ -62,7 +62,7 @@ class LRMomentumScheduler(LoggingCallback):
 
     Args:
         learning_rate: None or a callable `t -> learning rate`.
-        momentum: None or a callable `t -> momentum` (values in [0, 1]).
+        momentum: None or a callable `t -> momentum` (values in [0, 1)).
         update_freq: `"epoch"` or `"batch"`.
         log_dir: None, or a directory; events go to `log_dir/train`.
 

@@ -29,14 +29,21 @@ def _check_noise_shape(noise_shape):
         )
     noise_shape = tuple(noise_shape)
     for dim in noise_shape:
-        if dim is not None and (
-            isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0
-        ):
+        if dim is None:
+            continue
+        if not validation.is_integer(dim):
+            raise TypeError(
+                "`noise_shape` entries must be positive ints or None. "
+                f"Received: noise_shape={noise_shape!r}, with an entry of "
+                f"type {type(dim).__name__}."
+            )
+        if dim <= 0:
             raise ValueError(
                 "`noise_shape` entries must be positive ints or None. "
                 f"Received: noise_shape={noise_shape!r}."
             )
-    return noise_shape
+    # Plain ints, so the config stays JSON-serializable with numpy entries.
+    return tuple(None if dim is None else int(dim) for dim in noise_shape)
 
 
 class BaseDropout(keras.layers.Layer):

@@ -24,6 +24,7 @@ advances twice per batch). `sample()` (used by `kdrop.mc_predict` and
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -50,7 +51,7 @@ def _resolve_schedule(schedule):
                 f"(kdrop's are)? Received: schedule={schedule!r}. "
                 f"Cause: {error}"
             ) from error
-    if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+    if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
         raise TypeError(
             "`schedule` must be a kdrop.schedules.DropoutSchedule, a "
             "keras.optimizers.schedules.LearningRateSchedule or a callable "

@@ -24,7 +24,7 @@ def _check_learning_rate(value):
 
 def _momentum_ramp(start, end, steps, steps_name):
     start, end = (
-        validation.check_number(value, name, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        validation.check_momentum(value, name)
         for value, name in ((start, "momentum_start"), (end, "momentum_end"))
     )
     return Linear(start, end, validation.check_positive_int(steps, steps_name))
