@@ -176,7 +176,7 @@ class BaseDropout(keras.layers.Layer):
         # variables, so it gets the store without the seed state. `keys()`:
         # Keras 3.15's H5IOStore has no `__iter__`.
         super().load_own_variables(
-            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
+            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}  # noqa: SIM118
         )
 
     def compute_output_spec(self, inputs, *args, **kwargs):
