@@ -116,7 +116,7 @@ def _passes(probs, metric, name="probs"):
     return _check_probabilities(probs, name)
 
 
-def _check_labels(y, n, classes):
+def check_labels(y, n, classes):
     """Returns `y` as an int array of shape (n,)."""
     labels = np.asarray(y)
     if labels.ndim == 2 and labels.shape[1] == 1:
@@ -164,11 +164,11 @@ def negative_log_likelihood(probs, y):
     """
     if isinstance(probs, MCResult):
         mean = _mean(probs)
-        labels = _check_labels(y, *mean.shape)
+        labels = check_labels(y, *mean.shape)
         picked = mean[np.arange(len(labels)), labels][np.newaxis]
     else:
         passes = _check_probabilities(probs, "probs")
-        labels = _check_labels(y, *passes.shape[1:])
+        labels = check_labels(y, *passes.shape[1:])
         picked = passes[:, np.arange(len(labels)), labels]  # (samples, n)
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(picked), LOG_FLOOR)
@@ -181,7 +181,7 @@ def accuracy(probs, y):
     """Fraction of examples whose most probable class (under the predictive
     distribution) is the label. Returns a float64."""
     mean = _mean(probs)
-    labels = _check_labels(y, *mean.shape)
+    labels = check_labels(y, *mean.shape)
     return np.float64(np.mean(mean.argmax(axis=-1) == labels))
 
 
@@ -189,7 +189,7 @@ def brier_score(probs, y):
     """Multi-class Brier score `1/n sum_i sum_k (pbar_ik - [y_i = k])^2`,
     in [0, 2]. Returns a float64."""
     mean = _mean(probs)
-    labels = _check_labels(y, *mean.shape)
+    labels = check_labels(y, *mean.shape)
     one_hot = np.eye(mean.shape[-1])[labels]
     return np.float64(np.mean(np.sum((mean - one_hot) ** 2, axis=-1)))
 
@@ -244,7 +244,7 @@ def reliability(probs, y, bins=15):
     """
     bins = validation.check_positive_int(bins, "bins")
     mean = _mean(probs)
-    labels = _check_labels(y, *mean.shape)
+    labels = check_labels(y, *mean.shape)
     confidence = mean.max(axis=-1)
     correct = mean.argmax(axis=-1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)

@@ -3,11 +3,13 @@
 from kdrop.callbacks.activation_sparsity import ActivationSparsity
 from kdrop.callbacks.dropout_rate_logger import DropoutRateLogger
 from kdrop.callbacks.lr_momentum import LRMomentumScheduler
+from kdrop.callbacks.mc_dropout_monitor import MCDropoutMonitor
 from kdrop.callbacks.weight_histograms import WeightHistograms
 
 __all__ = [
     "ActivationSparsity",
     "DropoutRateLogger",
     "LRMomentumScheduler",
+    "MCDropoutMonitor",
     "WeightHistograms",
 ]

@@ -2,18 +2,22 @@
 
 Keras's TensorBoard callback needs `tensorflow.summary` on every backend
 (keras #19121); this writer needs only `tensorboard` and numpy, so kdrop's
-callbacks log the same way on TensorFlow, JAX and PyTorch. Scalars and
-histograms use the same summary formats as `tf.summary.scalar` and
-`tf.summary.histogram`, so TensorBoard shows them beside Keras's own curves.
+callbacks log the same way on TensorFlow, JAX and PyTorch. Scalars,
+histograms and images use the same summary formats as `tf.summary.scalar`,
+`tf.summary.histogram` and `tf.summary.image`, so TensorBoard shows them
+beside Keras's own curves.
 """
 
 import os
+import struct
 import time
 import weakref
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
@@ -110,6 +114,29 @@ class SummaryWriter:
                 display_name=tag, description=""
             ),
             step,
+        )
+
+    def image(self, tag, png, step, description=""):
+        """Writes one PNG image (bytes) in the image plugin's format: a
+        string tensor [width, height, PNG bytes]."""
+        width, height = struct.unpack(">II", png[16:24])  # the PNG IHDR chunk
+        self._add(
+            tag,
+            np.array([str(width).encode(), str(height).encode(), png], dtype=object),
+            image_metadata.create_summary_metadata(
+                display_name=tag, description=description
+            ),
+            step,
+        )
+
+    def custom_scalars(self, layout):
+        """Writes a `tensorboard.plugins.custom_scalar.layout_pb2.Layout`:
+        the CUSTOM SCALARS dashboard's charts, each holding several tags."""
+        self._add(
+            custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+            np.array(layout.SerializeToString(), dtype=object),
+            custom_scalar_metadata.create_summary_metadata(),
+            0,
         )
 
     def flush(self):

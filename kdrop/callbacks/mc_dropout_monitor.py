@@ -1,0 +1,192 @@
+"""MC dropout against the deterministic prediction, in TensorBoard."""
+
+import io
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+from tensorboard.plugins.custom_scalar import layout_pb2
+
+from kdrop import inference, uncertainty, validation
+from kdrop.callbacks.base import (
+    PeriodicLoggingCallback,
+    check_probe_shape,
+    probe_batch_xy,
+)
+
+PREFIX = "mc_dropout"
+METRICS = {
+    "accuracy": uncertainty.accuracy,
+    "nll": uncertainty.negative_log_likelihood,
+    "brier": uncertainty.brier_score,
+}
+PREDICTIONS = ("mc", "deterministic")
+
+
+def _layout():
+    """One custom-scalars chart per metric, MC and deterministic together."""
+    charts = [
+        layout_pb2.Chart(
+            title=metric,
+            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{PREFIX}/{metric}/"]),
+        )
+        for metric in (*METRICS, "ece")
+    ]
+    return layout_pb2.Layout(
+        category=[
+            layout_pb2.Category(title="MC dropout vs deterministic", chart=charts)
+        ]
+    )
+
+
+def _png(figure):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+class MCDropoutMonitor(PeriodicLoggingCallback):
+    """Logs MC-dropout calibration and uncertainty on held-out data.
+
+    At the end of every `every_n_epochs`-th epoch, on the held-out batch
+    `(x, y)`, compares `kdrop.mc_predict(model, x, samples)` (the average of
+    `samples` stochastic passes) with the deterministic prediction
+    `model.predict(x)` (the weight-scaling rule) and logs, with `<p>` one of
+    `mc` / `deterministic`:
+
+        mc_dropout/accuracy/<p>, mc_dropout/nll/<p>, mc_dropout/brier/<p>,
+        mc_dropout/ece/<p>            (`bins` equal-width confidence bins)
+        mc_dropout/mutual_information  (mean over x of the BALD score, nats)
+        mc_dropout/reliability         (image: both reliability diagrams)
+
+    computed by the functions of `kdrop.uncertainty`, plus a CUSTOM SCALARS
+    layout that draws each metric's two curves in one chart. The model must
+    have one softmax (probability) output; `y` holds class indices or
+    one-hot rows.
+
+    The masks are drawn from `seed` at every logged epoch (the same masks
+    each time when the weights are unchanged), so the curves move with the
+    weights, not with the draw. Cost per logged epoch: `samples` passes
+    through the layers after the first dropout layer plus one through the
+    rest (see `kdrop.mc_predict`), and the re-cloning of the model by
+    `mc_predict`; BENCHMARKS.md gives measured times.
+
+    Works on every backend with Sequential (built) and Functional models.
+    Files, steps (the epoch index) and flushing follow the other kdrop
+    callbacks.
+
+    Args:
+        log_dir: directory; events go to `log_dir/train`.
+        data: the held-out `(x, y)` batch, or a `tf.data.Dataset` whose
+            first batch is used.
+        samples: int > 0, stochastic passes per example.
+        bins: int > 0, confidence bins of the ECE and the diagram.
+        every_n_epochs: int > 0, log at the end of every N-th epoch.
+        batch_size: None or int > 0, as for `kdrop.mc_predict`.
+        seed: None or an int, the seed of `kdrop.mc_predict`.
+        reliability_diagram: bool, whether to log the diagram image.
+
+    Example:
+
+    ```python
+    monitor = kdrop.callbacks.MCDropoutMonitor(
+        "logs/run1", data=(x_val, y_val), samples=30, every_n_epochs=5)
+    model.fit(x, y, epochs=50, callbacks=[monitor])
+    # tensorboard --logdir logs/run1: SCALARS / CUSTOM SCALARS mc_dropout/...
+    ```
+
+    References:
+        - Gal & Ghahramani, "Dropout as a Bayesian Approximation", ICML 2016.
+        - Guo et al., "On Calibration of Modern Neural Networks", ICML 2017.
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        data,
+        samples=30,
+        bins=15,
+        every_n_epochs=1,
+        batch_size=None,
+        seed=0,
+        reliability_diagram=True,
+    ):
+        super().__init__(log_dir, every_n_epochs)
+        self.x, y = probe_batch_xy(data)
+        if y is None:
+            raise ValueError(
+                "`data` must be a held-out (x, y) batch with class labels y: "
+                "calibration needs the labels. Received data without targets."
+            )
+        y = np.asarray(keras.ops.convert_to_numpy(y))
+        self.y = y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y
+        self.samples = validation.check_positive_int(samples, "samples")
+        self.bins = validation.check_positive_int(bins, "bins")
+        if batch_size is not None:
+            batch_size = validation.check_positive_int(batch_size, "batch_size")
+        self.batch_size = batch_size
+        self.seed = validation.check_seed(seed)
+        self.reliability_diagram = validation.check_bool(
+            reliability_diagram, "reliability_diagram"
+        )
+
+    def on_train_begin(self, logs=None):
+        try:
+            outputs = self.model.outputs
+        except (AttributeError, ValueError):  # subclassed, unbuilt Sequential
+            outputs = None
+        if not outputs:
+            raise ValueError(
+                "MCDropoutMonitor needs a Functional model, or a Sequential "
+                "model started with keras.Input: kdrop.mc_predict samples "
+                f"through the layer graph. Received {type(self.model).__name__} "
+                f"'{self.model.name}' without one."
+            )
+        check_probe_shape(self.model, self.x)
+        if len(outputs) != 1 or len(outputs[0].shape) != 2 or outputs[0].shape[1] < 2:
+            raise ValueError(
+                "MCDropoutMonitor needs a model with one output of shape "
+                "(batch, classes), classes >= 2, holding class probabilities. "
+                f"Model '{self.model.name}' has output shape(s) "
+                f"{[tuple(output.shape) for output in outputs]}."
+            )
+        n = len(keras.tree.flatten(self.x)[0])
+        self.y = uncertainty.check_labels(self.y, n, outputs[0].shape[1])
+        super().on_train_begin(logs)
+        self.writer.custom_scalars(_layout())
+        self.flush_writes()
+
+    def log_epoch(self, epoch):
+        predictions = {
+            "mc": inference.mc_predict(
+                self.model,
+                self.x,
+                samples=self.samples,
+                batch_size=self.batch_size,
+                seed=self.seed,
+            ),
+            "deterministic": self.model.predict(
+                self.x, batch_size=self.batch_size, verbose=0
+            ),
+        }
+        tables = {}
+        for name, probs in predictions.items():
+            for metric, function in METRICS.items():
+                value = function(probs, self.y)
+                self.writer.scalar(f"{PREFIX}/{metric}/{name}", value, epoch)
+            tables[name] = uncertainty.reliability(probs, self.y, self.bins)
+            self.writer.scalar(f"{PREFIX}/ece/{name}", tables[name].ece, epoch)
+        information = uncertainty.mutual_information(predictions["mc"])
+        self.writer.scalar(f"{PREFIX}/mutual_information", information.mean(), epoch)
+        if self.reliability_diagram:
+            ax = Figure(figsize=(4, 4), dpi=80).add_subplot()
+            for name, label in zip(PREDICTIONS, ("MC dropout", "deterministic")):
+                uncertainty.plot_reliability(tables[name], ax=ax, label=label)
+            ax.set_title(f"epoch {epoch}")
+            self.writer.image(
+                f"{PREFIX}/reliability",
+                _png(ax.figure),
+                epoch,
+                description="Accuracy per confidence bin; the diagonal is "
+                "perfect calibration.",
+            )
