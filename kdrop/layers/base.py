@@ -49,8 +49,9 @@ def _check_noise_shape(noise_shape):
 class BaseDropout(keras.layers.Layer):
     """Base class of kdrop's dropout layers.
 
-    Subclasses set `mode` (one of `"inverted"`, `"weight_scaled"`) and
-    implement `_rate_tensor()`, the rate used by the next call. In training
+    Subclasses set `mode` (one of `"inverted"`, `"weight_scaled"`),
+    implement `_rate_tensor()`, the rate used by the next call, and end
+    their `__init__` with `self._build_at_construction()`. In training
     mode the output is `x * mask / keep_prob` (inverted) or `x * mask`
     (weight-scaled); in inference mode it is `x` (inverted) or
     `x * keep_prob` (weight-scaled), with `mask ~ Bernoulli(keep_prob)`.
@@ -75,26 +76,6 @@ class BaseDropout(keras.layers.Layer):
         self.seed_generator = ReplicaSeedGenerator(self.seed)
         self.supports_masking = True
 
-    def build(self, input_shape):
-        if self.noise_shape is not None:
-            input_shape = tuple(input_shape)
-            if len(self.noise_shape) != len(input_shape):
-                raise ValueError(
-                    f"`noise_shape` must have one entry per input axis: the "
-                    f"input of layer '{self.name}' has shape {input_shape} "
-                    f"(rank {len(input_shape)}). Received: "
-                    f"noise_shape={self.noise_shape} "
-                    f"(rank {len(self.noise_shape)})."
-                )
-            for axis, (dim, size) in enumerate(zip(self.noise_shape, input_shape)):
-                if dim not in (None, 1) and size is not None and dim != size:
-                    raise ValueError(
-                        f"`noise_shape` entry {axis} must be None, 1 or the "
-                        f"input's size {size} on that axis (layer "
-                        f"'{self.name}', input shape {input_shape}). "
-                        f"Received: noise_shape={self.noise_shape}."
-                    )
-
     def _rate_tensor(self):
         raise NotImplementedError
 
@@ -108,6 +89,23 @@ class BaseDropout(keras.layers.Layer):
         """Probability of keeping a unit, `1 - current_rate`."""
         return 1.0 - self.current_rate
 
+    def build(self, input_shape=None):
+        """Creates nothing: no state depends on the input (`noise_shape` is
+        checked against each input by the call)."""
+
+    def _build_at_construction(self):
+        """Builds the layer unless a subclass overrides `build`.
+
+        Called at the end of each subclass's `__init__`, once its state
+        exists, so a fresh layer is built like `keras.layers.Dropout`
+        (`count_params()`, JAX `stateless_call` and saving work before its
+        first call). A subclass whose `build` creates input-dependent state
+        is left unbuilt, for Keras to build on the first input (Keras's
+        layer-test harness checks both).
+        """
+        if type(self).build is BaseDropout.build:
+            self.build()
+
     def _check_inputs(self, inputs):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         if "float" not in dtype:
@@ -117,6 +115,27 @@ class BaseDropout(keras.layers.Layer):
                 f"float64). Received inputs of dtype {dtype}; cast them "
                 f"first, e.g. with keras.ops.cast(x, 'float32')."
             )
+        self._check_noise_shape_fits(tuple(inputs.shape))
+
+    def _check_noise_shape_fits(self, input_shape):
+        if self.noise_shape is None:
+            return
+        if len(self.noise_shape) != len(input_shape):
+            raise ValueError(
+                f"`noise_shape` must have one entry per input axis: the "
+                f"input of layer '{self.name}' has shape {input_shape} "
+                f"(rank {len(input_shape)}). Received: "
+                f"noise_shape={self.noise_shape} "
+                f"(rank {len(self.noise_shape)})."
+            )
+        for axis, (dim, size) in enumerate(zip(self.noise_shape, input_shape)):
+            if dim not in (None, 1) and size is not None and dim != size:
+                raise ValueError(
+                    f"`noise_shape` entry {axis} must be None, 1 or the "
+                    f"input's size {size} on that axis (layer "
+                    f"'{self.name}', input shape {input_shape}). "
+                    f"Received: noise_shape={self.noise_shape}."
+                )
 
     def _mask_shape(self, inputs):
         if self.noise_shape is None:

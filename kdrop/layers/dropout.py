@@ -9,18 +9,38 @@ from kdrop.layers.base import INVERTED, WEIGHT_SCALED, BaseDropout
 class _FixedRateDropout(BaseDropout):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
-        self.rate = validation.check_rate(rate)
+        self._rate = validation.check_rate(rate)
+        self._build_at_construction()
+
+    @property
+    def rate(self):
+        """The fixed rate, set at construction."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value):
+        # A Python float is baked into every traced train/predict function
+        # (and into fold_dropout's folded kernels), so a new value would
+        # reach `model(x)` but not an already traced `predict`: refused.
+        value = validation.check_rate(value)
+        raise AttributeError(
+            f"The rate of layer '{self.name}' ({type(self).__name__}) is "
+            f"fixed at construction (rate={self._rate}); it cannot be set to "
+            f"{value} afterwards. For a rate that changes during training use "
+            "kdrop.layers.ScheduledDropout with a schedule; for another fixed "
+            "rate build a new layer (e.g. from layer.get_config())."
+        )
 
     @property
     def current_rate(self):
-        return self.rate  # as given, not rounded through a float32 tensor
+        return self._rate  # as given, not rounded through a float32 tensor
 
     def _rate_tensor(self):
-        return self.rate
+        return self._rate
 
     def get_config(self):
         config = super().get_config()
-        config["rate"] = self.rate
+        config["rate"] = self._rate
         return config
 
 

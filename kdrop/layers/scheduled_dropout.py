@@ -152,6 +152,7 @@ class ScheduledDropout(BaseDropout):
             trainable=False,
             aggregation="only_first_replica",
         )
+        self._build_at_construction()
 
     def _check_schedule_values(self):
         symbolic_step = keras.KerasTensor(shape=(), dtype="int32")
