@@ -2,8 +2,29 @@
 
 Keras 3 has no public API for these; each function says which Keras
 versions it was checked on, and tests/test_keras_internals.py checks each
-one, so a Keras upgrade that changes them fails there first.
+one, so a Keras upgrade that changes them fails there first. A private
+attribute that is gone raises `KerasInternalsError` naming it, rather than
+an `AttributeError` deep inside a callback.
 """
+
+import keras
+
+
+class KerasInternalsError(RuntimeError):
+    """A private Keras API that kdrop relies on has changed."""
+
+
+def _private(obj, name):
+    """`obj.<name>`, or a `KerasInternalsError` naming the internal."""
+    try:
+        return getattr(obj, name)
+    except AttributeError as error:
+        raise KerasInternalsError(
+            f"kdrop relies on the private Keras API `{type(obj).__name__}."
+            f"{name}`, which Keras {keras.__version__} no longer has (see "
+            "kdrop/keras_internals.py for the versions it was checked on). "
+            "Install a Keras version that setup.cfg allows."
+        ) from error
 
 
 def direct_sublayers(layer):
@@ -12,10 +33,55 @@ def direct_sublayers(layer):
     Keras tracks a layer's sub-layers (attributes, lists and dicts of layers)
     in `Layer._layers`, exposed by `_flatten_layers`. Checked on Keras 3.15.
     """
-    return list(layer._flatten_layers(include_self=False, recursive=False))
+    flatten = _private(layer, "_flatten_layers")
+    return list(flatten(include_self=False, recursive=False))
+
+
+def all_sublayers(layer):
+    """Every layer inside `layer`, at any depth, each once (not `layer`).
+
+    `Layer._flatten_layers(include_self=False)`, which reaches layers held
+    in attributes of other layers too (MultiHeadAttention's dropout), where
+    `model.layers` lists only the top level. Checked on Keras 3.15.
+    """
+    flatten = _private(layer, "_flatten_layers")
+    return list(flatten(include_self=False))
 
 
 def own_seed_generators(layer):
     """The `keras.random.SeedGenerator`s `layer` holds itself (not those of
     its sub-layers). Checked on Keras 3.15 (`Layer._seed_generators`)."""
     return list(getattr(layer, "_seed_generators", ()))
+
+
+def callback_model(callback):
+    """The model given to `callback.set_model`, or None before that.
+
+    `Callback._model`: the public `callback.model` property also calls
+    `model.jax_state_sync()` on JAX, which is wasted work (and an error
+    before the model is built) when only the model's identity is needed.
+    Checked on Keras 3.15.
+    """
+    return _private(callback, "_model")
+
+
+def learning_rate_schedule(optimizer):
+    """The `LearningRateSchedule` `optimizer` was created with, or None.
+
+    `Optimizer._learning_rate` holds the schedule itself; the public
+    `optimizer.learning_rate` returns only its current value, and assigning
+    it raises a TypeError with a schedule. Checked on Keras 3.15.
+    """
+    learning_rate = _private(optimizer, "_learning_rate")
+    schedule_class = keras.optimizers.schedules.LearningRateSchedule
+    return learning_rate if isinstance(learning_rate, schedule_class) else None
+
+
+def variable_index(optimizer, variable):
+    """The index of `variable` in the variables `optimizer` was built for,
+    i.e. of its slot in per-variable lists such as SGD's velocities.
+
+    `Optimizer._get_variable_index`, which Keras's own optimizers call in
+    `update_step`. Checked on Keras 3.15.
+    """
+    return _private(optimizer, "_get_variable_index")(variable)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kdrop import validation
+from kdrop import keras_internals, validation
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -90,7 +90,7 @@ class SGD(keras.optimizers.Optimizer):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         momentum = ops.cast(self._momentum_variable, variable.dtype)
-        velocity = self.velocities[self._get_variable_index(variable)]
+        velocity = self.velocities[keras_internals.variable_index(self, variable)]
         step = ops.multiply(gradient, learning_rate)
         self.assign(velocity, ops.subtract(ops.multiply(velocity, momentum), step))
         if self.nesterov:

@@ -1,8 +1,18 @@
-"""Each private Keras API kdrop uses, checked on the installed Keras."""
+"""Each private Keras API kdrop uses, checked on the installed Keras.
+
+A failure here means a Keras release changed the internal named in the
+assertion message: update kdrop/keras_internals.py (and the versions its
+docstrings name), not the callers.
+"""
 
 import keras
+import numpy as np
+import pytest
 
 from kdrop import keras_internals
+from kdrop.keras_internals import KerasInternalsError
+
+CHANGED = f"Keras {keras.__version__} changed"
 
 
 def test_direct_sublayers_lists_held_layers_not_their_children():
@@ -13,10 +23,81 @@ def test_direct_sublayers_lists_held_layers_not_their_children():
     assert all(layer is not attention for layer in sublayers)
     block = keras.Sequential([keras.layers.Dense(1)])
     holder = keras.Sequential([block])
-    assert keras_internals.direct_sublayers(holder) == [block]
+    assert keras_internals.direct_sublayers(holder) == [block], (
+        f"{CHANGED} Layer._flatten_layers(recursive=False)"
+    )
+
+
+def test_all_sublayers_reaches_every_depth_once():
+    inner = keras.Sequential([keras.layers.Dense(2, name="d")], name="inner")
+    attention = keras.layers.MultiHeadAttention(num_heads=1, key_dim=2, dropout=0.1)
+    inputs = keras.Input((3, 2))
+    shared = inner(inputs)
+    outputs = keras.layers.Add()([inner(shared), attention(shared, shared)])
+    model = keras.Model(inputs, outputs)
+    found = keras_internals.all_sublayers(model)
+    ids = [id(layer) for layer in found]
+    message = f"{CHANGED} Layer._flatten_layers(include_self=False)"
+    assert len(ids) == len(set(ids)), message  # `inner` is used twice
+    assert model not in found, message
+    for expected in (inner, inner.layers[0], attention, attention._dropout_layer):
+        assert any(layer is expected for layer in found), message
 
 
 def test_own_seed_generators():
     dropout = keras.layers.Dropout(0.5)
     assert keras_internals.own_seed_generators(dropout) == [dropout.seed_generator]
     assert keras_internals.own_seed_generators(keras.layers.Dense(1)) == []
+
+
+def test_callback_model_is_the_model_given_to_set_model():
+    callback = keras.callbacks.Callback()
+    assert keras_internals.callback_model(callback) is None, (
+        f"{CHANGED} Callback._model (not None before set_model)"
+    )
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    callback.set_model(model)
+    assert keras_internals.callback_model(callback) is model, (
+        f"{CHANGED} Callback._model"
+    )
+
+
+def test_learning_rate_schedule_is_the_schedule_itself():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert keras_internals.learning_rate_schedule(keras.optimizers.Adam(schedule)) is (
+        schedule
+    ), f"{CHANGED} Optimizer._learning_rate (the schedule)"
+    assert keras_internals.learning_rate_schedule(keras.optimizers.SGD(0.1)) is None, (
+        f"{CHANGED} Optimizer._learning_rate (a variable for a float rate)"
+    )
+
+
+def test_variable_index_follows_the_build_order():
+    variables = [keras.Variable(np.zeros(shape)) for shape in [(2,), (3, 1), ()]]
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    optimizer.build(variables)
+    for index, variable in enumerate(variables):
+        assert keras_internals.variable_index(optimizer, variable) == index, (
+            f"{CHANGED} Optimizer._get_variable_index"
+        )
+        assert optimizer.momentums[index].shape == variable.shape
+
+
+@pytest.mark.parametrize(
+    "function, internal",
+    [
+        (keras_internals.direct_sublayers, "_flatten_layers"),
+        (keras_internals.all_sublayers, "_flatten_layers"),
+        (keras_internals.callback_model, "_model"),
+        (keras_internals.learning_rate_schedule, "_learning_rate"),
+        (lambda obj: keras_internals.variable_index(obj, None), "_get_variable_index"),
+    ],
+)
+def test_a_missing_internal_is_named_in_the_error(function, internal):
+    class Changed:
+        pass
+
+    with pytest.raises(KerasInternalsError) as info:
+        function(Changed())
+    message = str(info.value)
+    assert f"`Changed.{internal}`" in message and keras.__version__ in message
