@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kdrop import validation
+from kdrop import keras_internals, validation
 from kdrop.backend.histogram import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
@@ -200,7 +200,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 if not isinstance(layer, keras.layers.InputLayer)
                 and _single_output(layer) is not None
             ]
-        in_model = self.model._flatten_layers(include_self=False)
+        in_model = keras_internals.all_sublayers(self.model)
         chosen = []
         for item in self.layer_choice:
             if isinstance(item, str):

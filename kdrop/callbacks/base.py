@@ -5,7 +5,7 @@ import os
 import keras
 import numpy as np
 
-from kdrop import validation
+from kdrop import keras_internals, validation
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.layers import BaseDropout
 
@@ -86,7 +86,7 @@ def dropout_layers(model, types=MASKING_DROPOUT):
     """Every layer of one of `types` in `model` (nested models included)."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
+        for layer in keras_internals.all_sublayers(model)
         if isinstance(layer, types)
     ]
 
@@ -183,7 +183,7 @@ class PeriodicLoggingCallback(LoggingCallback):
         )
 
     def set_model(self, model):
-        if model is not getattr(self, "_model", None):
+        if model is not keras_internals.callback_model(self):
             self.forget_model()
         super().set_model(model)
 

@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from kdrop import keras_internals
 from kdrop.backend.jax_sync import sync_training_state
 from kdrop.callbacks.base import LoggingCallback
 from kdrop.validation import check_choice
@@ -102,13 +103,12 @@ class LRMomentumScheduler(LoggingCallback):
                 f"{type(optimizer).__name__}, whose momentum is fixed when the "
                 "train step is traced, so the schedule would do nothing."
             )
-        if self.learning_rate is not None and isinstance(
-            optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
-        ):
+        own_schedule = keras_internals.learning_rate_schedule(optimizer)
+        if self.learning_rate is not None and own_schedule is not None:
             raise ValueError(
                 "A `learning_rate` schedule cannot drive an optimizer whose "
                 "learning rate is itself a LearningRateSchedule "
-                f"({optimizer._learning_rate!r}): compile with a float "
+                f"({own_schedule!r}): compile with a float "
                 "learning rate, or drop one of the two schedules."
             )
         super().on_train_begin(logs)
