@@ -1,4 +1,4 @@
-"""Cost of kdrop's TensorBoard callbacks on the MNIST CNN's fit (issue 4).
+"""Cost of kdrop's TensorBoard callbacks on the MNIST CNN's fit.
 
 Fits the Simple MNIST convnet (kdrop InvertedDropout 0.5, Adam, batch 128)
 on the offline MNIST training set (4000 images, 32 steps per epoch) with:

@@ -1,4 +1,4 @@
-"""GPU benchmark of kdrop's layers on the JAX backend (issue 7).
+"""GPU benchmark of kdrop's layers on the JAX backend.
 
 Times one training-mode forward pass of InvertedDropout, WeightScaledDropout,
 ScheduledDropout and keras.layers.Dropout on a large float32 and bfloat16

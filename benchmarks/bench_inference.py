@@ -1,4 +1,4 @@
-"""Speed of mc_predict and of folded models on the MNIST CNN (issue 5).
+"""Speed of mc_predict and of folded models on the MNIST CNN.
 
 - `kdrop.mc_predict` with 50 samples over the 1000 offline MNIST test
   images, against a Python loop of 50 `model(x, training=True)` calls (which

@@ -1,4 +1,4 @@
-"""CPU benchmark of the fixed-rate dropout layers (issue 2).
+"""CPU benchmark of the fixed-rate dropout layers.
 
 Times forward + backward of kdrop.InvertedDropout, kdrop.WeightScaledDropout
 and keras.layers.Dropout on a 4096x4096 float32 tensor with the TensorFlow
@@ -12,11 +12,12 @@ reports the median time and the median and range of those ratios.
 
 `--probes` adds two uniform + where draws that are not kdrop layers, to
 explain the XLA numbers. "constant seed": a fixed int seed, so the same mask
-at every call (not dropout), which is what REFERENCE.md's 0.47 s XLA anchor
-measured. "tf philox": `tf.random.stateless_uniform(alg="philox")` with a
-fresh seed per call, i.e. real dropout through an API the layers may not use
-(they use `keras.random.uniform`, whose TensorFlow backend leaves the
-algorithm on "auto_select").
+at every call (not dropout), which is what the 0.47 s XLA figure for
+uniform + where quoted in BENCHMARKS.md measured. "tf philox":
+`tf.random.stateless_uniform(alg="philox")` with a fresh seed per call,
+i.e. real dropout through an API the layers may not use (they use
+`keras.random.uniform`, whose TensorFlow backend leaves the algorithm on
+"auto_select").
 """
 
 import argparse

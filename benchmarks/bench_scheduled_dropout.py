@@ -1,4 +1,4 @@
-"""Training-step time of the MNIST CNN with each dropout layer (issue 3).
+"""Training-step time of the MNIST CNN with each dropout layer.
 
 The Simple MNIST convnet (Conv2D 32 - MaxPool - Conv2D 64 - MaxPool -
 Flatten - <dropout> - Dense 10 softmax; Adam, batch 128) on the offline MNIST

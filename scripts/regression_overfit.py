@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Dropout against overfitting on a 10-point regression (seed article 002)."""
+"""Dropout against overfitting on a 10-point regression."""
 
 from kdrop.experiments.regression_overfit import main
 

@@ -81,7 +81,8 @@ def test_momentum_schedule_per_epoch_with_jit_compile():
 
 @pytest.mark.skipif(BACKEND == "torch", reason="torch runs Keras's SGD step eagerly")
 def test_keras_sgd_ignores_a_momentum_change_after_tracing():
-    """The trap kdrop.optimizers.SGD exists for (REFERENCE.md section 5)."""
+    """The trap kdrop.optimizers.SGD exists for (see its docstring): Keras's
+    SGD reads momentum as a Python float when the train step is traced."""
 
     class SetMomentum(keras.callbacks.Callback):
         steps = 0

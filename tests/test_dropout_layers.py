@@ -1,7 +1,8 @@
 """InvertedDropout and WeightScaledDropout against independent references.
 
-The references never call kdrop: numpy transcriptions of the seed articles'
-"vanilla" (weight-scaled) and "inverted" dropout applied with the layer's own
+The references never call kdrop: numpy transcriptions of cs231n's
+"vanilla" (weight-scaled) and "inverted" dropout
+(https://cs231n.github.io/neural-networks-2/#reg) applied with the layer's own
 mask, Bernoulli and binomial statistics with 5-sigma tolerances, and
 hand-computed SGD steps.
 """
@@ -33,8 +34,8 @@ def positive_inputs(shape, seed=0):
     return np.random.default_rng(seed).uniform(0.5, 2.0, shape).astype("float32")
 
 
-# The seed articles' two conventions (cs231n's "vanilla" and "inverted"
-# dropout), written independently of kdrop.
+# The two conventions (cs231n's "vanilla" and "inverted" dropout), written
+# independently of kdrop.
 def vanilla_dropout_reference(x, mask, keep_prob, training):
     return x * mask if training else x * keep_prob
 

@@ -1,4 +1,4 @@
-"""fold_dropout and mc_predict against numpy references (issue 5)."""
+"""fold_dropout and mc_predict against numpy references."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Dropout against overfitting on a 10-point regression (seed article 002).
+"""Dropout against overfitting on a 10-point regression.
 
 10 training points of y = 1.5 x + N(0, 0.5) on [-1, 1], 100 test points
 with noise N(0, 0.3); an MLP 1-200-200-200-1 with ReLU and dropout 0 or

@@ -1,10 +1,11 @@
 """The two scaling rules in numbers: inverted vs weight-scaled dropout.
 
-Seed article 002's demo: an all-ones input of size 10000, dropout 0.5, then
-Dense(1) with all weights 1 and no bias. Inverted dropout gives about 10000
-in training and exactly 10000 at inference; weight-scaled dropout gives
-about 5000 and exactly 5000. Seed article 000's arithmetic: 100 inputs with
-dropout 0.3 leave about 70 units active in training (all 100 at inference).
+The worked example of the README's "The two dropout conventions": an
+all-ones input of size 10000, dropout 0.5, then Dense(1) with all weights 1
+and no bias. Inverted dropout gives about 10000 in training and exactly
+10000 at inference; weight-scaled dropout gives about 5000 and exactly 5000.
+And the arithmetic of a drop rate: 100 inputs with dropout 0.3 leave about
+70 units active in training (all 100 at inference).
 """
 
 import math
