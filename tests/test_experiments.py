@@ -20,6 +20,7 @@ import pytest
 from kdrop.experiments import (
     cnn_dropout,
     dropout_schedules,
+    mc_uncertainty,
     mc_vs_weight_scaling,
     regression_overfit,
     scaling_demo,
@@ -165,6 +166,7 @@ def test_cnn_dropout_script_help():
     [
         (cnn_dropout, True),
         (dropout_schedules, True),
+        (mc_uncertainty, True),
         (mc_vs_weight_scaling, True),
         (regression_overfit, True),
         (scaling_demo, False),
@@ -336,3 +338,89 @@ def test_dropout_schedules_smoke(tmp_path):
         )
     for name in ("rates.png", "test_error.png"):
         assert_png(tmp_path / name)
+
+
+def test_mc_uncertainty_smoke(tmp_path):
+    tables = mc_uncertainty.run(
+        epochs=2, out=str(tmp_path), seeds=2, samples=5, train_size=1000
+    )
+    for name, rows in tables.items():
+        saved = read_csv(tmp_path / f"{name}.csv")
+        assert len(saved) == len(rows)
+        for row, saved_row in zip(rows, saved):
+            for column, value in row.items():
+                if isinstance(value, float):
+                    assert float(saved_row[column]) == pytest.approx(value)
+    calibration = {row["prediction"]: row for row in tables["calibration"]}
+    assert set(calibration) == {"deterministic", "mc"}
+    for row in calibration.values():
+        assert row["accuracy_mean"] > ABOVE_CHANCE
+        assert row["nll_mean"] > 0 and 0 < row["brier_mean"] < 2
+        assert 0 <= row["ece_mean"] <= 1 and row["accuracy_std"] >= 0
+    ood = {(row["ood_set"], row["score"]): row for row in tables["ood"]}
+    assert set(ood) == {
+        (name, score)
+        for name in ("rotated_90", "inverted", "uniform_noise")
+        for score in ("entropy_deterministic", "entropy_mc", "mutual_information_mc")
+    }
+    for row in ood.values():
+        assert 0 <= row["auroc_mean"] <= 1 and 0 <= row["fpr95_mean"] <= 1
+    rotation = tables["rotation"]
+    np.testing.assert_allclose(
+        [row["angle"] for row in rotation], mc_uncertainty.ANGLES
+    )
+    for row in rotation:
+        assert 0.1 <= row["mc_confidence"] <= 1 and row["mc_mutual_information"] >= 0
+    assert_png(tmp_path / "rotated_one.png")
+    assert_png(tmp_path / "reliability.png")
+
+
+def test_mc_uncertainty_tables_are_mean_and_std_over_seeds():
+    def seed_result(accuracy, auroc):
+        metrics = {"accuracy": accuracy, "nll": 1.0, "brier": 0.5, "ece": 0.1}
+        return {
+            "calibration": {"deterministic": metrics, "mc": metrics},
+            "ood": {"inverted": {"entropy_mc": (auroc, 0.5)}},
+        }
+
+    calibration, ood = mc_uncertainty.summarize(
+        [seed_result(0.9, 0.8), seed_result(0.7, 0.6)]
+    )
+    assert calibration[1]["prediction"] == "mc"
+    assert calibration[1]["accuracy_mean"] == pytest.approx(0.8)
+    assert calibration[1]["accuracy_std"] == pytest.approx(0.1)  # population std
+    assert calibration[1]["nll_std"] == 0.0
+    assert ood == [
+        {
+            "ood_set": "inverted",
+            "score": "entropy_mc",
+            "auroc_mean": pytest.approx(0.7),
+            "auroc_std": pytest.approx(0.1),
+            "fpr95_mean": 0.5,
+            "fpr95_std": 0.0,
+        }
+    ]
+
+
+def test_mc_uncertainty_rotation_and_ood_sets():
+    image = np.random.default_rng(0).random((28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(mc_uncertainty.rotate(image, 0), image)
+    for quarter_turns in (1, 2, 3):  # counter-clockwise, as np.rot90
+        np.testing.assert_allclose(
+            mc_uncertainty.rotate(image, 90 * quarter_turns),
+            np.rot90(image, quarter_turns),
+            atol=1e-6,
+        )
+    # 45 degrees keeps the centre pixel's neighbourhood and loses corners.
+    turned = mc_uncertainty.rotate(image, 45)
+    assert turned[0, 0, 0] == 0 and turned[14, 14, 0] > 0
+    sets = mc_uncertainty.ood_sets(image[np.newaxis], seed=0)
+    np.testing.assert_array_equal(sets["rotated_90"][0], np.rot90(image))
+    np.testing.assert_allclose(sets["inverted"][0], 1 - image)
+    noise = sets["uniform_noise"]
+    assert noise.shape == (1, 28, 28, 1) and noise.min() >= 0 and noise.max() < 1
+
+
+def test_mc_uncertainty_rejects_one_sample_before_training(tmp_path):
+    with pytest.raises(ValueError, match="`samples` must be at least 2.*samples=1"):
+        mc_uncertainty.run(out=str(tmp_path), samples=1)

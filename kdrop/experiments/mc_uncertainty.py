@@ -1,0 +1,331 @@
+"""MC-dropout uncertainty on digits (Gal & Ghahramani 2016): a rotated "1",
+out-of-distribution detection and calibration.
+
+A LeNet-style CNN (Conv 20x5x5 - pool - Conv 50x5x5 - pool - dropout 0.5 -
+Dense 500 - dropout 0.5 - Dense 10 softmax) is trained on MNIST, once per
+seed. Then, with `kdrop.mc_predict` (100 stochastic passes by default) and
+the deterministic prediction (dropout off: the weight-scaling rule):
+
+1. A test "1" rotated in 12 steps from 0 to 180 degrees: the scatter of the
+   softmax outputs of every pass, per class, beside the deterministic
+   output (Gal & Ghahramani 2016, Fig. 6). The MC outputs spread out as the
+   digit leaves the training distribution while the deterministic softmax
+   can stay confidently wrong.
+2. Out-of-distribution detection: the test set against the test images
+   rotated by 90 degrees, inverted (1 - x) and uniform noise; AUROC and FPR
+   at 95 % TPR of the predictive entropy (MC and deterministic) and of the
+   mutual information (MC only).
+3. Calibration on the test set: accuracy, NLL, Brier and ECE (15 bins) of
+   the deterministic prediction vs MC averaging.
+
+Tables give mean +- std over the seeds.
+"""
+
+import itertools
+import os
+
+import keras
+import numpy as np
+
+import kdrop
+from kdrop import uncertainty, validation
+from kdrop.experiments import common
+
+ANGLES = np.linspace(0.0, 180.0, 12)
+DIGIT = 1
+BINS = 15
+PREDICTIONS = ("deterministic", "mc")
+
+
+def lenet(seed):
+    """LeNet-style CNN with dropout before both fully connected layers."""
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(20, 5, activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.Conv2D(50, 5, activation="relu", name="conv2"),
+            keras.layers.MaxPooling2D(2, name="pool2"),
+            keras.layers.Flatten(name="flatten"),
+            kdrop.InvertedDropout(0.5, seed=seed, name="drop1"),
+            keras.layers.Dense(500, activation="relu", name="fc1"),
+            kdrop.InvertedDropout(0.5, seed=seed + 1, name="drop2"),
+            keras.layers.Dense(10, activation="softmax", name="classifier"),
+        ],
+        name="lenet",
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def rotate(image, degrees):
+    """`image` (28, 28, 1) rotated counter-clockwise about its centre,
+    bilinear, zero outside."""
+    size = image.shape[0]
+    centre = (size - 1) / 2
+    angle = np.deg2rad(degrees)
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    # Each output pixel reads the input at the inverse rotation of itself.
+    y, x = rows - centre, cols - centre
+    source_row = centre + np.cos(angle) * y + np.sin(angle) * x
+    source_col = centre - np.sin(angle) * y + np.cos(angle) * x
+    top, left = np.floor(source_row).astype(int), np.floor(source_col).astype(int)
+    weight_row, weight_col = source_row - top, source_col - left
+    padded = np.pad(image[..., 0], 1)  # zero border; index + 1 below
+
+    def pixel(r, c):
+        inside = (r >= -1) & (r <= size) & (c >= -1) & (c <= size)
+        return np.where(
+            inside, padded[np.clip(r + 1, 0, size + 1), np.clip(c + 1, 0, size + 1)], 0
+        )
+
+    value = (
+        (1 - weight_row) * (1 - weight_col) * pixel(top, left)
+        + (1 - weight_row) * weight_col * pixel(top, left + 1)
+        + weight_row * (1 - weight_col) * pixel(top + 1, left)
+        + weight_row * weight_col * pixel(top + 1, left + 1)
+    )
+    return value[..., np.newaxis].astype(image.dtype)
+
+
+def ood_sets(x_test, seed):
+    """Out-of-distribution inputs built from the test images."""
+    rng = np.random.default_rng(seed)
+    return {
+        "rotated_90": np.rot90(x_test, k=1, axes=(1, 2)).copy(),
+        "inverted": 1.0 - x_test,
+        "uniform_noise": rng.uniform(size=x_test.shape).astype(np.float32),
+    }
+
+
+def _scores(probs):
+    """OOD scores of one prediction: name -> per-example score."""
+    scores = {"entropy": uncertainty.predictive_entropy(probs)}
+    if probs.ndim == 3 and len(probs) > 1:
+        scores["mutual_information"] = uncertainty.mutual_information(probs)
+    return scores
+
+
+def evaluate_seed(model, test, rotated, ood, samples, seed):
+    """Everything measured on one trained model.
+
+    Returns:
+        A dict: calibration {prediction: {metric: value}}, ood {set:
+        {"<score>_<prediction>": (auroc, fpr95)}}, rotation (the rotated
+        images, their draws (samples, angles, 10) and deterministic output
+        (angles, 10)), reliability {prediction: ReliabilityTable}.
+    """
+    x_test, y_test = test
+    names = list(ood)
+    inputs = np.concatenate([x_test, rotated, *ood.values()])
+    draws = kdrop.mc_predict(
+        model, inputs, samples=samples, seed=seed, return_samples=True
+    ).draws
+    deterministic = model.predict(inputs, batch_size=512, verbose=0)
+    bounds = np.cumsum([0, len(x_test), len(rotated)] + [len(ood[n]) for n in names])
+    parts = {
+        "deterministic": [deterministic[a:b] for a, b in itertools.pairwise(bounds)],
+        "mc": [draws[:, a:b] for a, b in itertools.pairwise(bounds)],
+    }
+    calibration, reliability, ood_rows = {}, {}, {name: {} for name in names}
+    for prediction, (test_probs, _, *ood_probs) in parts.items():
+        calibration[prediction] = {
+            "accuracy": uncertainty.accuracy(test_probs, y_test),
+            "nll": uncertainty.negative_log_likelihood(test_probs, y_test),
+            "brier": uncertainty.brier_score(test_probs, y_test),
+            "ece": uncertainty.expected_calibration_error(test_probs, y_test, BINS),
+        }
+        reliability[prediction] = uncertainty.reliability(test_probs, y_test, BINS)
+        in_scores = _scores(test_probs)
+        for name, probs in zip(names, ood_probs):
+            for score, values in _scores(probs).items():
+                ood_rows[name][f"{score}_{prediction}"] = (
+                    uncertainty.ood_auroc(in_scores[score], values),
+                    uncertainty.fpr_at_tpr(in_scores[score], values, 0.95),
+                )
+    return {
+        "calibration": calibration,
+        "ood": ood_rows,
+        "rotation": (rotated, parts["mc"][1], parts["deterministic"][1]),
+        "reliability": reliability,
+    }
+
+
+def _mean_std(values):
+    return float(np.mean(values)), float(np.std(values))
+
+
+def summarize(results):
+    """Per-seed results -> the calibration and OOD tables (mean, std)."""
+    calibration = []
+    for prediction in PREDICTIONS:
+        row = {"prediction": prediction}
+        for metric in results[0]["calibration"][prediction]:
+            values = [r["calibration"][prediction][metric] for r in results]
+            row[f"{metric}_mean"], row[f"{metric}_std"] = _mean_std(values)
+        calibration.append(row)
+    ood = []
+    for name, columns in results[0]["ood"].items():
+        for column in columns:
+            row = {"ood_set": name, "score": column}
+            for index, measure in enumerate(("auroc", "fpr95")):
+                values = [r["ood"][name][column][index] for r in results]
+                row[f"{measure}_mean"], row[f"{measure}_std"] = _mean_std(values)
+            ood.append(row)
+    return calibration, ood
+
+
+def plot_rotation(path, images, draws, deterministic):
+    """Gal & Ghahramani's Fig. 6: the rotated digits above the scatter of
+    every pass's softmax output for the classes the passes pick most."""
+    votes = np.bincount(draws.argmax(-1).ravel(), minlength=draws.shape[-1])
+    classes = np.argsort(votes)[::-1][:3]
+    positions = np.arange(len(images))
+    strip = np.concatenate([image[..., 0] for image in images], axis=1)
+    with common.figure(
+        path, nrows=2, size=(10, 5), gridspec_kw={"height_ratios": [1, 3]}
+    ) as (_, (top, bottom)):
+        top.imshow(strip, cmap="gray_r", extent=(-0.5, len(images) - 0.5, 0, 1))
+        top.set_axis_off()
+        top.set_title(f'A test "{DIGIT}" rotated from 0 to 180 degrees')
+        for index, digit in enumerate(classes):
+            color = f"C{index}"
+            jitter = (np.random.default_rng(index).random(len(draws)) - 0.5) * 0.3
+            for position in positions:
+                bottom.scatter(
+                    position + jitter,
+                    draws[:, position, digit],
+                    s=4,
+                    alpha=0.3,
+                    color=color,
+                    label=f"class {digit}, MC passes" if position == 0 else None,
+                )
+            bottom.plot(
+                positions,
+                deterministic[:, digit],
+                color=color,
+                marker="D",
+                markeredgecolor="black",
+                label=f"class {digit}, deterministic",
+            )
+        bottom.set_xticks(positions, [f"{angle:.0f}" for angle in ANGLES])
+        bottom.set_xlim(-0.5, len(images) - 0.5)
+        bottom.set_xlabel("rotation (degrees)")
+        bottom.set_ylabel("softmax output")
+        bottom.legend(fontsize=7, ncol=3, loc="center left")
+    return path
+
+
+def plot_reliability(path, tables):
+    with common.figure(path, size=(4.5, 4.5)) as (_, axes):
+        for prediction, label in zip(PREDICTIONS, ("deterministic", "MC dropout")):
+            uncertainty.plot_reliability(tables[prediction], ax=axes, label=label)
+        axes.set_title("Reliability on the test set (first seed)")
+    return path
+
+
+def run(
+    epochs=20,
+    dataset="offline",
+    out="logs/mc_uncertainty",
+    seed=0,
+    seeds=3,
+    samples=100,
+    batch_size=128,
+    train_size=None,
+    verbose=0,
+):
+    """Trains the CNN once per seed and measures its uncertainty.
+
+    Writes `out/rotated_one.png`, `out/reliability.png`,
+    `out/calibration.csv`, `out/ood.csv` and `out/rotation.csv` (first
+    seed: per angle, MC and deterministic predicted class and confidence,
+    mutual information).
+
+    Args:
+        epochs: int > 0, training epochs per seed.
+        dataset: a `kdrop.datasets.load_mnist` source.
+        out: output directory.
+        seed: int >= 0; run i uses seed + i (data split, weights, masks).
+        seeds: int > 0, training runs.
+        samples: int > 1, MC passes per example.
+        batch_size: int > 0, examples per training step.
+        train_size: None, or train on the first `train_size` images only.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        A dict of the three tables (lists of dicts): calibration, ood,
+        rotation.
+    """
+    seeds = validation.check_positive_int(seeds, "seeds")
+    samples = validation.check_positive_int(samples, "samples")
+    if samples < 2:
+        raise ValueError(
+            "`samples` must be at least 2 (mutual information compares "
+            f"passes). Received: samples={samples}."
+        )
+    results = []
+    for run_seed in range(seed, seed + seeds):
+        train, test, _ = common.prepare_cnn_runs(
+            dataset, out, epochs, batch_size, run_seed, train_size
+        )
+        one = test[0][np.flatnonzero(test[1] == DIGIT)[0]]
+        rotated = np.stack([rotate(one, angle) for angle in ANGLES])
+        keras.utils.set_random_seed(run_seed)
+        model = lenet(run_seed)
+        model.fit(*train, batch_size=batch_size, epochs=epochs, verbose=verbose)
+        results.append(
+            evaluate_seed(
+                model, test, rotated, ood_sets(test[0], run_seed), samples, run_seed
+            )
+        )
+        accuracy = results[-1]["calibration"]["mc"]["accuracy"]
+        print(f"seed {run_seed}: MC test accuracy {accuracy:.4f}")
+    calibration, ood = summarize(results)
+    images, draws, deterministic = results[0]["rotation"]
+    mc_mean = draws.mean(axis=0)
+    rotation = [
+        {
+            "angle": float(angle),
+            "mc_class": int(mc_mean[i].argmax()),
+            "mc_confidence": float(mc_mean[i].max()),
+            "mc_mutual_information": float(uncertainty.mutual_information(draws)[i]),
+            "deterministic_class": int(deterministic[i].argmax()),
+            "deterministic_confidence": float(deterministic[i].max()),
+        }
+        for i, angle in enumerate(ANGLES)
+    ]
+    plot_rotation(os.path.join(out, "rotated_one.png"), images, draws, deterministic)
+    plot_reliability(os.path.join(out, "reliability.png"), results[0]["reliability"])
+    common.report(calibration, out, "calibration.csv")
+    common.report(ood, out, "ood.csv")
+    common.report(rotation, out, "rotation.csv")
+    return {"calibration": calibration, "ood": ood, "rotation": rotation}
+
+
+def main(argv=None):
+    parser = common.argument_parser(
+        "mc_uncertainty", __doc__, epochs=20, dataset=True, batch_size=128
+    )
+    parser.add_argument(
+        "--seeds",
+        type=common.positive_int,
+        default=3,
+        help="training runs (seeds seed, seed + 1, ...)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=common.positive_int,
+        default=100,
+        help="MC dropout passes per example",
+    )
+    args = parser.parse_args(argv)
+    return run(
+        args.epochs,
+        args.dataset,
+        args.out,
+        args.seed,
+        args.seeds,
+        args.samples,
+        args.batch_size,
+    )
