@@ -1,13 +1,15 @@
-"""kdrop's dropout layers."""
+"""kdrop's dropout layers; every `rate` is a number or a schedule."""
 
 from kdrop.layers.base import BaseDropout
 from kdrop.layers.dropout import InvertedDropout, WeightScaledDropout
-from kdrop.layers.scheduled_dropout import MAX_RATE, ScheduledDropout
+from kdrop.layers.rate import MAX_RATE, ScheduledRate
+from kdrop.layers.scheduled_dropout import ScheduledDropout
 
 __all__ = [
     "MAX_RATE",
     "BaseDropout",
     "InvertedDropout",
     "ScheduledDropout",
+    "ScheduledRate",
     "WeightScaledDropout",
 ]

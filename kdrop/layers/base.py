@@ -50,11 +50,13 @@ class BaseDropout(keras.layers.Layer):
     """Base class of kdrop's dropout layers.
 
     Subclasses set `mode` (one of `"inverted"`, `"weight_scaled"`),
-    implement `_rate_tensor()`, the rate used by the next call, and end
-    their `__init__` with `self._build_at_construction()`. In training
-    mode the output is `x * mask / keep_prob` (inverted) or `x * mask`
-    (weight-scaled); in inference mode it is `x` (inverted) or
-    `x * keep_prob` (weight-scaled), with `mask ~ Bernoulli(keep_prob)`.
+    implement `_rate_tensor()`, the rate used by the next call (usually
+    through the `kdrop.layers.rate.ScheduledRate` mixin: a number or a
+    schedule), and end their `__init__` with
+    `self._build_at_construction()`. In training mode the output is
+    `x * mask / keep_prob` (inverted) or `x * mask` (weight-scaled); in
+    inference mode it is `x` (inverted) or `x * keep_prob` (weight-scaled),
+    with `mask ~ Bernoulli(keep_prob)`.
 
     Args:
         noise_shape: None, or a tuple with one entry per input axis; an entry
@@ -166,11 +168,17 @@ class BaseDropout(keras.layers.Layer):
             return inputs
         return ops.multiply(inputs, ops.cast(1.0 - rate, inputs.dtype))
 
+    def _advance_step(self):
+        """Called after each training-mode call; a rate that follows the
+        training step (`kdrop.layers.rate.ScheduledRate`) counts it here."""
+
     def call(self, inputs, training=False):
         self._check_inputs(inputs)
-        if training:
-            return self._dropped(inputs, self._rate_tensor())
-        return self._inference(inputs, self._rate_tensor())
+        if not training:
+            return self._inference(inputs, self._rate_tensor())
+        outputs = self._dropped(inputs, self._rate_tensor())
+        self._advance_step()
+        return outputs
 
     def sample(self, inputs):
         """Returns one training-mode draw at the current rate.

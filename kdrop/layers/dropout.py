@@ -1,51 +1,21 @@
-"""Fixed-rate dropout in its two conventions: inverted and weight-scaled."""
+"""Dropout in its two conventions, inverted and weight-scaled, at a fixed
+or scheduled rate."""
 
 import keras
 
-from kdrop import validation
 from kdrop.layers.base import INVERTED, WEIGHT_SCALED, BaseDropout
+from kdrop.layers.rate import ScheduledRate
 
 
-class _FixedRateDropout(BaseDropout):
+class _RateDropout(ScheduledRate, BaseDropout):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
-        self._rate = validation.check_rate(rate)
+        self._init_rate(rate)
         self._build_at_construction()
-
-    @property
-    def rate(self):
-        """The fixed rate, set at construction."""
-        return self._rate
-
-    @rate.setter
-    def rate(self, value):
-        # A Python float is baked into every traced train/predict function
-        # (and into fold_dropout's folded kernels), so a new value would
-        # reach `model(x)` but not an already traced `predict`: refused.
-        value = validation.check_rate(value)
-        raise AttributeError(
-            f"The rate of layer '{self.name}' ({type(self).__name__}) is "
-            f"fixed at construction (rate={self._rate}); it cannot be set to "
-            f"{value} afterwards. For a rate that changes during training use "
-            "kdrop.layers.ScheduledDropout with a schedule; for another fixed "
-            "rate build a new layer (e.g. from layer.get_config())."
-        )
-
-    @property
-    def current_rate(self):
-        return self._rate  # as given, not rounded through a float32 tensor
-
-    def _rate_tensor(self):
-        return self._rate
-
-    def get_config(self):
-        config = super().get_config()
-        config["rate"] = self._rate
-        return config
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class InvertedDropout(_FixedRateDropout):
+class InvertedDropout(_RateDropout):
     """Inverted dropout: scales kept units by `1 / keep_prob` while training.
 
     With `keep_prob = 1 - rate` and `mask ~ Bernoulli(keep_prob)`:
@@ -57,7 +27,11 @@ class InvertedDropout(_FixedRateDropout):
     `keras.layers.Dropout`, PyTorch and Caffe's default.
 
     Args:
-        rate: float in [0, 1), the probability of DROPPING a unit.
+        rate: float in [0, 1), the probability of DROPPING a unit, or a
+            schedule of the training step (a `kdrop.schedules` schedule, a
+            Keras learning-rate schedule or a `keras.ops` callable): the
+            rate is then computed inside the compiled train step from the
+            layer's own step counter, `clip(schedule(step), 0, 0.99)`.
         noise_shape: None, or a tuple with one entry per input axis; an entry
             of 1 shares the mask along that axis (e.g. `(None, 1, 1, C)`
             drops whole feature maps), `None` takes the input's size.
@@ -75,6 +49,8 @@ class InvertedDropout(_FixedRateDropout):
     >>> x = np.ones((2, 4), "float32")
     >>> y = layer(x, training=True)  # entries are 0.0 or 2.0
     >>> layer(x, training=False)  # unchanged
+    >>> # A rate rising from 0 to 0.5 over the first 1000 training steps:
+    >>> kdrop.layers.InvertedDropout(kdrop.schedules.Linear(0.0, 0.5, 1000))
 
     References:
         - Srivastava et al., "Dropout: A Simple Way to Prevent Neural
@@ -86,7 +62,7 @@ class InvertedDropout(_FixedRateDropout):
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class WeightScaledDropout(_FixedRateDropout):
+class WeightScaledDropout(_RateDropout):
     """Classic dropout: no scaling while training, scale by `keep_prob` after.
 
     With `keep_prob = 1 - rate` and `mask ~ Bernoulli(keep_prob)`:
@@ -100,7 +76,11 @@ class WeightScaledDropout(_FixedRateDropout):
     next layer's kernel. As with inverted dropout, `E[y_train] = y_inference`.
 
     Args:
-        rate: float in [0, 1), the probability of DROPPING a unit.
+        rate: float in [0, 1), the probability of DROPPING a unit, or a
+            schedule of the training step (a `kdrop.schedules` schedule, a
+            Keras learning-rate schedule or a `keras.ops` callable): the
+            rate is then computed inside the compiled train step from the
+            layer's own step counter, `clip(schedule(step), 0, 0.99)`.
         noise_shape: None, or a tuple with one entry per input axis; an entry
             of 1 shares the mask along that axis, `None` takes the input's
             size.

@@ -1,74 +1,19 @@
 """Dropout whose rate follows a schedule inside compiled training.
 
-Design: the layer owns a non-trainable integer step counter and computes the
-rate IN-GRAPH as `clip(schedule(step), 0, MAX_RATE)` on every call. Each
-training-mode call adds 1 to the counter, so:
-
-- the rate changes inside a traced/jitted train step with no retrace and no
-  callback (a Python-float rate would be baked into the trace: Keras issues
-  #3424, #4597, #8826, #17242);
-- the counter is an ordinary layer variable: it is saved in `.keras` files
-  and restored by `load_model` and `BackupAndRestore`, so a resumed run
-  continues the schedule; on JAX it travels in the training state like
-  BatchNormalization's moving statistics;
-- under `tf.distribute` it aggregates with "only_first_replica", so it counts
-  global optimizer steps, not steps x replicas.
-
-A variable holding the rate, set by a callback, was rejected: it needs a
-callback the user can forget and, on JAX, a state sync at every batch.
-
-The counter advances once per training-mode call, i.e. once per training
-batch for a layer used once in the model (a layer shared by two branches
-advances twice per batch). `sample()` (used by `kdrop.mc_predict` and
-`kdrop.callbacks.ActivationSparsity`) and inference never advance it.
+`ScheduledDropout(schedule, mode)` is `InvertedDropout(schedule)` or
+`WeightScaledDropout(schedule)` with the convention as an argument; the
+mechanism (the layer's own step counter) is `kdrop.layers.rate`'s.
 """
 
-import math
-import numbers
-
 import keras
-from keras import ops
 
 from kdrop import validation
 from kdrop.layers.base import INVERTED, MODES, BaseDropout
-
-# Rates from a schedule are clipped to [0, MAX_RATE]: a rate of 1 would
-# divide by keep_prob = 0 in inverted mode and cut the gradient entirely.
-MAX_RATE = 0.99
-
-# Steps at which a schedule is evaluated when the layer is constructed.
-_CHECKED_STEPS = (0, 1, 10, 100, 1000, 100000)
-
-
-def _resolve_schedule(schedule):
-    if isinstance(schedule, dict):
-        try:
-            schedule = keras.saving.deserialize_keras_object(schedule)
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                "`schedule` config could not be deserialized: is its class "
-                "registered with keras.saving.register_keras_serializable "
-                f"(kdrop's are)? Received: schedule={schedule!r}. "
-                f"Cause: {error}"
-            ) from error
-    if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
-        raise TypeError(
-            "`schedule` must be a kdrop.schedules.DropoutSchedule, a "
-            "keras.optimizers.schedules.LearningRateSchedule or a callable "
-            f"of the step. Received the number schedule={schedule!r}: use "
-            f"kdrop.schedules.Constant({schedule!r}) or kdrop.InvertedDropout."
-        )
-    if not callable(schedule):
-        raise TypeError(
-            "`schedule` must be a kdrop.schedules.DropoutSchedule, a "
-            "keras.optimizers.schedules.LearningRateSchedule or a callable "
-            f"of the step. Received: schedule={schedule!r}."
-        )
-    return schedule
+from kdrop.layers.rate import ScheduledRate, resolve_schedule
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class ScheduledDropout(BaseDropout):
+class ScheduledDropout(ScheduledRate, BaseDropout):
     """Dropout whose rate follows a schedule of the training step.
 
     With `rate(t) = clip(schedule(t), 0, 0.99)`, `keep(t) = 1 - rate(t)` and
@@ -111,6 +56,7 @@ class ScheduledDropout(BaseDropout):
             counter advances.
 
     Attributes:
+        schedule: the schedule, as given (also `rate`).
         step: int, training batches taken so far (settable, e.g. to start
             a schedule part-way). On JAX, `fit` writes it back at the end
             of each epoch; read it mid-epoch after `model.jax_state_sync()`.
@@ -140,81 +86,10 @@ class ScheduledDropout(BaseDropout):
     def __init__(self, schedule, mode=INVERTED, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
         self.mode = validation.check_choice(mode, "mode", MODES)
-        self.schedule = _resolve_schedule(schedule)
-        # Checked here, not in build(): construction is always eager, while
-        # build() may run inside a traced function where values are unknown.
-        self._check_schedule_values()
-        self._step_counter = self.add_weight(
-            name="step",
-            shape=(),
-            dtype="int",
-            initializer="zeros",
-            trainable=False,
-            aggregation="only_first_replica",
-        )
+        self._init_rate(resolve_schedule(schedule), "schedule")
         self._build_at_construction()
-
-    def _check_schedule_values(self):
-        symbolic_step = keras.KerasTensor(shape=(), dtype="int32")
-        checks = [("a symbolic step", symbolic_step)] + [
-            (f"step {step}", ops.convert_to_tensor(step, "int32"))
-            for step in _CHECKED_STEPS
-        ]
-        for where, step in checks:
-            try:
-                # The symbolic step catches Python-only code (float(step),
-                # math.exp) that would work eagerly but fail when traced.
-                rate = self.schedule(step)
-                shape = tuple(getattr(rate, "shape", ()))
-                symbolic = isinstance(step, keras.KerasTensor)
-                value = None if symbolic or shape else float(ops.convert_to_numpy(rate))
-            except Exception as error:
-                raise ValueError(
-                    f"`schedule` of layer '{self.name}' could not be "
-                    f"evaluated at {where}: it must be a callable of a "
-                    "scalar step tensor written with keras.ops (so it can "
-                    f"run inside compiled training). Received: "
-                    f"schedule={self.schedule!r}. Cause: "
-                    f"{type(error).__name__}: {error}"
-                ) from error
-            if shape:
-                raise ValueError(
-                    f"`schedule` of layer '{self.name}' must return a scalar "
-                    f"rate; at {where} it returned shape {shape}. Received: "
-                    f"schedule={self.schedule!r}."
-                )
-            if value is not None and (math.isnan(value) or not 0.0 <= value <= 1.0):
-                raise ValueError(
-                    f"`schedule` of layer '{self.name}' must return rates in "
-                    f"[0, 1]; at {where} it returned {value}. Received: "
-                    f"schedule={self.schedule!r}."
-                )
-
-    def _rate_tensor(self):
-        rate = ops.cast(self.schedule(self._step_counter), "float32")
-        return ops.clip(rate, 0.0, MAX_RATE)
-
-    def call(self, inputs, training=False):
-        outputs = super().call(inputs, training=training)
-        if training:
-            self._step_counter.assign_add(1)
-        return outputs
-
-    @property
-    def step(self):
-        """Training steps taken so far (the schedule's argument)."""
-        return int(ops.convert_to_numpy(self._step_counter))
-
-    @step.setter
-    def step(self, value):
-        self._step_counter.assign(validation.check_non_negative_int(value, "step"))
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "schedule": keras.saving.serialize_keras_object(self.schedule),
-                "mode": self.mode,
-            }
-        )
+        config["mode"] = self.mode
         return config
