@@ -1,10 +1,10 @@
 """What every kdrop dropout layer shares: masks, `noise_shape`, conventions.
 
-The mask is drawn as `uniform(noise_shape) < keep_prob` and applied with
-`where`, not with `keras.random.dropout`: that function tests `rate == 1.0` in
-Python, so it cannot take a rate held in a variable or computed in-graph
-(ScheduledDropout needs both), and on the CPU the uniform + where form is also
-faster than Keras's own Dropout (see BENCHMARKS.md).
+The mask comes from `kdrop.backend.masks.keep_mask` (the fastest exact
+generator of each backend) and is applied with `where`, not with
+`keras.random.dropout`: that function tests `rate == 1.0` in Python, so it
+cannot take a rate held in a variable or computed in-graph (ScheduledDropout
+needs both).
 """
 
 import keras
@@ -12,6 +12,7 @@ from keras import ops
 
 from kdrop import validation
 from kdrop.backend.distribute import ReplicaSeedGenerator
+from kdrop.backend.masks import keep_mask
 
 INVERTED = "inverted"
 WEIGHT_SCALED = "weight_scaled"
@@ -153,12 +154,7 @@ class BaseDropout(keras.layers.Layer):
         if isinstance(rate, float) and rate == 0.0:
             return inputs
         keep_prob = 1.0 - rate
-        # Uniforms in float32 whatever the compute dtype: in float16/bfloat16
-        # a draw can round up to 1.0 and the keep probability would be biased.
-        uniform = keras.random.uniform(
-            self._mask_shape(inputs), seed=self.seed_generator, dtype="float32"
-        )
-        kept = ops.less(uniform, keep_prob)
+        kept = keep_mask(self._mask_shape(inputs), keep_prob, self.seed_generator)
         if self.mode == INVERTED:
             inputs = ops.multiply(inputs, ops.cast(1.0 / keep_prob, inputs.dtype))
         return ops.where(kept, inputs, ops.zeros((), dtype=inputs.dtype))
