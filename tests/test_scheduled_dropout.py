@@ -7,6 +7,7 @@ output is a dropped unit.
 
 import inspect
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -406,3 +407,51 @@ def test_bad_user_schedule_is_reported_at_construction(schedule, words):
     assert "`schedule` of layer 'dropout'" in str(info.value)
     for word in words:
         assert word in str(info.value)
+
+
+def unregistered_schedule(step):
+    return 0.25 * ops.minimum(ops.cast(step, "float32") / 10.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="kdrop_tests")
+def registered_schedule(step):
+    return 0.25 * ops.minimum(ops.cast(step, "float32") / 10.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        lambda step: 0.25 * ops.minimum(ops.cast(step, "float32") / 10.0, 1.0),
+        unregistered_schedule,
+        schedules.PerEpoch(unregistered_schedule, steps_per_epoch=2),
+    ],
+    ids=["lambda", "unregistered_function", "wrapped_unregistered_function"],
+)
+@pytest.mark.parametrize("layer_class", [kdrop.ScheduledDropout, kdrop.InvertedDropout])
+def test_saving_a_schedule_that_cannot_be_loaded_warns_naming_the_fix(
+    tmp_path, schedule, layer_class
+):
+    model = keras.Sequential([keras.Input((3,)), layer_class(schedule)])
+    path = tmp_path / "model.keras"
+    with pytest.warns(UserWarning, match="can be saved but not loaded back") as info:
+        model.save(path)
+    message = next(str(w.message) for w in info if "not loaded back" in str(w.message))
+    assert "register_keras_serializable" in message
+    assert "DropoutSchedule subclass" in message
+    # The warning is true: the file cannot be loaded.
+    with pytest.raises((TypeError, ValueError)):
+        keras.saving.load_model(path)
+
+
+def test_saving_a_registered_function_schedule_does_not_warn_and_loads(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((3,)), kdrop.ScheduledDropout(registered_schedule, name="d")]
+    )
+    model.layers[0].step = 4
+    path = tmp_path / "model.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.save(path)
+    loaded = keras.saving.load_model(path).get_layer("d")
+    assert loaded.schedule is registered_schedule and loaded.step == 4
+    assert loaded.current_rate == pytest.approx(0.1)  # 0.25 * 4 / 10

@@ -27,6 +27,7 @@ advances twice per batch). `sample()` (used by `kdrop.mc_predict` and
 
 import math
 import numbers
+import warnings
 
 import keras
 from keras import ops
@@ -61,6 +62,25 @@ def _deserialized(value, argument):
             "registered with keras.saving.register_keras_serializable "
             f"(kdrop's are)? Received: {argument}={value!r}. Cause: {error}"
         ) from error
+
+
+def _warn_if_not_loadable(schedule_config, layer):
+    # get_config runs when a model is saved; a lambda or an unregistered
+    # function is written without complaint but can never be loaded back,
+    # so the one chance to say so is now, not when the file is opened.
+    try:
+        keras.saving.deserialize_keras_object(schedule_config)
+    except Exception as error:
+        warnings.warn(
+            f"The schedule of layer '{layer.name}' ({type(layer).__name__}), "
+            f"{layer._rate!r}, can be saved but not loaded back: "
+            f"keras.saving.load_model will fail on this file ({error}). Use "
+            "a named function decorated with "
+            "@keras.saving.register_keras_serializable(), or a schedule "
+            "class (kdrop.schedules.*, or your own DropoutSchedule subclass "
+            "registered the same way).",
+            stacklevel=3,
+        )
 
 
 def resolve_schedule(schedule, argument="schedule"):
@@ -259,5 +279,6 @@ class ScheduledRate:
         rate = self._rate
         if callable(rate):
             rate = keras.saving.serialize_keras_object(rate)
+            _warn_if_not_loadable(rate, self)
         config[self._rate_argument] = rate
         return config
