@@ -11,6 +11,7 @@ import pytest
 from keras import ops
 
 from kdrop import schedules
+from kdrop.schedules.dropout import MAX_CURRICULUM_GAMMA, MIN_CURRICULUM_GAMMA
 
 STEPS = np.array([0, 1, 7, 30, 59, 60, 61, 500, 5000])
 LIU_STEPS_PER_EPOCH = 40
@@ -241,7 +242,7 @@ NAN = float("nan")
         (
             lambda: schedules.Curriculum(0.5, 0.0),
             ValueError,
-            ["`gamma`", "gamma=0.0", "> 0"],
+            ["`gamma`", "gamma=0.0", "[4.131e-08, 3.403e+38]", "float32"],
         ),
         (
             lambda: schedules.Curriculum(0.5, -1e-3),
@@ -253,6 +254,16 @@ NAN = float("nan")
             lambda: schedules.Curriculum(0.5, float("inf")),
             ValueError,
             ["`gamma`", "gamma=inf"],
+        ),
+        (
+            lambda: schedules.Curriculum(0.5, 1e300),
+            ValueError,
+            ["`gamma`", "gamma=1e+300", "3.403e+38", "float32"],
+        ),
+        (
+            lambda: schedules.Curriculum(0.5, 1e-9),
+            ValueError,
+            ["`gamma`", "gamma=1e-09", "4.131e-08"],
         ),
         (
             lambda: schedules.Curriculum(0.5, "fast"),
@@ -341,3 +352,18 @@ def test_schedule_repr_names_arguments():
         repr(schedules.Linear(0.1, 0.5, 10))
         == "Linear(start_rate=0.1, end_rate=0.5, steps=10)"
     )
+
+
+def test_curriculum_gamma_at_its_float32_limits_gives_finite_rates():
+    # The bounds of gamma's check, against the formula in float64.
+    steps = [0, 1, 2, 1000, 2**23, 2**24]
+    for gamma in (MIN_CURRICULUM_GAMMA, MAX_CURRICULUM_GAMMA):
+        rates = evaluate(schedules.Curriculum(0.5, gamma), steps, in_graph=True)
+        with np.errstate(over="ignore"):
+            expected = 0.5 * -np.expm1(-gamma * np.array(steps, np.float64))
+        assert np.all(np.isfinite(rates))
+        np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-7)
+    # The smallest gamma reaches half the final rate at step 2**24.
+    assert evaluate(
+        schedules.Curriculum(0.5, MIN_CURRICULUM_GAMMA), [2**24]
+    ) == pytest.approx([0.25], rel=1e-5)

@@ -14,9 +14,16 @@ import itertools
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from kdrop import validation
+
+# Curriculum's gamma: the largest finite float32, and the smallest gamma whose
+# rate reaches half its final value (gamma * t = ln 2) by step 2**24, the last
+# step a float32 step holds exactly (see _as_float_step).
+MAX_CURRICULUM_GAMMA = float(np.finfo(np.float32).max)
+MIN_CURRICULUM_GAMMA = math.log(2.0) / 2**24
 
 
 def _as_float_step(step):
@@ -157,8 +164,13 @@ class Curriculum(DropoutSchedule):
 
     Args:
         final_rate: asymptotic rate, in [0, 1).
-        gamma: float > 0, speed per optimizer step (the paper's MNIST
-            setting is 1e-3).
+        gamma: float, speed per optimizer step (the paper's MNIST setting
+            is 1e-3), in [4.13e-8, 3.40e38] (`MIN_CURRICULUM_GAMMA`,
+            `MAX_CURRICULUM_GAMMA` in this module):
+            the rate is computed in float32, where a larger gamma becomes
+            inf and `inf * 0` makes the rate NaN at step 0, and where with
+            a smaller one the rate would not reach half of `final_rate`
+            within the 2**24 steps a float32 step counts exactly.
 
     Example:
 
@@ -176,8 +188,9 @@ class Curriculum(DropoutSchedule):
         self.gamma = validation.check_number(
             gamma,
             "gamma",
-            "a finite number > 0 (per optimizer step)",
-            lambda gamma: 0 < gamma < math.inf,
+            f"a number in [{MIN_CURRICULUM_GAMMA:.4g}, {MAX_CURRICULUM_GAMMA:.4g}] "
+            "(per optimizer step, computed in float32)",
+            lambda gamma: MIN_CURRICULUM_GAMMA <= gamma <= MAX_CURRICULUM_GAMMA,
         )
 
     def __call__(self, step):
