@@ -42,6 +42,16 @@ def _labels(y, count, where):
             f"{where} must hold one label per image, shape ({count},). "
             f"Received shape {y.shape}."
         )
+    # Whole-number floats (labels saved from a float array) are accepted.
+    numeric = y.dtype != bool and np.issubdtype(y.dtype, np.number)
+    valid = numeric and np.isin(y, np.arange(CLASSES))
+    if not np.all(valid):
+        bad = np.unique(y[~valid]) if numeric else np.unique(y)
+        raise ValueError(
+            f"{where} must hold integer class labels 0-{CLASSES - 1}. "
+            f"Received {np.size(bad)} other value(s), e.g. {bad[:5].tolist()} "
+            f"(dtype {y.dtype})."
+        )
     return y.astype(np.int64)
 
 

@@ -179,6 +179,51 @@ def test_npz_with_wrong_shapes(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "key, labels, shown",
+    [
+        ("y_train", np.array([0, 10]), r"\[10\]"),
+        ("y_test", np.array([-1]), r"\[-1\]"),
+        ("y_train", np.array([2.5, 3.0]), r"\[2\.5\]"),
+        ("y_test", np.array([np.nan]), r"\[nan\]"),
+        ("y_train", np.array(["3", "4"]), r"\['3', '4'\]"),
+        ("y_test", np.array([True]), r"\[True\]"),
+    ],
+)
+def test_npz_labels_outside_the_ten_digits_name_file_and_key(
+    tmp_path, key, labels, shown
+):
+    arrays = {
+        "x_train": np.zeros((2, 28, 28)),
+        "y_train": np.array([1, 9]),
+        "x_test": np.zeros((1, 28, 28)),
+        "y_test": np.array([0]),
+    }
+    arrays[key] = np.resize(labels, arrays[key].shape)
+    path = tmp_path / "digits.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(
+        ValueError,
+        match=rf"digits\.npz' {key} must hold integer class labels 0-9\. .*{shown}",
+    ):
+        load_mnist(str(path))
+
+
+def test_npz_whole_number_float_labels_are_accepted(tmp_path):
+    path = tmp_path / "digits.npz"
+    labels = np.arange(10, dtype=np.float32)
+    np.savez(
+        path,
+        x_train=np.zeros((10, 784)),
+        y_train=labels,
+        x_test=np.zeros((1, 784)),
+        y_test=np.array([9.0]),
+    )
+    (_, y_train), (_, y_test) = load_mnist(str(path))
+    np.testing.assert_array_equal(y_train, np.arange(10))
+    assert y_train.dtype == y_test.dtype == np.int64 and y_test.tolist() == [9]
+
+
+@pytest.mark.parametrize(
     "source, module", [("keras", "mnist"), ("fashion_mnist", "fashion_mnist")]
 )
 def test_failed_download_names_the_offline_default(monkeypatch, source, module):
