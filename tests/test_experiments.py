@@ -26,7 +26,7 @@ from kdrop.experiments import (
     scaling_demo,
     sparsity_autoencoder,
 )
-from tests.event_files import read_histograms, read_scalars
+from tests.event_files import read_histograms, read_scalars, read_tensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every variant on TensorFlow; on JAX and torch (where compiling each model
@@ -139,6 +139,50 @@ def test_cnn_dropout_rejects_wrongly_typed_arguments_before_training(tmp_path):
     with pytest.raises(TypeError, match=r"`batch_size` must be a positive int.*1.5"):
         cnn_dropout.run(out=str(out), batch_size=1.5)
     assert not out.exists()
+
+
+def event_files(out):
+    return sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(out)
+        for name in names
+        if name.startswith("events.out.tfevents.")
+    )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="file handling only, the same on every backend; two CNN runs cost "
+    "several times more on JAX and torch",
+)
+def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
+    tiny = dict(variants=["none"], epochs=1, train_size=64, batch_size=32, verbose=0)
+    cnn_dropout.run(out=str(tmp_path), **tiny)
+    first = event_files(tmp_path)
+    assert first
+    with pytest.raises(ValueError, match=r"`out` already holds .*--overwrite"):
+        cnn_dropout.run(out=str(tmp_path), **tiny)
+    assert event_files(tmp_path) == first  # refused before anything was written
+    cnn_dropout.run(out=str(tmp_path), overwrite=True, **tiny)
+    assert not set(event_files(tmp_path)) & set(first)
+    # One run's events only: every (tag, step) pair is logged once.
+    for subdir in ("train", "validation"):
+        for tag, events in read_tensors(tmp_path / "none", subdir).items():
+            steps = [step for step, _ in events]
+            assert len(steps) == len(set(steps)), (subdir, tag, steps)
+    assert read_scalars(tmp_path / "none", "validation")["epoch_accuracy"].keys() == {0}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [cnn_dropout, dropout_schedules, mc_vs_weight_scaling, sparsity_autoencoder],
+)
+def test_scripts_writing_events_take_overwrite(module, tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "events.out.tfevents.1.host").write_bytes(b"")
+    with pytest.raises(ValueError, match="--overwrite"):
+        module.main(["--out", str(tmp_path), "--epochs", "1"])
+    assert event_files(tmp_path)  # nothing deleted without --overwrite
 
 
 def test_cnn_dropout_script_help():

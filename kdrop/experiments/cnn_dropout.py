@@ -55,6 +55,7 @@ def run(
     batch_size=128,
     train_size=None,
     verbose=2,
+    overwrite=False,
 ):
     """Trains the CNN once per variant; returns the summary rows.
 
@@ -77,6 +78,9 @@ def run(
         train_size: None, or train on the first `train_size` training
             images only.
         verbose: Keras `fit` verbosity (2: one line per epoch).
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `common.prepare_out`).
 
     Returns:
         A list of dicts: variant, dropout, train_accuracy, test_accuracy,
@@ -84,7 +88,7 @@ def run(
     """
     variants = common.check_names(variants, "variants", VARIANTS)
     train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size
+        dataset, out, epochs, batch_size, seed, train_size, overwrite
     )
     rows, curves = [], {}
     for variant in variants:
@@ -125,7 +129,7 @@ def run(
 
 def main(argv=None):
     parser = common.argument_parser(
-        "cnn_dropout", __doc__, epochs=15, dataset=True, batch_size=128
+        "cnn_dropout", __doc__, epochs=15, dataset=True, batch_size=128, events=True
     )
     parser.add_argument(
         "--variants",
@@ -136,5 +140,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     return run(
-        args.variants, args.epochs, args.dataset, args.out, args.seed, args.batch_size
+        args.variants,
+        args.epochs,
+        args.dataset,
+        args.out,
+        args.seed,
+        args.batch_size,
+        overwrite=args.overwrite,
     )

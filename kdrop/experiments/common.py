@@ -18,6 +18,7 @@ from kdrop import validation
 # rate 0.5 * (1 - exp(-3)) = 0.475, 95 % of its final 0.5, at mid-training.
 CURRICULUM_SPEED = 6.0
 PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
+EVENT_FILE_PREFIX = "events.out.tfevents."  # what every event writer names
 
 
 def _int_at_least(text, minimum, allowed):
@@ -46,11 +47,14 @@ class _HelpFormatter(
     """Keeps the description's paragraphs and shows every default."""
 
 
-def argument_parser(script, description, epochs=None, dataset=False, batch_size=None):
+def argument_parser(
+    script, description, epochs=None, dataset=False, batch_size=None, events=False
+):
     """A parser with the options every script has: --seed, --out (default
     logs/<script>/), and for the scripts that train --epochs and
-    --batch-size (when `epochs` / `batch_size`, their defaults, are given)
-    and --dataset (when `dataset` is True).
+    --batch-size (when `epochs` / `batch_size`, their defaults, are given),
+    --dataset (when `dataset` is True) and --overwrite (when `events` is
+    True: the script writes TensorBoard event files, see `prepare_out`).
     `description` (the experiment module's docstring) is shown by --help."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{script}.py",
@@ -79,6 +83,13 @@ def argument_parser(script, description, epochs=None, dataset=False, batch_size=
         default=os.path.join("logs", script),
         help="output directory: logs, figures, summary.csv",
     )
+    if events:
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="delete the event files a previous run left in --out "
+            "(without it, such an --out is refused)",
+        )
     if dataset:
         parser.add_argument(
             "--dataset",
@@ -120,7 +131,37 @@ def load_data(dataset, seed, train_size=None):
     return (x_train, y_train), (x_test, y_test)
 
 
-def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size):
+def prepare_out(out, overwrite=False):
+    """Creates `out` for a run that writes TensorBoard event files.
+
+    An event writer never replaces an earlier run's files: it adds its own
+    next to them, and TensorBoard then shows both runs' values at the same
+    steps as one series. So an `out` holding event files is refused, unless
+    `overwrite` is True, which deletes those event files (only them: figures
+    and summary.csv are rewritten anyway).
+
+    Raises:
+        ValueError: `out` holds event files and `overwrite` is False.
+    """
+    previous = sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(out)
+        for name in names
+        if name.startswith(EVENT_FILE_PREFIX)
+    )
+    if previous and not overwrite:
+        raise ValueError(
+            f"`out` already holds {len(previous)} TensorBoard event file(s) of "
+            f"a previous run, e.g. {previous[0]!r}; a new run would mix its "
+            "events with them. Pass overwrite=True (--overwrite) to delete "
+            f"them first, or choose another `out`. Received: out={out!r}."
+        )
+    for path in previous:
+        os.remove(path)
+    os.makedirs(out, exist_ok=True)
+
+
+def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size, overwrite):
     """Checks the arguments the CNN experiments share, loads the data and
     creates `out`, before any training.
 
@@ -131,7 +172,7 @@ def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size):
     validation.check_positive_int(batch_size, "batch_size")
     validation.check_non_negative_int(seed, "seed")
     train, test = load_data(dataset, seed, train_size)
-    os.makedirs(out, exist_ok=True)
+    prepare_out(out, overwrite)
     return train, test, epochs * math.ceil(len(train[0]) / batch_size)
 
 

@@ -45,6 +45,7 @@ def run(
     batch_size=128,
     train_size=None,
     verbose=2,
+    overwrite=False,
 ):
     """Trains the CNN once per schedule; returns the summary rows.
 
@@ -57,6 +58,7 @@ def run(
         epochs, dataset, seed, batch_size, train_size, verbose: as in
             `cnn_dropout.run`.
         out: output directory.
+        overwrite: as in `cnn_dropout.run`.
 
     Returns:
         A list of dicts: schedule, dropout (the schedule and its
@@ -65,7 +67,7 @@ def run(
     """
     names = common.check_names(names, "names", SCHEDULES)
     train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size
+        dataset, out, epochs, batch_size, seed, train_size, overwrite
     )
     rows, rate_curves, error_curves = [], {}, {}
     for name in names:
@@ -116,7 +118,12 @@ def run(
 
 def main(argv=None):
     parser = common.argument_parser(
-        "dropout_schedules", __doc__, epochs=10, dataset=True, batch_size=128
+        "dropout_schedules",
+        __doc__,
+        epochs=10,
+        dataset=True,
+        batch_size=128,
+        events=True,
     )
     parser.add_argument(
         "--schedules",
@@ -127,5 +134,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     return run(
-        args.schedules, args.epochs, args.dataset, args.out, args.seed, args.batch_size
+        args.schedules,
+        args.epochs,
+        args.dataset,
+        args.out,
+        args.seed,
+        args.batch_size,
+        overwrite=args.overwrite,
     )

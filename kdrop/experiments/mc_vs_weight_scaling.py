@@ -61,6 +61,7 @@ def run(
     repeats=3,
     train_size=None,
     verbose=2,
+    overwrite=False,
 ):
     """Trains the MLP, then compares MC averaging with weight scaling.
 
@@ -76,6 +77,9 @@ def run(
         repeats: int > 0, MC estimates per k, with different seeds.
         train_size: None, or train on the first `train_size` images only.
         verbose: Keras `fit` verbosity.
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `common.prepare_out`).
 
     Returns:
         A list of dicts per k: samples, mc_test_error_% (mean over the
@@ -88,7 +92,7 @@ def run(
         validation.check_positive_int(k, "sample_counts") for k in sample_counts
     ]
     (x_train, y_train), (x_test, y_test) = common.load_data(dataset, seed, train_size)
-    os.makedirs(out, exist_ok=True)
+    common.prepare_out(out, overwrite)
     keras.utils.set_random_seed(seed)
     model = mlp(seed)
     learning_rate, momentum = kdrop.schedules.srivastava2014()
@@ -158,7 +162,7 @@ def run(
 
 def main(argv=None):
     parser = common.argument_parser(
-        "mc_vs_weight_scaling", __doc__, epochs=20, dataset=True
+        "mc_vs_weight_scaling", __doc__, epochs=20, dataset=True, events=True
     )
     parser.add_argument(
         "--repeats",
@@ -167,4 +171,11 @@ def main(argv=None):
         help="MC estimates per k, with different seeds",
     )
     args = parser.parse_args(argv)
-    return run(args.epochs, args.dataset, args.out, args.seed, repeats=args.repeats)
+    return run(
+        args.epochs,
+        args.dataset,
+        args.out,
+        args.seed,
+        repeats=args.repeats,
+        overwrite=args.overwrite,
+    )

@@ -54,6 +54,7 @@ def run(
     train_size=None,
     mode="weight_scaled",
     verbose=2,
+    overwrite=False,
 ):
     """Trains both autoencoders; returns the summary rows.
 
@@ -71,6 +72,9 @@ def run(
         train_size: None, or train on the first `train_size` images only.
         mode: "weight_scaled" (WeightScaledDropout) or "inverted".
         verbose: Keras `fit` verbosity.
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `common.prepare_out`).
 
     Returns:
         A list of dicts: model, mean_activation and fraction_zero (logged
@@ -82,7 +86,7 @@ def run(
     seed = validation.check_non_negative_int(seed, "seed")
     validation.check_choice(mode, "mode", tuple(DROPOUT_LAYERS))
     (x_train, _), (x_test, _) = common.load_data(dataset, seed, train_size)
-    os.makedirs(out, exist_ok=True)
+    common.prepare_out(out, overwrite)
     rows, unit_means, histograms = [], {}, {}
     for label, rate in MODELS.items():
         print(f"\n== {label}" + (f" ({mode})" if rate else ""))
@@ -155,7 +159,12 @@ def _plot(path, unit_means, histograms, zero_fractions):
 
 def main(argv=None):
     parser = common.argument_parser(
-        "sparsity_autoencoder", __doc__, epochs=20, dataset=True, batch_size=100
+        "sparsity_autoencoder",
+        __doc__,
+        epochs=20,
+        dataset=True,
+        batch_size=100,
+        events=True,
     )
     parser.add_argument(
         "--dropout-mode",
@@ -171,4 +180,5 @@ def main(argv=None):
         args.seed,
         args.batch_size,
         mode=args.dropout_mode,
+        overwrite=args.overwrite,
     )
