@@ -138,13 +138,5 @@ def main(argv=None):
         choices=VARIANTS,
         help="which models to train",
     )
-    args = parser.parse_args(argv)
-    return run(
-        args.variants,
-        args.epochs,
-        args.dataset,
-        args.out,
-        args.seed,
-        args.batch_size,
-        overwrite=args.overwrite,
-    )
+    # The options are named like run's arguments.
+    return run(**vars(parser.parse_args(argv)))

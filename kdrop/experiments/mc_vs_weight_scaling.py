@@ -170,12 +170,5 @@ def main(argv=None):
         default=3,
         help="MC estimates per k, with different seeds",
     )
-    args = parser.parse_args(argv)
-    return run(
-        args.epochs,
-        args.dataset,
-        args.out,
-        args.seed,
-        repeats=args.repeats,
-        overwrite=args.overwrite,
-    )
+    # The options are named like run's arguments.
+    return run(**vars(parser.parse_args(argv)))
