@@ -16,7 +16,8 @@ kdrop.registry.register(
 )
 ```
 
-Registered out of the box: kdrop's layers (BaseDropout subclasses), Keras's
+Registered out of the box: kdrop's layers (BaseDropout subclasses,
+DropConnectDense/Conv2D), Keras's
 Dropout and SpatialDropout1D/2D/3D, GaussianDropout, AlphaDropout,
 GaussianNoise, and the recurrent layers LSTM, GRU and SimpleRNN (their
 `dropout` and `recurrent_dropout`).
@@ -26,7 +27,11 @@ import dataclasses
 
 import keras
 
-from kdrop.layers import BaseDropout
+from kdrop.layers import (
+    BaseDropout,
+    DropConnectConv2D,
+    DropConnectDense,
+)
 from kdrop.layers.base import WEIGHT_SCALED
 
 # What a layer does at inference.
@@ -177,13 +182,16 @@ def _rnn_rate(layer):
     return layer.dropout or layer.recurrent_dropout
 
 
-register(
-    BaseDropout,
-    rate=lambda layer: layer.current_rate,
-    inference=_kdrop_inference,
+def _own_rate(layer):
+    return layer.current_rate
+
+
+def _own_sample(layer, inputs, **kwargs):
     # kdrop layers pass a mask through unchanged, like Keras's Dropout.
-    sample=lambda layer, inputs, **kwargs: layer.sample(inputs),
-)
+    return layer.sample(inputs)
+
+
+register(BaseDropout, rate=_own_rate, inference=_kdrop_inference, sample=_own_sample)
 for _keras_class in (
     keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
     keras.layers.GaussianDropout,
@@ -208,4 +216,14 @@ for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
         # The layer computes more than its dropout: it stays in the model.
         inference=NOT_FOLDABLE,
         sample=_training_call,
+    )
+# They compute more than their dropout (a Dense or convolution): kept by
+# fold_dropout, where they apply their own inference rule; `sample()` draws
+# a mask per example and never advances a step.
+for _layer_class in (DropConnectDense, DropConnectConv2D):
+    register(
+        _layer_class,
+        rate=_own_rate,
+        inference=NOT_FOLDABLE,
+        sample=_own_sample,
     )
