@@ -17,7 +17,7 @@ kdrop.registry.register(
 ```
 
 Registered out of the box: kdrop's layers (BaseDropout subclasses,
-DropConnectDense/Conv2D), Keras's
+DropConnectDense/Conv2D, ConcreteDropout), Keras's
 Dropout and SpatialDropout1D/2D/3D, GaussianDropout, AlphaDropout,
 GaussianNoise, and the recurrent layers LSTM, GRU and SimpleRNN (their
 `dropout` and `recurrent_dropout`).
@@ -29,6 +29,7 @@ import keras
 
 from kdrop.layers import (
     BaseDropout,
+    ConcreteDropout,
     DropConnectConv2D,
     DropConnectDense,
 )
@@ -217,10 +218,10 @@ for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
         inference=NOT_FOLDABLE,
         sample=_training_call,
     )
-# They compute more than their dropout (a Dense or convolution): kept by
-# fold_dropout, where they apply their own inference rule; `sample()` draws
-# a mask per example and never advances a step.
-for _layer_class in (DropConnectDense, DropConnectConv2D):
+# They compute more than their dropout (a Dense or convolution, or the
+# wrapped layer): kept by fold_dropout, where they apply their own
+# inference rule; `sample()` never advances a step.
+for _layer_class in (DropConnectDense, DropConnectConv2D, ConcreteDropout):
     register(
         _layer_class,
         rate=_own_rate,
