@@ -14,6 +14,7 @@ from keras import ops
 
 from kdrop import validation
 from kdrop.backend.distribute import ReplicaSeedGenerator
+from kdrop.backend.masks import keep_mask
 
 
 def _logit(p):
@@ -215,10 +216,8 @@ class ConcreteDropout(keras.layers.Wrapper):
         """One Bernoulli(p) draw, scaled by `1 / (1 - p)`; changes nothing
         (no loss added, `p` untouched)."""
         keep_prob = 1.0 - self._rate_tensor()
-        u = keras.random.uniform(
-            self._mask_shape(inputs), seed=self.seed_generator, dtype="float32"
-        )
-        mask = ops.where(ops.less(u, keep_prob), 1.0 / keep_prob, 0.0)
+        kept = keep_mask(self._mask_shape(inputs), keep_prob, self.seed_generator)
+        mask = ops.where(kept, 1.0 / keep_prob, 0.0)
         return self.layer(ops.multiply(inputs, ops.cast(mask, inputs.dtype)))
 
     def compute_output_shape(self, input_shape):

@@ -14,6 +14,7 @@ from keras import ops
 
 from kdrop import validation
 from kdrop.backend.distribute import ReplicaSeedGenerator
+from kdrop.backend.masks import keep_mask
 from kdrop.layers.base import INVERTED, MODES, WEIGHT_SCALED
 from kdrop.layers.rate import ScheduledRate
 
@@ -43,16 +44,10 @@ class _DropConnect(ScheduledRate):
         """`kernel * mask` (inverted: `/ keep_prob`), `mask` of `mask_shape`
         broadcast against the kernel."""
         keep_prob = 1.0 - rate
-        # Uniforms in float32 whatever the compute dtype: in float16 a draw
-        # can round up to 1.0 and bias the keep probability.
-        uniform = keras.random.uniform(
-            mask_shape, seed=self.seed_generator, dtype="float32"
-        )
+        kept = keep_mask(mask_shape, keep_prob, self.seed_generator)
         if self.mode == INVERTED:
             kernel = ops.multiply(kernel, ops.cast(1.0 / keep_prob, kernel.dtype))
-        return ops.where(
-            ops.less(uniform, keep_prob), kernel, ops.zeros((), dtype=kernel.dtype)
-        )
+        return ops.where(kept, kernel, ops.zeros((), dtype=kernel.dtype))
 
     def _check_float_inputs(self, inputs):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
@@ -162,8 +157,10 @@ class DropConnectDense(_DropConnect, keras.layers.Dense):
         return ops.reshape(outputs, tuple(shape[:-1]) + (self.units,))
 
     def _finish(self, outputs):
+        # Cast: `sample()` runs outside `__call__`, where no variable is
+        # autocast to the compute dtype.
         if self.bias is not None:
-            outputs = ops.add(outputs, self.bias)
+            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
@@ -257,7 +254,8 @@ class DropConnectConv2D(_DropConnect, keras.layers.Conv2D):
                 if self.data_format == "channels_last"
                 else (1, self.filters, 1, 1)
             )
-            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+            bias = ops.cast(self.bias, outputs.dtype)
+            outputs = ops.add(outputs, ops.reshape(bias, bias_shape))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
