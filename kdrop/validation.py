@@ -11,6 +11,7 @@ are accepted wherever Python numbers are (`np.int64(4)` as an int,
 import math
 import numbers
 
+import keras
 import numpy as np
 
 
@@ -154,3 +155,15 @@ def check_int(value, name, allowed, minimum):
     if value < minimum:
         raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
     return int(value)
+
+
+def check_float_inputs(layer, inputs):
+    """Raises a TypeError naming `layer` unless `inputs` are floating-point."""
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if "float" not in dtype:
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) expects "
+            f"floating-point inputs (float16, bfloat16, float32, "
+            f"float64). Received inputs of dtype {dtype}; cast them "
+            f"first, e.g. with keras.ops.cast(x, 'float32')."
+        )

@@ -110,14 +110,7 @@ class BaseDropout(keras.layers.Layer):
             self.build()
 
     def _check_inputs(self, inputs):
-        dtype = keras.backend.standardize_dtype(inputs.dtype)
-        if "float" not in dtype:
-            raise TypeError(
-                f"Layer '{self.name}' ({type(self).__name__}) expects "
-                f"floating-point inputs (float16, bfloat16, float32, "
-                f"float64). Received inputs of dtype {dtype}; cast them "
-                f"first, e.g. with keras.ops.cast(x, 'float32')."
-            )
+        validation.check_float_inputs(self, inputs)
         self._check_noise_shape_fits(tuple(inputs.shape))
 
     def _check_noise_shape_fits(self, input_shape):

@@ -149,11 +149,6 @@ class ConcreteDropout(keras.layers.Wrapper):
         """The learned rate `p = sigmoid(p_logit)` (a Python float)."""
         return float(ops.convert_to_numpy(self._rate_tensor()))
 
-    @property
-    def keep_prob(self):
-        """`1 - current_rate`."""
-        return 1.0 - self.current_rate
-
     def _rate_tensor(self):
         return ops.sigmoid(ops.cast(self.p_logit, "float32"))
 

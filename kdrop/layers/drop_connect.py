@@ -35,11 +35,6 @@ class _DropConnect(ScheduledRate):
         self.seed = validation.check_seed(seed)
         self.seed_generator = ReplicaSeedGenerator(self.seed)
 
-    @property
-    def keep_prob(self):
-        """Probability of keeping a kernel entry, `1 - current_rate`."""
-        return 1.0 - self.current_rate
-
     def _masked(self, kernel, rate, mask_shape):
         """`kernel * mask` (inverted: `/ keep_prob`), `mask` of `mask_shape`
         broadcast against the kernel."""
@@ -49,17 +44,8 @@ class _DropConnect(ScheduledRate):
             kernel = ops.multiply(kernel, ops.cast(1.0 / keep_prob, kernel.dtype))
         return ops.where(kept, kernel, ops.zeros((), dtype=kernel.dtype))
 
-    def _check_float_inputs(self, inputs):
-        dtype = keras.backend.standardize_dtype(inputs.dtype)
-        if "float" not in dtype:
-            raise TypeError(
-                f"Layer '{self.name}' ({type(self).__name__}) expects "
-                f"floating-point inputs. Received inputs of dtype {dtype}; "
-                "cast them first, e.g. with keras.ops.cast(x, 'float32')."
-            )
-
     def call(self, inputs, training=False):
-        self._check_float_inputs(inputs)
+        validation.check_float_inputs(self, inputs)
         rate = self._rate_tensor()
         kernel = ops.cast(self.kernel, self.compute_dtype)
         if training:
@@ -75,7 +61,7 @@ class _DropConnect(ScheduledRate):
         Never advances a schedule step: Monte-Carlo sampling and probes can
         use it freely.
         """
-        self._check_float_inputs(inputs)
+        validation.check_float_inputs(self, inputs)
         kernel = ops.cast(self.kernel, self.compute_dtype)
         mask_shape = (ops.shape(inputs)[0],) + tuple(kernel.shape)
         kernels = self._masked(
