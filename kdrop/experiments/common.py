@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import kdrop
-from kdrop import validation
+from kdrop import optional, validation
 
 # Curriculum(0.5, gamma) with gamma = CURRICULUM_SPEED / total_steps has
 # rate 0.5 * (1 - exp(-3)) = 0.475, 95 % of its final 0.5, at mid-training.
@@ -284,8 +284,7 @@ def read_logged(log_dir, tag):
 @contextlib.contextmanager
 def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
     """Yields (figure, axes) and saves the figure to `path` (Agg backend)."""
-    import matplotlib
-
+    matplotlib = optional.require("matplotlib", "The experiment scripts")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
