@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 import kdrop
-from kdrop import validation
+from kdrop import optional, validation
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.experiments import common
 
@@ -78,10 +78,9 @@ def feature_grid(kernel, columns=GRID_COLUMNS, pad=1):
 
 
 def _png(image):
-    import matplotlib.image
-
+    image_module = optional.require("matplotlib.image", "The experiment scripts")
     buffer = io.BytesIO()
-    matplotlib.image.imsave(buffer, image, cmap="gray", vmin=0, vmax=1, format="png")
+    image_module.imsave(buffer, image, cmap="gray", vmin=0, vmax=1, format="png")
     return buffer.getvalue()
 
 
