@@ -1,32 +1,29 @@
 """Inference with dropout: fold the weight scaling, or sample (MC dropout).
 
-Both functions rebuild the model's graph with `keras.models.clone_model`,
-replacing only the dropout layers; every other layer is re-created from its
-config and receives a COPY of its weights, so the original model is never
-touched (no weights shared, no nodes added to its layers, no random state
-or schedule step advanced).
+Both functions REUSE the original model's layer objects for everything that
+is not dropout: they build a new graph (`keras.models.clone_model` with a
+`clone_function` returning the same layer) that calls the original layers.
+So every piece of layer state is kept exactly (adapted Normalization
+statistics, lookup tables, Lambda functions, custom layers' attributes), and
+nothing is re-created from a config. The original model's weights, outputs,
+random state and schedule steps are never changed; calling its layers in a
+new graph only adds nodes to those layers, as reusing a layer in Keras
+always does.
 """
 
+import collections
 import dataclasses
 import math
+import numbers
 import warnings
+import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
-from kdrop import validation
-from kdrop.layers import BaseDropout, InvertedDropout, WeightScaledDropout
-from kdrop.layers.base import WEIGHT_SCALED
-
-# Keras layers that are random in training and identity at inference.
-KERAS_NOISE_LAYERS = (
-    keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
-    keras.layers.GaussianDropout,
-    keras.layers.AlphaDropout,
-    keras.layers.GaussianNoise,
-)
-DROPOUT_LAYERS = (BaseDropout,) + KERAS_NOISE_LAYERS
+from kdrop import keras_internals, layer_paths, registry, sampling, validation
+from kdrop.layers import ScheduledDropout
 
 # Layers computing `activation(L(x, kernel) + bias)` with L linear in both the
 # input and the named kernel, so `L(k x, W) == L(x, k W)`: a factor k on the
@@ -48,7 +45,9 @@ FOLD_TARGETS = {
 
 # Layers f with f(k x) == k f(x) for every k > 0, which a keep_prob factor
 # travels through on its way to a fold target. ReLU and Activation qualify
-# only with a positively homogeneous function, see `_commutes_with_scale`.
+# only with a positively homogeneous function, and dropout-like layers only
+# when they are identity or a positive factor at inference: see
+# `_commutes_with_scale`.
 POSITIVE_SCALE_COMMUTING = (
     keras.layers.Identity,
     keras.layers.Flatten,
@@ -78,12 +77,18 @@ POSITIVE_SCALE_COMMUTING = (
     keras.layers.Cropping3D,
     keras.layers.LeakyReLU,
     keras.layers.PReLU,
-) + DROPOUT_LAYERS  # at inference: identity or a positive factor
+)
 HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
 
 # Default size of one compiled mc_predict call: its largest layer output
 # holds at most this many elements (64 MiB in float32).
 ELEMENT_BUDGET = 2**24
+# Rows per call for subclassed models, whose layer outputs cannot be sized
+# before running them.
+SUBCLASSED_ROWS = 1024
+# Sampling models kept compiled, most recently used first (each holds its
+# model alive).
+CACHED_SAMPLERS = 8
 
 
 def _commutes_with_scale(layer):
@@ -92,13 +97,16 @@ def _commutes_with_scale(layer):
     if isinstance(layer, keras.layers.Activation):
         name = keras.activations.serialize(layer.activation)
         return name in HOMOGENEOUS_ACTIVATIONS
+    if registry.inference_kind(layer) in (registry.IDENTITY, registry.SCALE_BY_KEEP):
+        return True  # at inference: identity or a positive factor
     return isinstance(layer, POSITIVE_SCALE_COMMUTING)
 
 
 def _inference_factor(layer):
-    """The factor a dropout layer multiplies by at inference (1: identity)."""
-    if isinstance(layer, BaseDropout) and layer.mode == WEIGHT_SCALED:
-        return layer.keep_prob
+    """The factor a dropout-like layer multiplies by at inference (1:
+    identity, or not dropout-like)."""
+    if registry.inference_kind(layer) == registry.SCALE_BY_KEEP:
+        return 1.0 - registry.current_rate(layer)
     return 1.0
 
 
@@ -112,39 +120,32 @@ def _kernel_name(layer):
     return None
 
 
-def _functional_graph(model, caller):
-    if isinstance(model, keras.Sequential):
-        graph = model._functional
-        if graph is None:
-            raise ValueError(
-                f"{caller} needs a built Sequential model: start it with "
-                f"keras.Input(...) or call it on data first (model "
-                f"'{model.name}')."
-            )
-        return graph
-    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
-        return model
-    raise TypeError(
-        f"{caller} supports Sequential and Functional Keras models (nested "
-        "ones included), whose layer graph it can inspect. Received a "
-        f"subclassed model of type {type(model).__name__}: rebuild it with "
-        "the Functional API, or apply the dropout layers' inference rules by "
-        "hand."
-    )
-
-
-def _model_nodes(graph):
-    return [node for nodes in graph._nodes_by_depth.values() for node in nodes]
+def _graph(model, caller):
+    """The Functional graph of a Sequential or Functional `model`."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"{caller} needs a keras.Model. Received: model={model!r} of type "
+            f"{type(model).__name__}."
+        )
+    graph = keras_internals.functional_graph(model)
+    if graph is None and isinstance(model, keras.Sequential):
+        raise ValueError(
+            f"{caller} needs a built Sequential model: start it with "
+            f"keras.Input(...) or call it on data first (model "
+            f"'{model.name}')."
+        )
+    return graph
 
 
 def _fold_targets(graph):
-    """Maps id(weight-scaled dropout layer) -> the layer to fold it into.
+    """Maps id(weight-scaled dropout layer) -> (the layer to fold it into,
+    its factor).
 
     The dropout layer must be used once, and its output must reach a single
     fold target through single-consumer layers that commute with a positive
     scale, without being a model output on the way.
     """
-    nodes = _model_nodes(graph)
+    nodes = keras_internals.graph_nodes(graph)
     consumers, uses = {}, {}
     for node in nodes:
         uses[id(node.operation)] = uses.get(id(node.operation), 0) + 1
@@ -155,7 +156,8 @@ def _fold_targets(graph):
     targets = {}
     for node in nodes:
         layer = node.operation
-        if _inference_factor(layer) == 1.0 or uses[id(layer)] != 1:
+        factor = _inference_factor(layer)
+        if factor == 1.0 or uses[id(layer)] != 1:
             continue
         tensor = node.output_tensors[0]
         while (
@@ -166,7 +168,7 @@ def _fold_targets(graph):
             if uses[id(operation)] != 1 or len(consumer.input_tensors) != 1:
                 break
             if _kernel_name(operation):
-                targets[id(layer)] = operation
+                targets[id(layer)] = (operation, factor)
                 break
             if not _commutes_with_scale(operation):
                 break
@@ -174,48 +176,17 @@ def _fold_targets(graph):
     return targets
 
 
-def _has_dropout(model):
-    return any(isinstance(layer, DROPOUT_LAYERS) for layer in model._flatten_layers())
-
-
-def _clone(model, replace, caller, call_function=None):
-    """Clones `model`, calling `replace(layer)` for every layer.
-
-    `replace` returns a new layer, or None to re-create the layer from its
-    config with a copy of its weights. `call_function(layer, *args,
-    **kwargs)`, if given, calls each new layer (Functional graphs only).
-    Returns the clone and a dict id(original layer) -> its re-created copy.
-    """
-    graph = _functional_graph(model, caller)
-    copies = []
-
-    def clone_layer(layer):
-        new_layer = replace(layer)
-        if new_layer is None:
-            new_layer = layer.__class__.from_config(layer.get_config())
-            copies.append((layer, new_layer))
-        return new_layer
-
-    clone = keras.models.clone_model(
-        model if call_function is None else graph,
-        clone_function=clone_layer,
-        call_function=call_function,
-    )
-    for layer, new_layer in copies:
-        new_layer.set_weights(layer.get_weights())
-    return clone, {id(layer): new_layer for layer, new_layer in copies}
-
-
 def fold_dropout(model):
     """Returns a new inference model with every dropout layer folded away.
 
-    Layers that are identity at inference become `keras.layers.Identity`:
-    kdrop's InvertedDropout and ScheduledDropout in "inverted" mode, Keras's
-    Dropout / SpatialDropout1D/2D/3D, and Keras's other training-only noise
-    layers (GaussianDropout, AlphaDropout, GaussianNoise). Weight-scaled
-    dropout (WeightScaledDropout, or ScheduledDropout in "weight_scaled" mode
-    at its current rate) multiplies by `keep_prob` at inference; that factor
-    is folded into the kernel of the next linear layer,
+    Dropout-like layers (those of `kdrop.registry`) that are identity at
+    inference become `keras.layers.Identity`: kdrop's InvertedDropout and
+    ScheduledDropout in "inverted" mode, Keras's Dropout /
+    SpatialDropout1D/2D/3D, and Keras's other training-only noise layers
+    (GaussianDropout, AlphaDropout, GaussianNoise). Weight-scaled dropout
+    (WeightScaledDropout, or ScheduledDropout in "weight_scaled" mode at its
+    current rate) multiplies by `keep_prob` at inference; that factor is
+    folded into the kernel of the next linear layer,
 
         W_test = keep_prob * W     (bias and activation unchanged)
 
@@ -231,20 +202,30 @@ def fold_dropout(model):
     "leaky_relu"), and other dropout layers (factors of a chain multiply).
     Otherwise the factor stays as a `keras.layers.Rescaling(keep_prob)`.
 
+    Every other layer of the folded model IS the original layer object
+    (same weights, same state: adapted preprocessing statistics, lookup
+    tables, Lambda functions); only fold targets that receive a factor are
+    copies with a scaled kernel. Layers whose dropout is inside them
+    (MultiHeadAttention(dropout=...), a custom block holding Dropout, an
+    LSTM with dropout) are kept: they already apply their inference rule.
     Nested Sequential/Functional models are folded recursively (a factor
-    never crosses a model boundary). A model without dropout gives an
-    equivalent copy, with a warning. Weights are copied, not shared; the
-    original model is not modified.
+    never crosses a model boundary); a nested subclassed model is kept as
+    it is. A model without dropout gives an equivalent model, with a
+    warning. The original model is not modified.
 
     Args:
         model: a Sequential or Functional Keras model.
 
     Returns:
         A new `keras.Model` whose `predict` equals `model.predict` (within
-        float rounding) and which contains no dropout layer.
+        float rounding) and whose graph contains no dropout layer. It
+        shares layers, and so weights, with `model`: train the original and
+        fold again, and save the folded model to get an independent copy.
 
     Raises:
-        TypeError: for a subclassed model, whose graph cannot be inspected.
+        TypeError: for a subclassed model (its graph is Python code that
+            cannot be rewritten; its `predict` already applies every
+            dropout layer's inference rule, so serve it as it is).
         ValueError: for a Sequential model that was never built.
 
     Example:
@@ -258,40 +239,56 @@ def fold_dropout(model):
         - Srivastava et al., "Dropout: A Simple Way to Prevent Neural
           Networks from Overfitting", JMLR 15, 2014 (weight scaling rule).
     """
-    _functional_graph(model, "fold_dropout")
-    if not _has_dropout(model):
+    if _graph(model, "fold_dropout") is None:
+        raise TypeError(
+            "fold_dropout rewrites a model's layer graph, so it needs a "
+            "Sequential or Functional model (nested ones included). Received "
+            f"a subclassed model of type {type(model).__name__} (model "
+            f"'{model.name}'), whose graph is Python code: its predict "
+            "already applies every dropout layer's inference rule, so serve "
+            "it as it is, or build it with the Functional API to fold."
+        )
+    if not sampling.dropout_like_layers(model):
         warnings.warn(
             f"Model '{model.name}' has no dropout layer: fold_dropout "
-            "returns an equivalent copy.",
+            "returns an equivalent model.",
             stacklevel=2,
         )
     return _fold(model)
 
 
 def _fold(model):
-    targets = _fold_targets(_functional_graph(model, "fold_dropout"))
+    targets = _fold_targets(keras_internals.functional_graph(model))
     factors = {}  # id(original fold target) -> product of folded keep_probs
+    for target, factor in targets.values():
+        factors[id(target)] = factors.get(id(target), 1.0) * factor
 
     def replace(layer):
         if isinstance(layer, keras.Model):
+            if keras_internals.functional_graph(layer) is None:
+                return layer  # subclassed: applies its inference rules itself
             return _fold(layer)
-        if not isinstance(layer, DROPOUT_LAYERS):
-            return None
+        if id(layer) in factors:
+            return _scaled_copy(layer, factors[id(layer)])
+        if registry.inference_kind(layer) in (None, registry.NOT_FOLDABLE):
+            return layer
         factor = _inference_factor(layer)
-        if id(layer) in targets:
-            target = id(targets[id(layer)])
-            factors[target] = factors.get(target, 1.0) * factor
-        elif factor != 1.0:
-            return keras.layers.Rescaling(
-                factor, name=layer.name, dtype=layer.dtype_policy.name
-            )
-        return keras.layers.Identity(name=layer.name, dtype=layer.dtype_policy.name)
+        policy = layer.dtype_policy.name
+        if factor == 1.0 or id(layer) in targets:
+            return keras.layers.Identity(name=layer.name, dtype=policy)
+        return keras.layers.Rescaling(factor, name=layer.name, dtype=policy)
 
-    clone, copies = _clone(model, replace, "fold_dropout")
-    for target, factor in factors.items():
-        kernel = getattr(copies[target], _kernel_name(copies[target]))
-        kernel.assign(ops.multiply(kernel, factor))
-    return clone
+    return keras.models.clone_model(model, clone_function=replace)
+
+
+def _scaled_copy(layer, factor):
+    """A copy of fold target `layer` whose kernel is `factor` times its own."""
+    copy = layer.__class__.from_config(layer.get_config())
+    copy.build_from_config(layer.get_build_config())
+    copy.set_weights(layer.get_weights())
+    kernel = getattr(copy, _kernel_name(copy))
+    kernel.assign(ops.multiply(kernel, factor))
+    return copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,70 +326,6 @@ class MCResult:
     draws: object = None
 
 
-class _AlwaysSample(keras.layers.Layer):
-    """Draws a training-mode sample of a noise layer whatever `training` is."""
-
-    def __init__(self, noise_layer, **kwargs):
-        super().__init__(
-            name=noise_layer.name, dtype=noise_layer.dtype_policy.name, **kwargs
-        )
-        self.noise_layer = noise_layer
-
-    def build(self, input_shape):
-        self.noise_layer.build(input_shape)
-
-    def call(self, inputs):
-        if isinstance(self.noise_layer, BaseDropout):
-            return self.noise_layer.sample(inputs)
-        return self.noise_layer(inputs, training=True)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-def _per_row(noise_shape):
-    # A mask shared across the batch (first entry 1) would be shared by the
-    # tiled copies of an example, i.e. across samples. Per-row masks give
-    # each example the same distribution, with independent samples.
-    if noise_shape is None or noise_shape[0] != 1:
-        return noise_shape
-    return (None,) + tuple(noise_shape[1:])
-
-
-def _sampling_layer(layer, seed):
-    """A fresh noise layer drawing as `layer` does in training."""
-    if isinstance(layer, BaseDropout):
-        # Equal in distribution to `layer.sample(x)` (mask and scaling depend
-        # only on mode, rate and noise_shape), with the rate frozen at its
-        # current value and no schedule or step counter to deserialize.
-        layer_class = (
-            WeightScaledDropout if layer.mode == WEIGHT_SCALED else InvertedDropout
-        )
-        return layer_class(
-            layer.current_rate,
-            noise_shape=_per_row(layer.noise_shape),
-            seed=seed,
-            dtype=layer.dtype_policy.name,
-        )
-    config = {**layer.get_config(), "seed": seed}
-    if "noise_shape" in config:
-        config["noise_shape"] = _per_row(config["noise_shape"])
-    return layer.__class__.from_config(config)
-
-
-def _always_sampling(rng):
-    """A `replace` for `_clone`: noise layers become always-sampling copies."""
-
-    def replace(layer):
-        if isinstance(layer, keras.Model):
-            return _clone(layer, replace, "mc_predict")[0]
-        if not isinstance(layer, DROPOUT_LAYERS):
-            return None
-        return _AlwaysSample(_sampling_layer(layer, int(rng.integers(2**31 - 1))))
-
-    return replace
-
-
 class _TileSamples(keras.layers.Layer):
     """Repeats the batch: row `s * n + i` is copy `s` of example `i`."""
 
@@ -403,21 +336,42 @@ class _TileSamples(keras.layers.Layer):
     def call(self, inputs):
         return ops.tile(inputs, (self.copies,) + (1,) * (len(inputs.shape) - 1))
 
-
-def _draws_samples(layer):
-    if isinstance(layer, keras.Model):
-        return any(isinstance(sub, _AlwaysSample) for sub in layer._flatten_layers())
-    return isinstance(layer, _AlwaysSample)
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
-def _sampling_model(model, rng, copies):
-    """A model mapping n examples to `copies` samples of each (copies * n rows).
+class _TiledModel(keras.Model):
+    """Runs a subclassed `model` on `copies` copies of each example."""
 
-    Noise layers are replaced by always-sampling copies. Layers that no noise
-    layer feeds are deterministic: they run once per example, and their
-    outputs are tiled only where the stochastic part reads them (for a CNN
-    with dropout before its classifier, only the classifier runs per sample).
+    def __init__(self, model, copies, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = model
+        self.tile = _TileSamples(copies, name="tile_samples")
+
+    def call(self, inputs):
+        return self.inner(keras.tree.map_structure(self.tile, inputs))
+
+
+def _holds_dropout(layer):
+    return registry.is_dropout_like(layer) or any(
+        registry.is_dropout_like(sub) for _, sub in layer_paths.walk(layer)
+    )
+
+
+def _sampling_model(model, copies):
+    """A model mapping n examples to `copies` passes of each (copies * n rows).
+
+    It calls the original layers; run it inside `sampling.sampling(model)`
+    so that the dropout-like layers sample. For Sequential and Functional
+    models, layers that no dropout feeds are deterministic: they run once
+    per example, and their outputs are tiled only where the stochastic part
+    reads them (for a CNN with dropout before its classifier, only the
+    classifier runs per sample). A subclassed model runs whole on the tiled
+    inputs.
     """
+    graph = keras_internals.functional_graph(model)
+    if graph is None:
+        return _TiledModel(model, copies, name=f"mc_{model.name}")
     stochastic = set()  # ids of symbolic tensors that depend on a draw
     tiled = {}  # id(deterministic tensor) -> its tiled copy
 
@@ -430,40 +384,124 @@ def _sampling_model(model, rng, copies):
 
     def call_function(layer, *args, **kwargs):
         inputs = keras.tree.flatten((args, kwargs))
-        if not (_draws_samples(layer) or any(id(t) in stochastic for t in inputs)):
+        if not (_holds_dropout(layer) or any(id(t) in stochastic for t in inputs)):
             return layer(*args, **kwargs)
         args, kwargs = keras.tree.map_structure(tile, (args, kwargs))
         outputs = layer(*args, **kwargs)
         stochastic.update(id(t) for t in keras.tree.flatten(outputs))
         return outputs
 
-    clone = _clone(model, _always_sampling(rng), "mc_predict", call_function)[0]
-    outputs = keras.tree.map_structure(tile, clone._outputs_struct)
-    return keras.Model(clone._inputs_struct, outputs)
+    clone = keras.models.clone_model(
+        graph, clone_function=lambda layer: layer, call_function=call_function
+    )
+    clone_graph = keras_internals.functional_graph(clone)
+    outputs = keras.tree.map_structure(
+        tile, keras_internals.outputs_structure(clone_graph)
+    )
+    with warnings.catch_warnings():
+        # Keras warns when dict keys differ from the Input names; it already
+        # did when the user built `model`, and the keys are the same here.
+        warnings.filterwarnings("ignore", "When providing `inputs` as a dict")
+        return keras.Model(keras_internals.inputs_structure(clone_graph), outputs)
+
+
+_SAMPLERS = collections.OrderedDict()  # key -> (weakref to model, sampler)
+
+
+def _cached_sampling_model(model, copies):
+    """`_sampling_model(model, copies)`, built and compiled once per model.
+
+    A rate held as a Python float is part of the compiled function, so the
+    key holds every such rate: a changed rate gives a new sampler.
+    ScheduledDropout computes its rate in the compiled function.
+    """
+    rates = tuple(
+        registry.current_rate(layer)
+        for _, layer in sampling.dropout_like_layers(model)
+        if not isinstance(layer, ScheduledDropout)
+    )
+    key = (id(model), copies, rates)
+    cached = _SAMPLERS.get(key)
+    if cached is not None and cached[0]() is model:
+        _SAMPLERS.move_to_end(key)
+        return cached[1]
+    sampler = _sampling_model(model, copies)
+    # Compiled as model.predict is: a model compiled with jit_compile=False
+    # (e.g. for a layer XLA cannot compile) is sampled without XLA too.
+    sampler.jit_compile = model.jit_compile
+    _SAMPLERS[key] = (weakref.ref(model), sampler)
+    while len(_SAMPLERS) > CACHED_SAMPLERS:
+        _SAMPLERS.popitem(last=False)
+    return sampler
+
+
+def _unsampled_noise(model):
+    """Paths of layers that look random but are not registered dropout-like
+    layers (nor inside or around one): mc_predict cannot sample them."""
+    walked = layer_paths.walk(model)
+    registered = [path for path, layer in walked if registry.is_dropout_like(layer)]
+    found = []
+    for path, layer in walked:
+        related = registered + found
+        if registry.is_dropout_like(layer) or any(
+            path.startswith(f"{other}/") or other.startswith(f"{path}/")
+            for other in related
+        ):
+            continue
+        # Random augmentation is meant to be off at inference.
+        if type(layer).__module__.startswith("keras.src.layers.preprocessing"):
+            continue
+        rates = [getattr(layer, name, None) for name in ("rate", "dropout")]
+        has_rate = any(
+            isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0
+            for rate in rates
+        )
+        if has_rate or keras_internals.own_seed_generators(layer):
+            found.append(path)
+    return found
+
+
+def _as_array(value):
+    # Backend tensors stay as they are (a TensorFlow string tensor has no
+    # numpy form that predict accepts); the rest becomes numpy.
+    return value if ops.is_tensor(value) else np.asarray(value)
 
 
 def _flat_inputs(graph, x):
-    """`x` as a list of numpy arrays in the order of `graph.inputs`."""
-    struct = graph._inputs_struct
+    """`x` as a list of arrays in the order of `graph`'s inputs (or, for a
+    subclassed model, of `keras.tree.flatten(x)`), and their structure."""
+    if graph is None:
+        flat = [_as_array(value) for value in keras.tree.flatten(x)]
+        received = [tuple(value.shape) for value in flat]
+        if not flat or any(len(shape) == 0 for shape in received):
+            raise ValueError(
+                "`x` must be an array, or a list / dict of arrays, with a batch "
+                f"axis. Received shape(s) {received}."
+            )
+        return flat, keras.tree.pack_sequence_as(x, flat)
+    struct = keras_internals.inputs_structure(graph)
     specs = keras.tree.flatten(struct)  # a dict flattens in sorted key order
+    expected = [tuple(spec.shape) for spec in specs]
     if isinstance(x, dict):
-        if isinstance(struct, dict):
-            names = sorted(struct)
-        else:
-            names = [spec.name for spec in specs]
+        names = sorted(struct) if isinstance(struct, dict) else [s.name for s in specs]
         if sorted(x) != sorted(names):
             raise ValueError(
                 f"`x` must have one entry per model input {names}. Received "
                 f"a dict with keys {sorted(x)}."
             )
         flat = [x[name] for name in names]
-    elif isinstance(x, (list, tuple)) and (len(specs) > 1 or len(x) == 1):
+    elif isinstance(x, (list, tuple)) and len(specs) > 1:
         flat = list(x)
+    elif (
+        isinstance(x, (list, tuple))
+        and len(x) == 1
+        and len(np.shape(x[0])) == len(expected[0])
+    ):
+        flat = [x[0]]  # [array] for a one-input model
     else:
-        flat = [x]
-    flat = [np.asarray(ops.convert_to_numpy(value)) for value in flat]
-    expected = [tuple(spec.shape) for spec in specs]
-    received = [value.shape for value in flat]
+        flat = [x]  # an array, or nested lists of numbers
+    flat = [_as_array(value) for value in flat]
+    received = [tuple(value.shape) for value in flat]
     if len(flat) != len(specs) or not all(
         validation.shape_fits(shape, got) for shape, got in zip(expected, received)
     ):
@@ -471,20 +509,43 @@ def _flat_inputs(graph, x):
             f"`x` does not fit the model: it expects {len(specs)} input(s) "
             f"of shape {expected}. Received shape(s) {received}."
         )
-    lengths = {len(value) for value in flat}
-    if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(
-            "`x` must hold at least one example, and the same number of "
-            f"examples in every input. Received shape(s) {received}."
+    return flat, struct
+
+
+def _unpack_x(element):
+    # Keras's convention for dataset elements: (x,), (x, y), (x, y, w).
+    if isinstance(element, tuple) and 1 <= len(element) <= 3:
+        return element[0]
+    return element
+
+
+def _batches(x):
+    """The input batches in `x`: one for arrays and structures of arrays,
+    one per element for a tf.data.Dataset, a PyDataset or an iterator."""
+    if isinstance(x, keras.utils.PyDataset) or _is_tf_dataset(x):
+        return (_unpack_x(element) for element in x)
+    if isinstance(x, collections.abc.Iterator):
+        return (_unpack_x(element) for element in x)
+    if isinstance(x, (str, bytes, set)) or x is None:
+        raise TypeError(
+            "`x` must be what model.predict takes: an array or tensor, a list "
+            "or dict of them, a tf.data.Dataset, a keras.utils.PyDataset or a "
+            f"generator. Received: x of type {type(x).__name__}."
         )
-    return flat
+    return iter([x])
+
+
+def _is_tf_dataset(x):
+    return type(x).__module__.startswith("tensorflow.") and hasattr(x, "element_spec")
 
 
 def _default_rows(graph):
     """Rows per call that keep the largest layer output under the budget."""
+    if graph is None:
+        return SUBCLASSED_ROWS
     largest = max(
         math.prod(dim or 1 for dim in tensor.shape[1:])
-        for node in _model_nodes(graph)
+        for node in keras_internals.graph_nodes(graph)
         for tensor in node.output_tensors
     )
     return max(1, ELEMENT_BUDGET // largest)
@@ -582,10 +643,18 @@ def _concatenate(parts, axis=0):
 def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=False):
     """Monte-Carlo dropout: mean and spread of `samples` stochastic passes.
 
-    Each pass samples new masks in every dropout layer (kdrop's and Keras's,
-    and Keras's other training-only noise layers: GaussianDropout,
-    AlphaDropout, GaussianNoise) while every other layer, BatchNormalization
-    included, stays in inference mode. WeightScaledDropout samples its
+    Each pass samples new masks in every dropout-like layer of
+    `kdrop.registry` wherever it is in the model: kdrop's and Keras's
+    dropout layers, Keras's other training-only noise layers
+    (GaussianDropout, AlphaDropout, GaussianNoise), dropout held inside
+    other layers (MultiHeadAttention(dropout=...), a custom layer holding
+    keras.layers.Dropout), nested models, and the `dropout` /
+    `recurrent_dropout` of LSTM, GRU and SimpleRNN layers (one mask per
+    sequence, reused at every time step: the variational RNN dropout of
+    Gal & Ghahramani 2016, which is how Keras applies them in training).
+    Every other layer (BatchNormalization, random augmentation, custom
+    layers reading `training`) stays in inference mode, unlike
+    `model(x, training=True)`. WeightScaledDropout samples its
     training-mode mask without rescaling, so the mean estimates the
     weight-scaled inference output; ScheduledDropout samples at its current
     rate and its step is not advanced. With `y_s` the output of pass `s`:
@@ -594,29 +663,45 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
         entropy = -sum_c mean_c log(mean_c)     (probability outputs only)
         mutual_information = entropy - 1/S sum_s (-sum_c y_sc log(y_sc))
 
-    How it runs: the model is cloned with each noise layer replaced by a
-    seeded copy that always samples (the original model and its random
-    state are untouched). Layers that no noise layer feeds are
-    deterministic: they run once per example, and their outputs are tiled
-    where the stochastic part reads them, so one compiled
+    How it runs: only the dropout-like layers are switched to sampling, by
+    `kdrop.sampling.sampling` for the duration of the call; the model's
+    other layers are the original objects, in inference mode, so their
+    state is used as it is. Its weights, outputs, random state and schedule
+    steps are the same afterwards. For Sequential and Functional models,
+    layers that no dropout feeds run once per example and their outputs
+    are tiled where the stochastic part reads them, so one compiled
     `predict_on_batch` call evaluates many samples of several examples (for
     a CNN with dropout before its classifier, only the classifier runs per
-    sample). Masks are drawn per row, so every copy gets its own; a
-    `noise_shape` whose batch entry is 1 (one mask shared by the batch) is
-    sampled per row too, which gives each example the same distribution.
+    sample); a subclassed model runs whole on the tiled examples. The
+    compiled function is cached per model (the last 8 models), so a second
+    call does not retrace. Masks are drawn per row, so every copy gets its
+    own; a `noise_shape` whose batch entry is 1 (one mask shared by the
+    batch) is sampled per row too, which gives each example the same
+    distribution.
+
+    A layer that holds randomness kdrop does not know (an unregistered
+    layer with its own seed generator or a positive `rate` / `dropout`)
+    is left in inference mode, with a warning naming its path: register its
+    class with `kdrop.registry.register` to sample it. Random augmentation
+    layers are left in inference mode on purpose, silently.
 
     Args:
-        model: a Sequential or Functional Keras model (nested models are
-            sampled too).
-        x: the inputs, as for `model.predict`: an array, or a list / dict
-            for several inputs.
+        model: a Keras model: Sequential, Functional (nested models
+            included) or subclassed.
+        x: the inputs, as for `model.predict`: an array or tensor, a list /
+            dict of them for several inputs, nested lists of numbers, a
+            `tf.data.Dataset`, a `keras.utils.PyDataset` or a generator
+            (elements `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`; the
+            targets are ignored, and the results of all batches are
+            concatenated).
         samples: int > 0, stochastic forward passes per example.
         batch_size: None or int > 0, the most rows (copies of examples, one
             per sample) evaluated by one compiled call, which bounds memory
             like `model.predict(batch_size=...)`. None: as many as keep the
             largest layer output of one call under 2**24 elements (64 MiB
             in float32), counting unknown dimensions as 1 (pass batch_size
-            for models with variable-length inputs).
+            for models with variable-length inputs); 1024 for subclassed
+            models.
         seed: None or an int; the same seed gives the same result, None
             fresh randomness.
         return_samples: bool; if True, `MCResult.draws` keeps every pass's
@@ -632,9 +717,11 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
 
     Raises:
         ValueError: for bad `samples` / `batch_size`, `x` that does not fit
-            the model, or a Sequential model that was never built.
-        TypeError: for a bad `seed` or `return_samples`, or a subclassed
-            model.
+            the model or holds no example, or a Sequential model that was
+            never built.
+        TypeError: for a bad `seed` or `return_samples`, an `x` of a type
+            `model.predict` does not take, or a `model` that is not a
+            `keras.Model`.
 
     Example:
 
@@ -647,6 +734,8 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
     References:
         - Gal & Ghahramani, "Dropout as a Bayesian Approximation:
           Representing Model Uncertainty in Deep Learning", ICML 2016.
+        - Gal & Ghahramani, "A Theoretically Grounded Application of
+          Dropout in Recurrent Neural Networks", NeurIPS 2016.
         - Srivastava et al., JMLR 15, 2014, section 7.5 and Fig. 11.
     """
     samples = validation.check_positive_int(samples, "samples")
@@ -654,31 +743,49 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
         batch_size = validation.check_positive_int(batch_size, "batch_size")
     seed = validation.check_seed(seed)
     return_samples = validation.check_bool(return_samples, "return_samples")
-    graph = _functional_graph(model, "mc_predict")
-    inputs = _flat_inputs(graph, x)
-    if not _has_dropout(model):
+    graph = _graph(model, "mc_predict")
+    batches = _batches(x)
+    if not sampling.dropout_like_layers(model):
         warnings.warn(
             f"Model '{model.name}' has no dropout layer: every sample is "
             "the same and std is zero.",
+            stacklevel=2,
+        )
+    unsampled = _unsampled_noise(model)
+    if unsampled:
+        warnings.warn(
+            f"mc_predict cannot sample the noise of layer(s) {unsampled} of "
+            f"model '{model.name}': they are not registered dropout-like "
+            "layers, so they run in inference mode and std leaves out their "
+            "noise. Register their class with kdrop.registry.register.",
             stacklevel=2,
         )
     rows = batch_size or _default_rows(graph)
     examples_per_call = max(1, rows // samples)
     calls = math.ceil(samples / min(samples, rows))  # per example
     copies = math.ceil(samples / calls)  # samples per call
-    sampler = _sampling_model(model, np.random.default_rng(seed), copies)
+    sampler = _cached_sampling_model(model, copies)
 
-    chunks = [
-        _sample_chunk(
-            sampler,
-            graph._inputs_struct,
-            [value[start : start + examples_per_call] for value in inputs],
-            samples,
-            calls,
-            return_samples,
-        )
-        for start in range(0, len(inputs[0]), examples_per_call)
-    ]
+    chunks = []
+    with sampling.sampling(model, seed):
+        for batch in batches:
+            inputs, struct = _flat_inputs(graph, batch)
+            lengths = {len(value) for value in inputs}
+            if len(lengths) != 1 or 0 in lengths:
+                raise ValueError(
+                    "`x` must hold at least one example, and the same number "
+                    "of examples in every input. Received shape(s) "
+                    f"{[tuple(value.shape) for value in inputs]}."
+                )
+            for start in range(0, lengths.pop(), examples_per_call):
+                chunk = [value[start : start + examples_per_call] for value in inputs]
+                chunks.append(
+                    _sample_chunk(
+                        sampler, struct, chunk, samples, calls, return_samples
+                    )
+                )
+    if not chunks:
+        raise ValueError("`x` holds no batch: the dataset or generator is empty.")
     structure = chunks[0][0]
     per_output = list(zip(*[stats for _, stats in chunks]))
     mean = [np.concatenate([s.moments.mean for s in output]) for output in per_output]

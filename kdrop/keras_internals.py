@@ -85,3 +85,38 @@ def variable_index(optimizer, variable):
     `update_step`. Checked on Keras 3.15.
     """
     return _private(optimizer, "_get_variable_index")(variable)
+
+
+def functional_graph(model):
+    """The Functional graph of `model`, or None for a subclassed model.
+
+    A Sequential model keeps its graph in `Sequential._functional` (None
+    until it is built); a Functional model is its own graph. Checked on
+    Keras 3.15.
+    """
+    if isinstance(model, keras.Sequential):
+        return _private(model, "_functional")
+    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
+        return model  # subclassed models have no `_nodes_by_depth`
+    return None
+
+
+def graph_nodes(graph):
+    """Every node of a Functional `graph` (`Functional._nodes_by_depth`),
+    whose `operation`, `input_tensors` and `output_tensors` describe one
+    layer call. Checked on Keras 3.15."""
+    by_depth = _private(graph, "_nodes_by_depth")
+    return [node for nodes in by_depth.values() for node in nodes]
+
+
+def inputs_structure(graph):
+    """The structure (tensor, list or dict) of a Functional graph's inputs,
+    as passed to its constructor (`Functional._inputs_struct`). Checked on
+    Keras 3.15."""
+    return _private(graph, "_inputs_struct")
+
+
+def outputs_structure(graph):
+    """The structure of a Functional graph's outputs
+    (`Functional._outputs_struct`). Checked on Keras 3.15."""
+    return _private(graph, "_outputs_struct")

@@ -1,5 +1,6 @@
 """Small models shaped like the ones Keras users build, for every feature's
-tests: each builder returns `(model, sample_inputs)`.
+tests: each builder returns `(model, sample_inputs)`; `builder(zero=True)`
+gives the same model with every dropout rate and noise level at 0.
 
 `ZOO` maps a name to its builder; `zoo_params()` gives pytest parameters
 with the TensorFlow-only models marked. Every model is compiled (Adam,
@@ -16,6 +17,11 @@ import kdrop
 RNG = np.random.default_rng(11)
 
 
+def _rate(rate, zero):
+    """`rate`, or 0 for the zero-rate variant of a model (`zero=True`)."""
+    return 0.0 if zero else rate
+
+
 def _compile(model):
     model.compile(optimizer="adam", loss="mse")
     return model
@@ -26,7 +32,7 @@ def fit_targets(model, x):
     return keras.tree.map_structure(np.zeros_like, model.predict(x, verbose=0))
 
 
-def tabular_lookup():
+def tabular_lookup(zero=False):
     """Adapted Normalization, StringLookup, IntegerLookup, Discretization
     (dict inputs; lookup tables and string tensors need TensorFlow)."""
     import tensorflow as tf  # numpy strings are not accepted by predict
@@ -39,14 +45,14 @@ def tabular_lookup():
     norm.adapt(numeric)
     lookup = keras.layers.StringLookup(output_mode="one_hot", name="city_lookup")
     lookup.adapt(city)
-    int_lookup = keras.layers.IntegerLookup(output_mode="one_hot", name="rooms")
+    int_lookup = keras.layers.IntegerLookup(output_mode="one_hot", name="rooms_lookup")
     int_lookup.adapt(rooms)
     bins = keras.layers.Discretization(num_bins=4, output_mode="one_hot", name="bins")
     bins.adapt(numeric[:, :1])
     inputs = {
         "numeric": keras.Input((3,), name="numeric"),
         "city": keras.Input((1,), dtype="string", name="city"),
-        "rooms": keras.Input((1,), dtype="int64", name="rooms_in"),
+        "rooms": keras.Input((1,), dtype="int64", name="rooms"),
     }
     features = keras.layers.Concatenate()(
         [
@@ -57,7 +63,7 @@ def tabular_lookup():
         ]
     )
     hidden = keras.layers.Dense(16, activation="relu")(features)
-    hidden = keras.layers.Dropout(0.3, name="drop")(hidden)
+    hidden = keras.layers.Dropout(_rate(0.3, zero), name="drop")(hidden)
     outputs = keras.layers.Dense(1)(hidden)
     model = keras.Model(inputs, outputs, name="tabular_lookup")
     x = {"numeric": numeric, "city": tf.constant(city.tolist()), "rooms": rooms}
@@ -67,7 +73,7 @@ def tabular_lookup():
 tabular_lookup.tensorflow_only = True
 
 
-def tabular_normalized():
+def tabular_normalized(zero=False):
     """Adapted Normalization and Discretization feeding an MLP with dropout."""
     x = RNG.normal(100.0, 30.0, size=(32, 4)).astype("float32")
     norm = keras.layers.Normalization(name="norm")
@@ -78,7 +84,7 @@ def tabular_normalized():
     first = keras.layers.Lambda(lambda t: t[:, :1], name="first_column")(inputs)
     features = keras.layers.Concatenate()([norm(inputs), bins(first)])
     hidden = keras.layers.Dense(16, activation="relu")(features)
-    hidden = kdrop.layers.InvertedDropout(0.4, name="drop")(hidden)
+    hidden = kdrop.layers.InvertedDropout(_rate(0.4, zero), name="drop")(hidden)
     outputs = keras.layers.Dense(3, activation="softmax")(hidden)
     return _compile(keras.Model(inputs, outputs, name="tabular_normalized")), x
 
@@ -125,19 +131,19 @@ class TransformerBlock(keras.layers.Layer):
         return config
 
 
-def transformer():
+def transformer(zero=False):
     """A transformer block (attention dropout, a custom layer holding
     Dropout, LayerNormalization, residual adds) and a classifier head."""
     inputs = keras.Input((6, 8))
-    hidden = TransformerBlock(8, 2, 16, rate=0.3, name="block")(inputs)
+    hidden = TransformerBlock(8, 2, 16, rate=_rate(0.3, zero), name="block")(inputs)
     hidden = keras.layers.GlobalAveragePooling1D()(hidden)
-    hidden = keras.layers.Dropout(0.2, name="head_drop")(hidden)
+    hidden = keras.layers.Dropout(_rate(0.2, zero), name="head_drop")(hidden)
     outputs = keras.layers.Dense(3, activation="softmax")(hidden)
     x = RNG.normal(size=(8, 6, 8)).astype("float32")
     return _compile(keras.Model(inputs, outputs, name="transformer")), x
 
 
-def resnet():
+def resnet(zero=False):
     """A small ResNet: BatchNormalization, residual Add, SpatialDropout2D
     and a kdrop layer dropping whole feature maps."""
     inputs = keras.Input((8, 8, 3))
@@ -147,9 +153,9 @@ def resnet():
     hidden = keras.layers.Conv2D(4, 3, padding="same")(hidden)
     hidden = keras.layers.BatchNormalization()(hidden)
     hidden = keras.layers.ReLU()(keras.layers.Add()([stem, hidden]))
-    hidden = keras.layers.SpatialDropout2D(0.25, name="spatial")(hidden)
+    hidden = keras.layers.SpatialDropout2D(_rate(0.25, zero), name="spatial")(hidden)
     hidden = kdrop.layers.InvertedDropout(
-        0.25, noise_shape=(None, 1, 1, 4), name="maps"
+        _rate(0.25, zero), noise_shape=(None, 1, 1, 4), name="maps"
     )(hidden)
     hidden = keras.layers.GlobalAveragePooling2D()(hidden)
     outputs = keras.layers.Dense(2, activation="softmax")(hidden)
@@ -163,13 +169,19 @@ def resnet():
     return model, x
 
 
-def recurrent():
+def recurrent(zero=False):
     """LSTM and GRU with `dropout` and `recurrent_dropout`."""
     inputs = keras.Input((5, 3))
     hidden = keras.layers.LSTM(
-        6, dropout=0.3, recurrent_dropout=0.2, return_sequences=True, name="lstm"
+        6,
+        dropout=_rate(0.3, zero),
+        recurrent_dropout=_rate(0.2, zero),
+        return_sequences=True,
+        name="lstm",
     )(inputs)
-    hidden = keras.layers.GRU(4, dropout=0.2, recurrent_dropout=0.3, name="gru")(hidden)
+    hidden = keras.layers.GRU(
+        4, dropout=_rate(0.2, zero), recurrent_dropout=_rate(0.3, zero), name="gru"
+    )(hidden)
     outputs = keras.layers.Dense(1)(hidden)
     x = RNG.normal(size=(6, 5, 3)).astype("float32")
     return _compile(keras.Model(inputs, outputs, name="recurrent")), x
@@ -195,10 +207,10 @@ class SubclassedMLP(keras.Model):
         return {**super().get_config(), "units": self.units, "rate": self.rate}
 
 
-def subclassed():
+def subclassed(zero=False):
     """A subclassed keras.Model with Keras and kdrop dropout."""
     x = RNG.normal(size=(8, 5)).astype("float32")
-    model = SubclassedMLP(name="subclassed")
+    model = SubclassedMLP(rate=_rate(0.5, zero), name="subclassed")
     model(x)
     return _compile(model), x
 
@@ -215,17 +227,17 @@ def _block(name, rate):
     )
 
 
-def nested():
+def nested(zero=False):
     """Two sub-models made by one helper: layer names repeat."""
     inputs = keras.Input((8,))
-    hidden = _block("encoder", 0.1)(inputs)
-    hidden = _block("decoder", 0.6)(hidden)
+    hidden = _block("encoder", _rate(0.1, zero))(inputs)
+    hidden = _block("decoder", _rate(0.6, zero))(hidden)
     outputs = keras.layers.Dense(1, name="out")(hidden)
     x = RNG.normal(size=(8, 8)).astype("float32")
     return _compile(keras.Model(inputs, outputs, name="nested")), x
 
 
-def multi_input():
+def multi_input(zero=False):
     """Two inputs (a list), one output."""
     left, right = keras.Input((4,), name="left"), keras.Input((3,), name="right")
     hidden = keras.layers.Concatenate()(
@@ -234,7 +246,7 @@ def multi_input():
             keras.layers.Dense(6, activation="relu")(right),
         ]
     )
-    hidden = kdrop.layers.WeightScaledDropout(0.5, name="drop")(hidden)
+    hidden = kdrop.layers.WeightScaledDropout(_rate(0.5, zero), name="drop")(hidden)
     outputs = keras.layers.Dense(2)(hidden)
     x = [
         RNG.normal(size=(8, 4)).astype("float32"),
@@ -243,11 +255,11 @@ def multi_input():
     return _compile(keras.Model([left, right], outputs, name="multi_input")), x
 
 
-def multi_output():
+def multi_output(zero=False):
     """One input, two named outputs (a dict)."""
     inputs = keras.Input((5,))
     hidden = keras.layers.Dense(8, activation="relu")(inputs)
-    hidden = keras.layers.Dropout(0.4, name="drop")(hidden)
+    hidden = keras.layers.Dropout(_rate(0.4, zero), name="drop")(hidden)
     outputs = {
         "label": keras.layers.Dense(3, activation="softmax", name="label")(hidden),
         "value": keras.layers.Dense(1, name="value")(hidden),
@@ -256,27 +268,29 @@ def multi_output():
     return _compile(keras.Model(inputs, outputs, name="multi_output")), x
 
 
-def with_lambda():
+def with_lambda(zero=False):
     """A Lambda layer (an in-memory Python function)."""
     inputs = keras.Input((4,))
     hidden = keras.layers.Lambda(lambda t: 2.0 * t + 1.0, name="affine")(inputs)
     hidden = keras.layers.Dense(8, activation="relu")(hidden)
-    hidden = kdrop.layers.InvertedDropout(0.5, name="drop")(hidden)
+    hidden = kdrop.layers.InvertedDropout(_rate(0.5, zero), name="drop")(hidden)
     outputs = keras.layers.Dense(1)(hidden)
     x = RNG.normal(size=(8, 4)).astype("float32")
     return _compile(keras.Model(inputs, outputs, name="with_lambda")), x
 
 
-def mixed_precision():
+def mixed_precision(zero=False):
     """Layers with the "mixed_float16" policy, a float32 output."""
     policy = "mixed_float16"
     model = keras.Sequential(
         [
             keras.Input((6,)),
             keras.layers.Dense(8, activation="relu", dtype=policy),
-            kdrop.layers.WeightScaledDropout(0.5, dtype=policy, name="drop"),
+            kdrop.layers.WeightScaledDropout(
+                _rate(0.5, zero), dtype=policy, name="drop"
+            ),
             keras.layers.Dense(8, activation="relu", dtype=policy),
-            keras.layers.Dropout(0.3, dtype=policy, name="keras_drop"),
+            keras.layers.Dropout(_rate(0.3, zero), dtype=policy, name="keras_drop"),
             keras.layers.Dense(2, dtype="float32"),
         ],
         name="mixed_precision",
@@ -285,7 +299,7 @@ def mixed_precision():
     return _compile(model), x
 
 
-def augmented_cnn():
+def augmented_cnn(zero=False):
     """Random augmentation layers (off at inference) before a CNN."""
     model = keras.Sequential(
         [
@@ -295,7 +309,7 @@ def augmented_cnn():
             keras.layers.Conv2D(4, 3, activation="relu"),
             keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
-            kdrop.layers.WeightScaledDropout(0.5, name="drop"),
+            kdrop.layers.WeightScaledDropout(_rate(0.5, zero), name="drop"),
             keras.layers.Dense(3, activation="softmax"),
         ],
         name="augmented_cnn",
@@ -304,23 +318,26 @@ def augmented_cnn():
     return _compile(model), x
 
 
-def scheduled_mlp():
+def scheduled_mlp(zero=False):
     """ScheduledDropout in both modes, plus Keras's noise layers."""
     model = keras.Sequential(
         [
             keras.Input((6,)),
-            keras.layers.GaussianNoise(0.1, name="noise"),
+            keras.layers.GaussianNoise(_rate(0.1, zero), name="noise"),
             keras.layers.Dense(8, activation="relu"),
             kdrop.layers.ScheduledDropout(
-                kdrop.schedules.Linear(0.5, 0.1, 100), name="annealed"
+                kdrop.schedules.Linear(_rate(0.5, zero), _rate(0.1, zero), 100),
+                name="annealed",
             ),
             keras.layers.Dense(8, activation="relu"),
             kdrop.layers.ScheduledDropout(
-                kdrop.schedules.Constant(0.3), mode="weight_scaled", name="scaled"
+                kdrop.schedules.Constant(_rate(0.3, zero)),
+                mode="weight_scaled",
+                name="scaled",
             ),
             keras.layers.Dense(8, activation="selu"),
-            keras.layers.AlphaDropout(0.1, name="alpha"),
-            keras.layers.GaussianDropout(0.2, name="gaussian"),
+            keras.layers.AlphaDropout(_rate(0.1, zero), name="alpha"),
+            keras.layers.GaussianDropout(_rate(0.2, zero), name="gaussian"),
             keras.layers.Dense(1),
         ],
         name="scheduled_mlp",
@@ -329,16 +346,18 @@ def scheduled_mlp():
     return _compile(model), x
 
 
-def bidirectional():
+def bidirectional(zero=False):
     """Bidirectional GRU with dropout, then an embedding-free classifier."""
     inputs = keras.Input((4, 3))
-    hidden = keras.layers.Bidirectional(keras.layers.GRU(4, dropout=0.3))(inputs)
+    hidden = keras.layers.Bidirectional(keras.layers.GRU(4, dropout=_rate(0.3, zero)))(
+        inputs
+    )
     outputs = keras.layers.Dense(2, activation="softmax")(hidden)
     x = RNG.normal(size=(6, 4, 3)).astype("float32")
     return _compile(keras.Model(inputs, outputs, name="bidirectional")), x
 
 
-def hand_computable():
+def hand_computable(zero=False):
     """x -> WeightScaledDropout(0.5) -> Dense(1, all-ones kernel, no bias).
 
     Per example the output is `sum_j mask_j x_j`, so over the masks its mean
@@ -347,7 +366,7 @@ def hand_computable():
     model = keras.Sequential(
         [
             keras.Input((10,)),
-            kdrop.layers.WeightScaledDropout(0.5, name="drop"),
+            kdrop.layers.WeightScaledDropout(_rate(0.5, zero), name="drop"),
             keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
         ],
         name="hand_computable",

@@ -31,11 +31,7 @@ def assert_same_predictions(folded, model, x):
 
 
 def noise_layers(model):
-    return [
-        layer
-        for layer in model._flatten_layers()
-        if isinstance(layer, kdrop.inference.DROPOUT_LAYERS)
-    ]
+    return [layer for _, layer in kdrop.sampling.dropout_like_layers(model)]
 
 
 def rescaling_factors(model):
@@ -284,12 +280,12 @@ def test_fold_nested_model_and_keras_noise_layers():
     )
 
 
-def test_fold_model_without_dropout_returns_equal_copy():
+def test_fold_model_without_dropout_returns_equal_model():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with pytest.warns(UserWarning, match="no dropout layer.*equivalent copy"):
+    with pytest.warns(UserWarning, match="no dropout layer.*equivalent model"):
         folded = kdrop.fold_dropout(model)
     assert folded is not model
-    assert folded.layers[0].kernel is not model.layers[0].kernel
+    assert folded.layers[0] is model.layers[0]  # reused, state and all
     assert_same_predictions(folded, model, normal(2, 3))
 
 
@@ -302,16 +298,21 @@ class Subclassed(keras.Model):
         return self.dense(x)
 
 
+def test_fold_subclassed_model_gets_a_clear_error():
+    model = Subclassed()
+    model(np.ones((1, 3), "float32"))
+    with pytest.raises(TypeError, match="subclassed model of type Subclassed.*serve"):
+        kdrop.fold_dropout(model)
+
+
 @pytest.mark.parametrize(
     "function", [kdrop.fold_dropout, lambda m: kdrop.mc_predict(m, np.ones((1, 3)))]
 )
-def test_subclassed_and_unbuilt_models_get_clear_errors(function):
-    model = Subclassed()
-    model(np.ones((1, 3), "float32"))
-    with pytest.raises(TypeError, match="Subclassed.*Functional"):
-        function(model)
+def test_unbuilt_models_and_non_models_get_clear_errors(function):
     with pytest.raises(ValueError, match="built Sequential.*keras.Input"):
         function(keras.Sequential([keras.layers.Dense(2)]))
+    with pytest.raises(TypeError, match="needs a keras.Model.*Dense"):
+        function(keras.layers.Dense(2))
 
 
 # ------------------------------------------------------------------ mc_predict

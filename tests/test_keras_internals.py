@@ -91,6 +91,9 @@ def test_variable_index_follows_the_build_order():
         (keras_internals.callback_model, "_model"),
         (keras_internals.learning_rate_schedule, "_learning_rate"),
         (lambda obj: keras_internals.variable_index(obj, None), "_get_variable_index"),
+        (keras_internals.graph_nodes, "_nodes_by_depth"),
+        (keras_internals.inputs_structure, "_inputs_struct"),
+        (keras_internals.outputs_structure, "_outputs_struct"),
     ],
 )
 def test_a_missing_internal_is_named_in_the_error(function, internal):
@@ -101,3 +104,27 @@ def test_a_missing_internal_is_named_in_the_error(function, internal):
         function(Changed())
     message = str(info.value)
     assert f"`Changed.{internal}`" in message and keras.__version__ in message
+
+
+def test_functional_graph_nodes_and_structures():
+    inputs = {"a": keras.Input((2,), name="a"), "b": keras.Input((3,), name="b")}
+    dense = keras.layers.Dense(1)
+    outputs = [dense(keras.layers.Concatenate()([inputs["a"], inputs["b"]]))]
+    functional = keras.Model(inputs, outputs)
+    assert keras_internals.functional_graph(functional) is functional
+    assert keras_internals.inputs_structure(functional) == inputs
+    assert keras_internals.outputs_structure(functional) == outputs
+    operations = [node.operation for node in keras_internals.graph_nodes(functional)]
+    assert dense in operations
+
+    sequential = keras.Sequential([keras.layers.Dense(1)])
+    assert keras_internals.functional_graph(sequential) is None  # not built
+    sequential.build((None, 2))
+    graph = keras_internals.functional_graph(sequential)
+    assert graph is not None and graph is not sequential
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert keras_internals.functional_graph(Subclassed()) is None

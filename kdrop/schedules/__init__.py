@@ -10,7 +10,6 @@ from kdrop.schedules.dropout import (
     Linear,
     PerEpoch,
     Piecewise,
-    Scaled,
 )
 from kdrop.schedules.presets import HintonLearningRate, hinton2012, srivastava2014
 
@@ -25,7 +24,6 @@ __all__ = [
     "Linear",
     "PerEpoch",
     "Piecewise",
-    "Scaled",
     "hinton2012",
     "srivastava2014",
 ]

@@ -1,0 +1,30 @@
+"""Reproducible draws from a backend's global random generator.
+
+Keras's Dropout created with `seed=None` does not draw its torch masks from
+its SeedGenerator: on the torch backend, `keras.random.dropout` with an
+unseeded generator calls `torch.nn.functional.dropout`, which reads torch's
+global generator (keras/src/backend/torch/random.py, Keras 3.15). Setting
+the layer's seed state therefore does not make its masks reproducible
+there; seeding torch's global generator does. TensorFlow and JAX draw every
+Keras dropout mask from the layer's SeedGenerator.
+"""
+
+import contextlib
+
+import keras
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed):
+    """Within the block, the backend's global generator is seeded by `seed`
+    (an int) and afterwards it is back where it was, as if nothing had been
+    drawn. With `seed=None`, or on backends other than torch, nothing
+    changes."""
+    if seed is None or keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield

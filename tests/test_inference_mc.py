@@ -1,0 +1,234 @@
+"""mc_predict on nested dropout, subclassed models and every input kind
+model.predict takes; warnings for noise it cannot sample; no retracing."""
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+from tests import model_zoo
+from tests.conftest import BACKEND
+
+SAMPLES = 4000
+
+
+def bernoulli_sum_moments(weights, keep, scale):
+    """Mean, std, and the std of the sample variance over `n` draws, of
+    `y = scale * sum_j w_j b_j` with `b_j ~ Bernoulli(keep)` independent."""
+    weights = np.asarray(weights, np.float64) * scale
+    mean = keep * weights.sum(axis=-1)
+    variances = keep * (1 - keep) * weights**2
+    variance = variances.sum(axis=-1)
+    # Fourth central moment of a sum of independent zero-mean terms.
+    fourth = (weights**4 * keep * (1 - keep) * (1 - 3 * keep + 3 * keep**2)).sum(
+        axis=-1
+    ) + 3 * (variance**2 - (variances**2).sum(axis=-1))
+    return mean, np.sqrt(variance), fourth
+
+
+def assert_bernoulli(result, weights, keep, scale):
+    mean, std, fourth = bernoulli_sum_moments(weights, keep, scale)
+    got_mean, got_std = result.mean[:, 0], result.std[:, 0]
+    # 5 standard errors of the sample mean and of the sample variance.
+    np.testing.assert_array_less(np.abs(got_mean - mean), 5 * std / np.sqrt(SAMPLES))
+    variance_error = np.sqrt((fourth - std**4) / SAMPLES)
+    np.testing.assert_array_less(np.abs(got_std**2 - std**2), 5 * variance_error)
+
+
+def test_mc_matches_the_bernoulli_moments_of_a_hand_computable_model():
+    model, x = model_zoo.hand_computable()
+    result = kdrop.mc_predict(model, x, samples=SAMPLES, seed=1)
+    assert_bernoulli(result, x, keep=0.5, scale=1.0)
+
+
+class HoldsDropout(keras.layers.Layer):
+    """A custom layer holding a keras.layers.Dropout, passing `training`."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = keras.layers.Dropout(rate)
+
+    def call(self, inputs, training=False):
+        return self.dropout(inputs, training=training)
+
+
+def test_mc_samples_dropout_held_inside_a_custom_layer():
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            HoldsDropout(0.3),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ]
+    )
+    x = np.random.uniform(0.5, 2.0, size=(3, 6)).astype("float32")
+    result = kdrop.mc_predict(model, x, samples=SAMPLES, seed=2)
+    assert_bernoulli(result, x, keep=0.7, scale=1 / 0.7)  # inverted dropout
+
+
+def test_mc_on_a_subclassed_model_matches_the_bernoulli_moments():
+    class Readout(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.drop = kdrop.layers.WeightScaledDropout(0.4)
+            self.dense = keras.layers.Dense(
+                1, use_bias=False, kernel_initializer="ones"
+            )
+
+        def call(self, inputs, training=False):
+            return self.dense(self.drop(inputs, training=training))
+
+    model = Readout()
+    x = np.random.uniform(0.5, 2.0, size=(3, 8)).astype("float32")
+    model(x)
+    result = kdrop.mc_predict(model, x, samples=SAMPLES, seed=3)
+    assert_bernoulli(result, x, keep=0.6, scale=1.0)
+
+
+def test_mc_keeps_augmentation_and_batch_normalization_in_inference_mode():
+    model, x = model_zoo.augmented_cnn(zero=True)
+    flip = model.get_layer("flip")
+    assert flip(x, training=True).shape == x.shape  # a layer that flips...
+    result = kdrop.mc_predict(model, x, samples=5, seed=0)
+    # ...but not here: at rate 0 every pass equals predict.
+    np.testing.assert_allclose(
+        result.mean, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+class DrawsItsOwnNoise(keras.layers.Layer):
+    """A layer kdrop does not know that is random in training."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = 0.5
+        self.seed_generator = keras.random.SeedGenerator(1)
+
+    def call(self, inputs, training=False):
+        if training:
+            return keras.random.dropout(inputs, self.rate, seed=self.seed_generator)
+        return inputs
+
+
+def test_noise_mc_cannot_sample_is_named_in_a_warning():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            DrawsItsOwnNoise(name="own_noise"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1),
+        ]
+    )
+    with pytest.warns(UserWarning, match=r"cannot sample.*\['own_noise'\].*register"):
+        kdrop.mc_predict(model, np.ones((2, 4), "float32"), samples=2)
+
+
+def test_registering_a_layer_makes_mc_sample_it():
+    kdrop.registry.register(
+        DrawsItsOwnNoise,
+        rate=lambda layer: layer.rate,
+        inference="identity",
+        sample=lambda layer, inputs, **kwargs: DrawsItsOwnNoise.call(
+            layer, inputs, training=True
+        ),
+    )
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                DrawsItsOwnNoise(),
+                keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+            ]
+        )
+        x = np.ones((2, 4), "float32")
+        result = kdrop.mc_predict(model, x, samples=SAMPLES, seed=4)
+        assert_bernoulli(result, x, keep=0.5, scale=2.0)
+    finally:
+        kdrop.registry._ENTRIES.pop(DrawsItsOwnNoise)
+
+
+# --------------------------------------------------------------------- inputs
+
+
+def reference(model, x, **kwargs):
+    return kdrop.mc_predict(model, x, samples=6, seed=5, **kwargs)
+
+
+def assert_same_result(got, expected):
+    np.testing.assert_array_equal(got.mean, expected.mean)
+    np.testing.assert_array_equal(got.std, expected.std)
+
+
+@pytest.mark.tensorflow_only
+def test_mc_takes_a_tf_data_dataset():
+    import tensorflow as tf
+
+    model, x = model_zoo.with_lambda()
+    one_batch = tf.data.Dataset.from_tensor_slices((x, np.zeros(len(x))))
+    assert_same_result(reference(model, one_batch.batch(len(x))), reference(model, x))
+    # Several batches: concatenated; at rate 0 exactly predict.
+    model, x = model_zoo.with_lambda(zero=True)
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(3)
+    np.testing.assert_allclose(
+        reference(model, batches).mean, model.predict(x, verbose=0), rtol=1e-6
+    )
+
+
+def test_mc_takes_a_generator_and_a_py_dataset():
+    model, x = model_zoo.multi_input()
+
+    def generator():
+        yield (x, np.zeros(len(x)))
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return (x,)
+
+    expected = reference(model, x)
+    assert_same_result(reference(model, generator()), expected)
+    assert_same_result(reference(model, Batches()), expected)
+
+
+def test_mc_takes_nested_lists_for_one_example():
+    model, x = model_zoo.hand_computable()
+    example = x[:1].tolist()  # [[...10 numbers...]]
+    assert_same_result(reference(model, example), reference(model, x[:1]))
+    assert_same_result(reference(model, [x[:1]]), reference(model, x[:1]))
+
+
+@pytest.mark.parametrize("x", ["abc", None, {1, 2}], ids=["str", "None", "set"])
+def test_mc_rejects_inputs_predict_does_not_take(x):
+    model, _ = model_zoo.hand_computable()
+    with pytest.raises(TypeError, match="what model.predict takes.*Received: x of"):
+        kdrop.mc_predict(model, x)
+
+
+def test_mc_rejects_an_empty_generator():
+    model, _ = model_zoo.hand_computable()
+    with pytest.raises(ValueError, match="holds no batch"):
+        kdrop.mc_predict(model, iter([]))
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="torch runs eagerly: there is no trace to reuse"
+)
+def test_a_second_call_does_not_retrace():
+    traces = []
+
+    def count_traces(t):
+        traces.append(1)  # Python runs only while a function is traced
+        return t
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(4)(inputs))
+    outputs = keras.layers.Lambda(count_traces)(hidden)
+    model = keras.Model(inputs, outputs)
+    x = np.ones((3, 4), "float32")
+    kdrop.mc_predict(model, x, samples=4, seed=0)
+    after_first = len(traces)
+    assert after_first > 0
+    kdrop.mc_predict(model, x, samples=4, seed=1)
+    kdrop.mc_predict(model, x + 1, samples=4)
+    assert len(traces) == after_first
