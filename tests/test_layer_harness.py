@@ -27,17 +27,47 @@ CASES = [
 ]
 
 
+RAMP = kdrop.schedules.Linear(0.0, 0.5, 10)
+# The rest of the family: (class, arguments, step counters, input shape).
+FAMILY_CASES = [
+    (kdrop.layers.DropPath, {"rate": 0.2}, 0, (2, 3)),
+    (kdrop.layers.DropPath, {"rate": RAMP, "per": "batch"}, 1, (2, 3, 2)),
+    (kdrop.layers.DropPath, {"rate": 0.2, "mode": "weight_scaled"}, 0, (2, 3)),
+    (kdrop.layers.GaussianDropout, {"rate": 0.2}, 0, (2, 3)),
+    (kdrop.layers.GaussianDropout, {"rate": RAMP, "noise_shape": (None, 1)}, 1, (2, 3)),
+    (kdrop.layers.DropBlock1D, {"rate": 0.2, "block_size": 2}, 0, (2, 5, 3)),
+    (
+        kdrop.layers.DropBlock2D,
+        {"rate": RAMP, "block_size": 3, "data_format": "channels_last"},
+        1,
+        (2, 5, 5, 3),
+    ),
+    (
+        kdrop.layers.DropBlock2D,
+        {
+            "rate": 0.2,
+            "block_size": 2,
+            "data_format": "channels_first",
+            "share_across_channels": True,
+        },
+        0,
+        (2, 3, 4, 4),
+    ),
+]
+
+
 class KerasHarnessTest(testing.TestCase):
     @pytest.mark.filterwarnings("ignore::UserWarning")
     def test_keras_dropout_options(self):
-        for layer_class, init_kwargs, non_trainable in CASES:
+        cases = [case + ((2, 3),) for case in CASES] + FAMILY_CASES
+        for layer_class, init_kwargs, non_trainable, shape in cases:
             with self.subTest(layer=layer_class.__name__, **init_kwargs):
                 self.run_layer_test(
                     layer_class,
                     init_kwargs=init_kwargs,
-                    input_shape=(2, 3),
+                    input_shape=shape,
                     call_kwargs={"training": True},
-                    expected_output_shape=(2, 3),
+                    expected_output_shape=shape,
                     expected_num_trainable_weights=0,
                     expected_num_non_trainable_weights=non_trainable,
                     expected_num_seed_generators=1,

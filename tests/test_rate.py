@@ -15,6 +15,7 @@ from keras import ops
 
 import kdrop
 from kdrop import schedules
+from tests.family_references import dropblock_drop_probability
 
 BACKEND = keras.backend.backend()
 WIDTH = 2000
@@ -29,14 +30,20 @@ def five_sigma(rate, n):
     return 5 * math.sqrt(max(rate * (1 - rate), 1e-4) / n)
 
 
-class Recorder(keras.layers.Layer):
-    """Identity that writes, at each training step, the zero fraction of its
-    input into a variable: the mask the compiled train step really used (on
-    JAX read after the epoch ends). Its Python `call` runs once per trace."""
+def zero_fraction(x):
+    return ops.mean(ops.cast(ops.equal(x, 0.0), "float32"))
 
-    def __init__(self, steps, **kwargs):
+
+class Recorder(keras.layers.Layer):
+    """Identity that writes, at each training step, `statistic` of its input
+    into a variable: a statistic of the noise the compiled train step really
+    used (on JAX read after the epoch ends). Its Python `call` runs once per
+    trace."""
+
+    def __init__(self, steps, statistic=zero_fraction, **kwargs):
         super().__init__(**kwargs)
         self.steps = steps
+        self.statistic = statistic
         self.traces = 0
         self.history = self.add_weight(
             shape=(steps,), initializer="zeros", trainable=False, name="history"
@@ -48,24 +55,30 @@ class Recorder(keras.layers.Layer):
     def call(self, x, training=False):
         self.traces += 1
         if training:
-            fraction = ops.mean(ops.cast(ops.equal(x, 0.0), "float32"))
+            value = self.statistic(x)
             self.history.assign(
-                self.history + ops.one_hot(self.index, self.steps) * fraction
+                self.history + ops.one_hot(self.index, self.steps) * value
             )
             self.index.assign_add(1)
         return x
 
 
-def fit_and_record(layer, jit_compile="auto"):
-    recorder = Recorder(STEPS)
-    inputs = keras.Input((WIDTH,))
-    model = keras.Model(inputs, keras.layers.Dense(1)(recorder(layer(inputs))))
+def fit_and_record(
+    layer, jit_compile="auto", statistic=zero_fraction, shape=(WIDTH,), batch=BATCH
+):
+    """Fits Input(shape) -> layer -> Recorder -> Dense(1) on ones for STEPS
+    steps; returns the recorded statistic per step and the number of traces
+    after the first epoch."""
+    recorder = Recorder(STEPS, statistic)
+    inputs = keras.Input(shape)
+    features = keras.layers.Flatten()(recorder(layer(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(1)(features))
     model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
-    x = np.ones((BATCH * STEPS_PER_EPOCH, WIDTH), "float32")
+    x = np.ones((batch * STEPS_PER_EPOCH, *shape), "float32")
     y = np.zeros((len(x), 1), "float32")
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     traces = recorder.traces
-    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS - 1, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=EPOCHS - 1, verbose=0)
     return ops.convert_to_numpy(recorder.history), recorder.traces - traces
 
 
@@ -121,6 +134,74 @@ def test_scheduled_rate_changes_every_step_inside_fit_without_retrace(
         reference(STEPS), abs=1e-6
     )
     if BACKEND != "torch":  # torch runs the train step eagerly: no trace
+        assert retraces == 0
+
+
+def noise_variance(x):
+    return ops.mean(ops.square(x - 1.0))
+
+
+DROPBLOCK_MAP = (12, 12)
+DROPBLOCK_SIZE = 3
+
+
+def dropblock_fraction(rate):
+    return float(
+        np.mean(dropblock_drop_probability(rate, DROPBLOCK_SIZE, DROPBLOCK_MAP))
+    )
+
+
+# name -> (layer of a schedule, input shape, batch, recorded statistic,
+#          its expectation at a rate, its standard deviation at a rate)
+FAMILY = {
+    "drop_path": (
+        lambda schedule: kdrop.layers.DropPath(schedule, seed=3),
+        (4,),
+        200,
+        zero_fraction,
+        lambda r: r,
+        lambda r: math.sqrt(r * (1 - r) / 200),
+    ),
+    "gaussian_dropout": (
+        lambda schedule: kdrop.layers.GaussianDropout(schedule, seed=3),
+        (WIDTH,),
+        BATCH,
+        noise_variance,  # of r ~ N(1, rate / (1 - rate))
+        lambda r: r / (1 - r),
+        lambda r: math.sqrt(2 / (BATCH * WIDTH)) * r / (1 - r),
+    ),
+    "drop_block_2d": (
+        lambda schedule: kdrop.layers.DropBlock2D(
+            schedule, DROPBLOCK_SIZE, data_format="channels_last", seed=3
+        ),
+        (*DROPBLOCK_MAP, 4),
+        16,
+        zero_fraction,
+        dropblock_fraction,
+        # Units less than a block apart share seeds: at most (2 * 3 - 1)**2
+        # correlated neighbours bound the variance.
+        lambda r: (
+            (2 * DROPBLOCK_SIZE - 1)
+            * math.sqrt(
+                dropblock_fraction(r) * (1 - dropblock_fraction(r)) / (16 * 12 * 12 * 4)
+            )
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("jit_compile", JIT)
+@pytest.mark.parametrize("name", list(FAMILY))
+def test_every_family_layer_follows_its_schedule_inside_fit(name, jit_compile):
+    make, shape, batch, statistic, expected, sd = FAMILY[name]
+    layer = make(schedules.Linear(0.1, 0.7, STEPS))
+    recorded, retraces = fit_and_record(layer, jit_compile, statistic, shape, batch)
+    for step in range(STEPS):
+        rate = linear(step)
+        assert abs(recorded[step] - expected(rate)) < 5 * sd(rate), (step, rate)
+    assert layer.step == STEPS
+    assert kdrop.registry.current_rate(layer) == pytest.approx(0.7, abs=1e-6)
+    if BACKEND != "torch":
         assert retraces == 0
 
 

@@ -4,10 +4,9 @@ import io
 
 import keras
 import numpy as np
-from matplotlib.figure import Figure
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-from kdrop import inference, uncertainty, validation
+from kdrop import inference, optional, uncertainty, validation
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     check_probe_shape,
@@ -129,6 +128,16 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         self.reliability_diagram = validation.check_bool(
             reliability_diagram, "reliability_diagram"
         )
+        # Checked here, not at the first epoch's end.
+        self._figure_module = (
+            optional.require(
+                "matplotlib.figure",
+                "MCDropoutMonitor(reliability_diagram=True) (pass False to log "
+                "the metrics without the diagram)",
+            )
+            if self.reliability_diagram
+            else None
+        )
 
     def on_train_begin(self, logs=None):
         try:
@@ -179,7 +188,7 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         information = uncertainty.mutual_information(predictions["mc"])
         self.writer.scalar(f"{PREFIX}/mutual_information", information.mean(), epoch)
         if self.reliability_diagram:
-            ax = Figure(figsize=(4, 4), dpi=80).add_subplot()
+            ax = self._figure_module.Figure(figsize=(4, 4), dpi=80).add_subplot()
             for name, label in zip(PREDICTIONS, ("MC dropout", "deterministic")):
                 uncertainty.plot_reliability(tables[name], ax=ax, label=label)
             ax.set_title(f"epoch {epoch}")

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import kdrop
-from kdrop import validation
+from kdrop import optional, validation
 
 # Curriculum(0.5, gamma) with gamma = CURRICULUM_SPEED / total_steps has
 # rate 0.5 * (1 - exp(-3)) = 0.475, 95 % of its final 0.5, at mid-training.
@@ -48,13 +48,20 @@ class _HelpFormatter(
 
 
 def argument_parser(
-    script, description, epochs=None, dataset=False, batch_size=None, events=False
+    script,
+    description,
+    epochs=None,
+    dataset=False,
+    batch_size=None,
+    events=False,
+    seeds=None,
 ):
     """A parser with the options every script has: --seed, --out (default
-    logs/<script>/), and for the scripts that train --epochs and
-    --batch-size (when `epochs` / `batch_size`, their defaults, are given),
-    --dataset (when `dataset` is True) and --overwrite (when `events` is
-    True: the script writes TensorBoard event files, see `prepare_out`).
+    logs/<script>/), and for the scripts that train --epochs,
+    --batch-size and --seeds (when `epochs` / `batch_size` / `seeds`, their
+    defaults, are given), --dataset (when `dataset` is True) and --overwrite
+    (when `events` is True: the script writes TensorBoard event files, see
+    `prepare_out`).
     `description` (the experiment module's docstring) is shown by --help."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{script}.py",
@@ -76,8 +83,16 @@ def argument_parser(
         "--seed",
         type=non_negative_int,
         default=0,
-        help="random seed (data, weights, dropout masks)",
+        help="random seed (data, weights, dropout masks)"
+        + ("; the first of --seeds" if seeds is not None else ""),
     )
+    if seeds is not None:
+        parser.add_argument(
+            "--seeds",
+            type=positive_int,
+            default=seeds,
+            help="training runs per model, with seeds seed, seed + 1, ...",
+        )
     parser.add_argument(
         "--out",
         default=os.path.join("logs", script),
@@ -161,7 +176,9 @@ def prepare_out(out, overwrite=False):
     os.makedirs(out, exist_ok=True)
 
 
-def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size, overwrite):
+def prepare_cnn_runs(
+    dataset, out, epochs, batch_size, seed, train_size, overwrite=False
+):
     """Checks the arguments the CNN experiments share, loads the data and
     creates `out`, before any training.
 
@@ -174,6 +191,32 @@ def prepare_cnn_runs(dataset, out, epochs, batch_size, seed, train_size, overwri
     train, test = load_data(dataset, seed, train_size)
     prepare_out(out, overwrite)
     return train, test, epochs * math.ceil(len(train[0]) / batch_size)
+
+
+def seed_list(seed, seeds):
+    """`[seed, seed + 1, ..., seed + seeds - 1]`, after checking both."""
+    seed = validation.check_non_negative_int(seed, "seed")
+    seeds = validation.check_positive_int(seeds, "seeds")
+    return list(range(seed, seed + seeds))
+
+
+def seeded_data(dataset, seeds, train_size, out, overwrite):
+    """Yields `(seed, train, test)` for each of `seeds`, the data split by
+    that seed (`load_data`). The first seed's data is loaded, so a bad
+    `dataset` fails, before `out` is prepared (`prepare_out`); the later
+    seeds' when their turn comes."""
+    first = load_data(dataset, seeds[0], train_size)
+    prepare_out(out, overwrite)
+    yield (seeds[0], *first)
+    for seed in seeds[1:]:
+        yield (seed, *load_data(dataset, seed, train_size))
+
+
+def run_dir(out, model, seed):
+    """`out/<model>/seed_<seed>`: one TensorBoard run per model and seed, so
+    the run filter groups a model's seeds ("^none/") or a seed's models
+    ("seed_0")."""
+    return os.path.join(out, model, f"seed_{seed}")
 
 
 def curriculum_to_half(total_steps):
@@ -225,16 +268,33 @@ def logging_callbacks(log_dir, x_probe, y_probe):
     ]
 
 
-def train_classifier(model, train, test, epochs, batch_size, log_dir, verbose):
+def epoch_curves(history):
+    """Per-epoch curves of a Keras `History` (fit with `validation_data` =
+    the test set and an accuracy metric): test error (%), test loss, and
+    training error (%) and loss as Keras logs them, i.e. the running mean
+    over each epoch's batches in training mode (dropout on)."""
+    logged = {key: np.asarray(value, dtype=float) for key, value in history.items()}
+    return {
+        "test error (%)": 100 * (1 - logged["val_accuracy"]),
+        "test loss": logged["val_loss"],
+        "training error (%)": 100 * (1 - logged["accuracy"]),
+        "training loss": logged["loss"],
+    }
+
+
+def train_classifier(
+    model, train, test, epochs, batch_size, log_dir, verbose, callbacks=None
+):
     """Fits `model`, evaluating on the test set after every epoch, with
-    every logging callback writing to `log_dir`.
+    `callbacks` (default: `logging_callbacks`, every logging callback
+    writing to `log_dir`).
 
     Returns:
-        `(row, test_error)`: row = {train_accuracy, test_accuracy, gap,
-        seconds}, both accuracies of the final model in inference mode (the
-        training set is re-evaluated without dropout, as Srivastava et al.
-        do, not the running accuracy of `fit` under dropout); test_error =
-        (epochs 1..n, test error % after each).
+        `(row, curves)`: row = {train_accuracy, test_accuracy, gap,
+        test_error_%, test_loss, seconds}, of the final model in inference
+        mode (the training set is re-evaluated without dropout, as
+        Srivastava et al. do, not the running accuracy of `fit` under
+        dropout); curves = `epoch_curves` of the run.
     """
     (x_train, y_train), (x_test, y_test) = train, test
     start = time.perf_counter()
@@ -245,18 +305,23 @@ def train_classifier(model, train, test, epochs, batch_size, log_dir, verbose):
         epochs=epochs,
         verbose=verbose,
         validation_data=(x_test, y_test),
-        callbacks=logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
+        callbacks=callbacks
+        if callbacks is not None
+        else logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
     )
     seconds = time.perf_counter() - start
-    test_accuracy = np.asarray(history.history["val_accuracy"], dtype=float)
+    curves = epoch_curves(history.history)
     _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
+    test_accuracy = 1 - curves["test error (%)"][-1] / 100
     row = {
         "train_accuracy": float(train_accuracy),
-        "test_accuracy": float(test_accuracy[-1]),
-        "gap": float(train_accuracy - test_accuracy[-1]),
+        "test_accuracy": float(test_accuracy),
+        "gap": float(train_accuracy - test_accuracy),
+        "test_error_%": float(curves["test error (%)"][-1]),
+        "test_loss": float(curves["test loss"][-1]),
         "seconds": round(seconds, 1),
     }
-    return row, (np.arange(1, epochs + 1), 100 * (1 - test_accuracy))
+    return row, curves
 
 
 def _events(log_dir):
@@ -284,8 +349,7 @@ def read_logged(log_dir, tag):
 @contextlib.contextmanager
 def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
     """Yields (figure, axes) and saves the figure to `path` (Agg backend)."""
-    import matplotlib
-
+    matplotlib = optional.require("matplotlib", "The experiment scripts")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -361,12 +425,10 @@ def _cell(value):
     return str(value)
 
 
-def report(rows, out, name="summary.csv"):
-    """Writes `rows` (dicts with the same keys) to `out/name` as CSV, prints
-    them as a table and returns the table text."""
-    columns = list(rows[0])
-    with open(os.path.join(out, name), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
+def write_csv(rows, path):
+    """Writes `rows` (dicts with the same keys) to `path` as CSV."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(
             {
@@ -375,6 +437,10 @@ def report(rows, out, name="summary.csv"):
             }
             for row in rows
         )
+
+
+def _table(rows):
+    columns = list(rows[0])
     table = [columns] + [[_cell(row[column]) for column in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     lines = [
@@ -382,10 +448,115 @@ def report(rows, out, name="summary.csv"):
         for line in table
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def report(rows, out, name="summary.csv"):
+    """Writes `rows` (dicts with the same keys) to `out/name` as CSV, prints
+    them as a table and returns the table text."""
+    write_csv(rows, os.path.join(out, name))
+    text = _table(rows)
     print("\n" + text)
     print(f"(written to {os.path.join(out, name)})")
     return text
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (n - 1 in the denominator, 0 for
+    a single value) of `values`."""
+    values = np.asarray(values, dtype=float)
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), std
+
+
+def aggregate(rows, by, columns):
+    """One row per value of `rows[i][by]`, in order of first appearance:
+    `{by, seeds (rows averaged), <column>_mean, <column>_std}` for each of
+    `columns`, over the rows with that value (`mean_std`)."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(row[by], []).append(row)
+    result = []
+    for key, group in groups.items():
+        summary = {by: key, "seeds": len(group)}
+        for column in columns:
+            summary[f"{column}_mean"], summary[f"{column}_std"] = mean_std(
+                [row[column] for row in group]
+            )
+        result.append(summary)
+    return result
+
+
+def report_seeds(rows, out, by, columns):
+    """Writes the per-seed `rows` to `out/summary.csv` and their `aggregate`
+    over seeds to `out/aggregate.csv`, prints the aggregate as "mean +- std"
+    and returns the aggregate rows."""
+    write_csv(rows, os.path.join(out, "summary.csv"))
+    summary = aggregate(rows, by, columns)
+    write_csv(summary, os.path.join(out, "aggregate.csv"))
+    table = [
+        {
+            by: row[by],
+            "seeds": row["seeds"],
+            **{
+                column: f"{_cell(row[column + '_mean'])} +- "
+                f"{_cell(row[column + '_std'])}"
+                for column in columns
+            },
+        }
+        for row in summary
+    ]
+    print("\n" + _table(table))
+    print(
+        f"(mean +- sample std over seeds; one row per seed in "
+        f"{os.path.join(out, 'summary.csv')}, the aggregate in aggregate.csv)"
+    )
+    return summary
+
+
+def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
+    """One panel per entry of `panels` ({panel: {label: seeds x epochs
+    array}}): each label's mean over seeds as a line and mean +- sample std
+    as a band; `styles` maps a label to `plot` keywords (color,
+    linestyle). Writes the figure to `path` and the drawn numbers to
+    `curves.csv` beside it; returns the (closed) matplotlib figure."""
+    styles = styles or {}
+    rows = []
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    with figure(path, ncols, nrows, size=(6 * ncols, 4 * nrows), squeeze=False) as (
+        fig,
+        axes,
+    ):
+        for axis, (panel, series) in zip(axes.flat, panels.items()):
+            for index, (label, runs) in enumerate(series.items()):
+                runs = np.asarray(runs, dtype=float)
+                mean = runs.mean(axis=0)
+                std = runs.std(axis=0, ddof=1) if len(runs) > 1 else 0 * mean
+                epochs = np.arange(1, runs.shape[1] + 1)
+                style = {"color": f"C{index}", **styles.get(label, {})}
+                axis.plot(epochs, mean, label=label, **style)
+                axis.fill_between(
+                    epochs, mean - std, mean + std, color=style["color"], alpha=0.2
+                )
+                rows += [
+                    {
+                        "panel": panel,
+                        "label": label,
+                        xlabel: int(x),
+                        "mean": m,
+                        "std": s,
+                    }
+                    for x, m, s in zip(epochs, mean, std)
+                ]
+            axis.set(xlabel=xlabel, ylabel=panel)
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=8)
+        for axis in axes.flat[len(panels) :]:
+            axis.set_axis_off()
+        fig.suptitle(title)
+    write_csv(rows, os.path.join(os.path.dirname(path), "curves.csv"))
+    return fig
 
 
 def tensorboard_hint(out):

@@ -78,9 +78,10 @@ def run(
             kdrop.ScheduledDropout(schedule, seed=seed, name="dropout")
         )
         log_dir = os.path.join(out, name)
-        row, error_curves[name] = common.train_classifier(
+        row, curves = common.train_classifier(
             model, train, test, epochs, batch_size, log_dir, verbose
         )
+        error_curves[name] = (np.arange(1, epochs + 1), curves["test error (%)"])
         steps, rates = common.read_logged(log_dir, RATE_TAG)
         rate_curves[name] = (steps, rates)
         rows.append(

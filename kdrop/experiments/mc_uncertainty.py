@@ -305,13 +305,7 @@ def run(
 
 def main(argv=None):
     parser = common.argument_parser(
-        "mc_uncertainty", __doc__, epochs=20, dataset=True, batch_size=128
-    )
-    parser.add_argument(
-        "--seeds",
-        type=common.positive_int,
-        default=3,
-        help="training runs (seeds seed, seed + 1, ...)",
+        "mc_uncertainty", __doc__, epochs=20, dataset=True, batch_size=128, seeds=3
     )
     parser.add_argument(
         "--samples",

@@ -9,15 +9,22 @@ kdrop.callbacks.ActivationSparsity logs the hidden layer on the test images
 after every epoch: mean activation, fraction of zeros, histogram. The paper
 reports a mean hidden activation of about 2.0 without dropout and about 0.7
 with it, and a sharp peak at zero in the histogram of activations with
-dropout.
+dropout. It also draws the features the 256 hidden units learned (Fig.
+7): each unit's 784 encoder weights as a 28x28 tile, in a 16x16 grid,
+without and with dropout, as a PNG and as an image in TensorBoard. Each
+model is trained once per seed; the table gives mean +- std over seeds.
 """
 
+import io
+import math
 import os
 
 import keras
+import numpy as np
 
 import kdrop
-from kdrop import validation
+from kdrop import optional, validation
+from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.experiments import common
 
 MODELS = {"no dropout": 0.0, "dropout 0.5": 0.5}
@@ -26,6 +33,11 @@ DROPOUT_LAYERS = {
     "inverted": kdrop.InvertedDropout,
 }
 PAPER_MEAN_ACTIVATION = {"no dropout": 2.0, "dropout 0.5": 0.7}
+COLUMNS = ("mean_activation", "fraction_zero", "test_loss")
+DEFAULT_SEEDS = 3
+FEATURES_TAG = "features/hidden"
+TILE = 28  # pixels per side of a unit's weight tile
+GRID_COLUMNS = 16  # tiles per row: 256 units -> 16 x 16
 
 
 def autoencoder(rate, seed, mode="weight_scaled"):
@@ -45,29 +57,74 @@ def autoencoder(rate, seed, mode="weight_scaled"):
     return model
 
 
+def feature_grid(kernel, columns=GRID_COLUMNS, pad=1):
+    """A (784, units) encoder kernel -> one grayscale image in [0, 1]: unit
+    i's incoming weights as a 28x28 tile, scaled by its own largest |weight|
+    (0 -> 0.5, the largest |weight| -> 0 or 1), tiles in rows of `columns`,
+    `pad` white pixels apart."""
+    kernel = np.asarray(kernel, dtype=float)
+    units = kernel.shape[1]
+    tiles = kernel.T.reshape(units, TILE, TILE)
+    scale = np.abs(tiles).max(axis=(1, 2), keepdims=True)
+    tiles = 0.5 + 0.5 * tiles / np.where(scale > 0, scale, 1)
+    rows = math.ceil(units / columns)
+    step = TILE + pad
+    grid = np.ones((rows * step + pad, columns * step + pad))
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, columns)
+        top, left = pad + row * step, pad + column * step
+        grid[top : top + TILE, left : left + TILE] = tile
+    return grid
+
+
+def _png(image):
+    image_module = optional.require("matplotlib.image", "The experiment scripts")
+    buffer = io.BytesIO()
+    image_module.imsave(buffer, image, cmap="gray", vmin=0, vmax=1, format="png")
+    return buffer.getvalue()
+
+
+def log_features(log_dir, grid, step, label):
+    """Writes `grid` to `log_dir/train` as a TensorBoard image `FEATURES_TAG`."""
+    writer = SummaryWriter(prepare_log_dir(log_dir))
+    writer.image(
+        FEATURES_TAG,
+        _png(grid),
+        step,
+        description=f"{label}: each hidden unit's 784 encoder weights as a "
+        "28x28 tile (gray = 0, each tile scaled by its largest |weight|)",
+    )
+    writer.close()
+
+
 def run(
     epochs=20,
     dataset="offline",
     out="logs/sparsity_autoencoder",
     seed=0,
+    seeds=DEFAULT_SEEDS,
     batch_size=100,
     train_size=None,
     mode="weight_scaled",
     verbose=2,
     overwrite=False,
 ):
-    """Trains both autoencoders; returns the summary rows.
+    """Trains both autoencoders once per seed; returns the results.
 
-    Writes `out/no_dropout/` and `out/dropout/` (ActivationSparsity events),
-    `out/hidden_activations.png` (per model: histogram of the units' mean
-    activations, and the logged histogram of all activations) and
-    `out/summary.csv`.
+    Writes `out/<no_dropout|dropout>/seed_<s>/` (ActivationSparsity events
+    and the learned features as the image `features/hidden`),
+    `out/hidden_activations.png` (per model, first seed: histogram of the
+    units' mean activations, and the logged histogram of all activations),
+    `out/features.png` (the first seed's learned features, Fig. 7),
+    `out/summary.csv` (one row per model and seed) and `out/aggregate.csv`.
 
     Args:
         epochs: int > 0.
         dataset: a `kdrop.datasets.load_mnist` source.
         out: output directory.
-        seed: int >= 0, seed of the data split, the weights and the masks.
+        seed: int >= 0, the first seed.
+        seeds: int > 0, runs per model with seeds `seed`, `seed + 1`, ...
+            (data split, weights, masks).
         batch_size: int > 0.
         train_size: None, or train on the first `train_size` images only.
         mode: "weight_scaled" (WeightScaledDropout) or "inverted".
@@ -77,65 +134,92 @@ def run(
             `common.prepare_out`).
 
     Returns:
-        A list of dicts: model, mean_activation and fraction_zero (logged
-        by ActivationSparsity after the last epoch, on the test images),
-        paper_mean_activation, test_loss (reconstruction cross-entropy).
+        `(rows, summary)`: rows, one dict per model and seed: model, seed,
+        mean_activation and fraction_zero (logged by ActivationSparsity
+        after the last epoch, on the test images), paper_mean_activation,
+        test_loss (reconstruction cross-entropy); summary, one dict per
+        model: model, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
     validation.check_positive_int(epochs, "epochs")
     validation.check_positive_int(batch_size, "batch_size")
-    seed = validation.check_non_negative_int(seed, "seed")
     validation.check_choice(mode, "mode", tuple(DROPOUT_LAYERS))
-    (x_train, _), (x_test, _) = common.load_data(dataset, seed, train_size)
-    common.prepare_out(out, overwrite)
-    rows, unit_means, histograms = [], {}, {}
-    for label, rate in MODELS.items():
-        print(f"\n== {label}" + (f" ({mode})" if rate else ""))
-        keras.utils.set_random_seed(seed)
-        model = autoencoder(rate, seed, mode)
-        log_dir = os.path.join(out, "dropout" if rate else "no_dropout")
-        model.fit(
-            x_train,
-            x_train,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=[
-                kdrop.callbacks.ActivationSparsity(
-                    log_dir, data=x_test, layers=["hidden"]
-                )
-            ],
-        )
-        _, means = common.read_logged(log_dir, "mean_activation/hidden")
-        _, zeros = common.read_logged(log_dir, "sparsity/hidden")
-        _, histograms[label] = common.read_logged(log_dir, "activations/hidden")
-        encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
-        unit_means[label] = encoder.predict(x_test, verbose=0).mean(axis=0)
-        rows.append(
-            {
-                "model": label,
-                "mean_activation": means[-1],
-                "fraction_zero": zeros[-1],
-                "paper_mean_activation": PAPER_MEAN_ACTIVATION[label],
-                "test_loss": float(model.evaluate(x_test, x_test, verbose=0)),
-            }
-        )
+    seed_values = common.seed_list(seed, seeds)
+    rows, unit_means, histograms, features = [], {}, {}, {}
+    for run_seed, (x_train, _), (x_test, _) in common.seeded_data(
+        dataset, seed_values, train_size, out, overwrite
+    ):
+        for label, rate in MODELS.items():
+            print(
+                f"\n== {label}" + (f" ({mode})" if rate else "") + f", seed {run_seed}"
+            )
+            keras.utils.set_random_seed(run_seed)
+            model = autoencoder(rate, run_seed, mode)
+            log_dir = common.run_dir(out, "dropout" if rate else "no_dropout", run_seed)
+            model.fit(
+                x_train,
+                x_train,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=[
+                    kdrop.callbacks.ActivationSparsity(
+                        log_dir, data=x_test, layers=["hidden"]
+                    )
+                ],
+            )
+            grid = feature_grid(model.get_layer("hidden").kernel)
+            log_features(log_dir, grid, epochs - 1, label)
+            _, means = common.read_logged(log_dir, "mean_activation/hidden")
+            _, zeros = common.read_logged(log_dir, "sparsity/hidden")
+            if run_seed == seed_values[0]:
+                _, logged = common.read_logged(log_dir, "activations/hidden")
+                histograms[label], features[label] = logged[-1], grid
+                encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
+                unit_means[label] = encoder.predict(x_test, verbose=0).mean(axis=0)
+            rows.append(
+                {
+                    "model": label,
+                    "seed": run_seed,
+                    "mean_activation": means[-1],
+                    "fraction_zero": zeros[-1],
+                    "paper_mean_activation": PAPER_MEAN_ACTIVATION[label],
+                    "test_loss": float(model.evaluate(x_test, x_test, verbose=0)),
+                }
+            )
+    first = [row for row in rows if row["seed"] == seed_values[0]]
     _plot(
         os.path.join(out, "hidden_activations.png"),
         unit_means,
-        {label: logged[-1] for label, logged in histograms.items()},
-        {row["model"]: row["fraction_zero"] for row in rows},
+        histograms,
+        {row["model"]: row["fraction_zero"] for row in first},
     )
-    common.report(rows, out)
+    _plot_features(os.path.join(out, "features.png"), features)
+    summary = common.report_seeds(rows, out, "model", COLUMNS)
     print(
         "mean_activation / fraction_zero: logged by ActivationSparsity after the "
-        f"last epoch, hidden layer, {len(x_test)} test images."
+        f"last epoch, hidden layer, {len(x_test)} test images. Paper: mean "
+        "activation about 2.0 without dropout, 0.7 with dropout 0.5."
     )
-    return rows
+    common.tensorboard_hint(out)
+    return rows, summary
+
+
+def _plot_features(path, grids):
+    """Srivastava Fig. 7: the learned features side by side."""
+    with common.figure(path, ncols=len(grids), size=(6 * len(grids), 6.4)) as (
+        _,
+        axes,
+    ):
+        for axis, (label, grid) in zip(np.atleast_1d(axes), grids.items()):
+            axis.imshow(grid, cmap="gray", vmin=0, vmax=1)
+            axis.set_axis_off()
+            axis.set_title(f"features learned, {label}")
 
 
 def _plot(path, unit_means, histograms, zero_fractions):
-    """Srivastava Fig. 8's panels per model: histogram of the units' mean
-    activations (top) and histogram of all activations (bottom)."""
+    """Srivastava Fig. 8's panels per model (first seed): histogram of the
+    units' mean activations (top) and histogram of all activations
+    (bottom)."""
     with common.figure(path, ncols=len(unit_means), nrows=2, size=(10, 6)) as (_, axes):
         for column, label in enumerate(unit_means):
             top, bottom = axes[0, column], axes[1, column]
@@ -165,6 +249,7 @@ def main(argv=None):
         dataset=True,
         batch_size=100,
         events=True,
+        seeds=DEFAULT_SEEDS,
     )
     parser.add_argument(
         "--dropout-mode",
@@ -178,6 +263,7 @@ def main(argv=None):
         args.dataset,
         args.out,
         args.seed,
+        args.seeds,
         args.batch_size,
         mode=args.dropout_mode,
         overwrite=args.overwrite,

@@ -10,6 +10,7 @@ from kdrop.schedules.dropout import (
     Linear,
     PerEpoch,
     Piecewise,
+    Scaled,
 )
 from kdrop.schedules.presets import HintonLearningRate, hinton2012, srivastava2014
 
@@ -24,6 +25,7 @@ __all__ = [
     "Linear",
     "PerEpoch",
     "Piecewise",
+    "Scaled",
     "hinton2012",
     "srivastava2014",
 ]

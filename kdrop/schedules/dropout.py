@@ -42,6 +42,19 @@ def _as_list(value, name):
     return list(value)
 
 
+def _inner_schedule(schedule, argument_name):
+    """`schedule` (or its config) as a callable, for schedules wrapping
+    another one whose argument is `argument_name`."""
+    if isinstance(schedule, dict):
+        schedule = keras.saving.deserialize_keras_object(schedule)
+    if not callable(schedule):
+        raise TypeError(
+            "`schedule` must be a DropoutSchedule or a callable of the "
+            f"{argument_name}. Received: schedule={schedule!r}."
+        )
+    return schedule
+
+
 @keras.saving.register_keras_serializable(package="kdrop")
 class DropoutSchedule:
     """Base class of dropout-rate schedules.
@@ -379,13 +392,7 @@ class PerEpoch(DropoutSchedule):
     """
 
     def __init__(self, schedule, steps_per_epoch, staircase=False):
-        if isinstance(schedule, dict):
-            schedule = keras.saving.deserialize_keras_object(schedule)
-        if not callable(schedule):
-            raise TypeError(
-                "`schedule` must be a DropoutSchedule or a callable of the "
-                f"epoch. Received: schedule={schedule!r}."
-            )
+        schedule = _inner_schedule(schedule, "epoch")
         if not isinstance(staircase, bool):
             raise TypeError(
                 f"`staircase` must be True or False. Received: staircase={staircase!r}."
@@ -405,4 +412,43 @@ class PerEpoch(DropoutSchedule):
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "steps_per_epoch": self.steps_per_epoch,
             "staircase": self.staircase,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kdrop")
+class Scaled(DropoutSchedule):
+    """A schedule multiplied by a constant factor:
+
+        rate(t) = factor * schedule(t)
+
+    so that layers share one schedule over training at different strengths,
+    e.g. NASNet's ScheduledDropPath (rate x depth fraction x training
+    fraction), which `kdrop.layers.drop_path_rates` builds from a schedule.
+
+    Args:
+        schedule: a schedule (or callable written with `keras.ops`) of the
+            step.
+        factor: number in [0, 1].
+
+    Example:
+
+    ```python
+    ramp = kdrop.schedules.Linear(0.0, 0.3, steps=10_000)
+    half = kdrop.schedules.Scaled(ramp, 0.5)  # 0 -> 0.15 over 10k steps
+    ```
+    """
+
+    def __init__(self, schedule, factor):
+        self.schedule = _inner_schedule(schedule, "step")
+        self.factor = validation.check_number(
+            factor, "factor", "a number in [0, 1]", lambda v: 0 <= v <= 1
+        )
+
+    def __call__(self, step):
+        return self.factor * ops.cast(self.schedule(step), "float32")
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "factor": self.factor,
         }

@@ -1,0 +1,221 @@
+"""MNIST MLPs with and without dropout (Srivastava et al. 2014, Fig. 4).
+
+Fully connected ReLU networks of several architectures ("2x1024": two
+hidden layers of 1024 units) are trained with and without dropout, with
+the paper's recipe: dropout 0.2 on the inputs and 0.5 on every hidden
+layer (InvertedDropout), max-norm 3 on every unit's incoming weights
+(keras.constraints.MaxNorm), batch 100, SGD with momentum
+(kdrop.optimizers.SGD, learning rate 0.05) whose momentum rises linearly
+from 0.5 to 0.9 over the first 10 % of the steps (kdrop.schedules.Linear
+applied by kdrop.callbacks.LRMomentumScheduler, the paper's momentum
+warm-up). The networks without dropout have the same constraint and
+optimizer, so dropout is the only difference. Each model is trained once
+per seed; the figure shows the test error per epoch, one colour per
+architecture, dashed without dropout, the mean over seeds with a +- 1 std
+band. The paper's Fig. 4 shows every architecture's test error lower with
+dropout, on the full MNIST.
+"""
+
+import os
+
+import keras
+
+import kdrop
+from kdrop import validation
+from kdrop.experiments import common
+
+DEFAULT_ARCHITECTURES = ("2x512", "3x512", "2x1024")
+DEFAULT_EPOCHS = 30
+DEFAULT_SEEDS = 2
+BATCH_SIZE = 100
+LEARNING_RATE = 0.05
+MOMENTUM = (0.5, 0.9)  # start, end of the warm-up ramp
+WARMUP_FRACTION = 0.1
+COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "seconds")
+
+
+def parse_architecture(name):
+    """ "2x1024" -> (1024, 1024): hidden layers x units, both ints > 0."""
+    if not isinstance(name, str):
+        raise TypeError(
+            "`architectures` must hold strings '<layers>x<units>', e.g. '2x1024'. "
+            f"Received: {name!r} of type {type(name).__name__}."
+        )
+    try:
+        layers, units = (int(part) for part in name.split("x"))
+    except ValueError:
+        layers = units = 0
+    if layers < 1 or units < 1:
+        raise ValueError(
+            "`architectures` must name hidden layers as '<layers>x<units>' with "
+            f"two ints > 0, e.g. '2x1024'. Received: {name!r}."
+        )
+    return (units,) * layers
+
+
+def mlp(hidden, dropout, seed):
+    """784 - `hidden` ReLU layers - 10 softmax, MaxNorm(3) on every kernel,
+    with InvertedDropout 0.2 on the inputs and 0.5 after each hidden layer
+    when `dropout`."""
+
+    def drop(rate, index):
+        return [kdrop.InvertedDropout(rate, seed=seed + index)] if dropout else []
+
+    layers = [keras.Input((28, 28, 1)), keras.layers.Flatten(), *drop(0.2, 0)]
+    for index, units in enumerate(hidden, start=1):
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation="relu",
+                kernel_constraint=keras.constraints.MaxNorm(3),
+            )
+        )
+        layers += drop(0.5, index)
+    layers.append(
+        keras.layers.Dense(
+            10, activation="softmax", kernel_constraint=keras.constraints.MaxNorm(3)
+        )
+    )
+    model = keras.Sequential(layers)
+    model.compile(
+        kdrop.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM[0]),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def model_name(architecture, dropout):
+    return f"{architecture} {'dropout' if dropout else 'no dropout'}"
+
+
+def run(
+    architectures=DEFAULT_ARCHITECTURES,
+    epochs=DEFAULT_EPOCHS,
+    dataset="offline",
+    out="logs/mlp_dropout",
+    seed=0,
+    seeds=DEFAULT_SEEDS,
+    train_size=None,
+    verbose=2,
+    overwrite=False,
+):
+    """Trains every architecture with and without dropout, once per seed.
+
+    Writes `out/<architecture>_<dropout|no_dropout>/seed_<s>/` (Keras's
+    TensorBoard callback; learning rate and momentum per step),
+    `out/test_error.png` (test error and test loss per epoch, mean over
+    seeds and a +- 1 std band) with its numbers in `out/curves.csv`,
+    `out/summary.csv` (one row per model and seed) and `out/aggregate.csv`.
+
+    Args:
+        architectures: names "<hidden layers>x<units>", e.g. "2x1024".
+        epochs: int > 0, training epochs (batch 100).
+        dataset: a `kdrop.datasets.load_mnist` source.
+        out: output directory.
+        seed: int >= 0, the first seed.
+        seeds: int > 0, runs per model with seeds `seed`, `seed + 1`, ...
+            (data split, weights, masks; a seed's models share the split).
+        train_size: None, or train on the first `train_size` images only.
+        verbose: Keras `fit` verbosity.
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `common.prepare_out`).
+
+    Returns:
+        `(rows, summary)`: rows, one dict per model and seed: model,
+        architecture, dropout, seed, train_accuracy (inference mode),
+        test_accuracy, gap, test_error_%, test_loss, seconds; summary, one
+        dict per model: model, seeds, `<c>_mean` and `<c>_std` for c in
+        `COLUMNS`.
+    """
+    architectures = (
+        [architectures] if isinstance(architectures, str) else list(architectures)
+    )
+    hidden_layers = {name: parse_architecture(name) for name in architectures}
+    if not architectures or len(hidden_layers) != len(architectures):
+        raise ValueError(
+            "`architectures` must name at least one architecture, without "
+            f"repeats. Received: architectures={architectures}."
+        )
+    validation.check_positive_int(epochs, "epochs")
+    seed_values = common.seed_list(seed, seeds)
+    styles, rows, curves = {}, [], {}
+    for run_seed, train, test in common.seeded_data(
+        dataset, seed_values, train_size, out, overwrite
+    ):
+        total_steps = epochs * -(-len(train[0]) // BATCH_SIZE)
+        momentum = kdrop.schedules.Linear(
+            *MOMENTUM, max(1, round(WARMUP_FRACTION * total_steps))
+        )
+        for index, (architecture, hidden) in enumerate(hidden_layers.items()):
+            for dropout in (False, True):
+                name = model_name(architecture, dropout)
+                styles[name] = {
+                    "color": f"C{index}",
+                    "linestyle": "-" if dropout else "--",
+                }
+                print(f"\n== {name}, seed {run_seed}")
+                keras.utils.set_random_seed(run_seed)
+                log_dir = common.run_dir(out, name.replace(" ", "_"), run_seed)
+                row, run_curves = common.train_classifier(
+                    mlp(hidden, dropout, run_seed),
+                    train,
+                    test,
+                    epochs,
+                    BATCH_SIZE,
+                    log_dir,
+                    verbose,
+                    callbacks=[
+                        keras.callbacks.TensorBoard(log_dir),
+                        kdrop.callbacks.LRMomentumScheduler(
+                            momentum=momentum, update_freq="batch", log_dir=log_dir
+                        ),
+                    ],
+                )
+                rows.append(
+                    {
+                        "model": name,
+                        "architecture": architecture,
+                        "dropout": dropout,
+                        "seed": run_seed,
+                        **row,
+                    }
+                )
+                for panel in ("test error (%)", "test loss"):
+                    curves.setdefault(panel, {}).setdefault(name, []).append(
+                        run_curves[panel]
+                    )
+    common.plot_bands(
+        os.path.join(out, "test_error.png"),
+        curves,
+        f"MNIST MLPs, {len(train[0])} training images, {len(seed_values)} "
+        "seed(s): mean +- 1 std (dashed: no dropout)",
+        styles,
+    )
+    summary = common.report_seeds(rows, out, "model", COLUMNS)
+    print(
+        "Final models in inference mode; train_accuracy re-evaluates the "
+        "training set without dropout."
+    )
+    common.tensorboard_hint(out)
+    return rows, summary
+
+
+def main(argv=None):
+    parser = common.argument_parser(
+        "mlp_dropout",
+        __doc__,
+        epochs=DEFAULT_EPOCHS,
+        dataset=True,
+        seeds=DEFAULT_SEEDS,
+        events=True,
+    )
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        default=list(DEFAULT_ARCHITECTURES),
+        help="hidden layers as <layers>x<units>, e.g. 2x1024 3x1024 2x2048",
+    )
+    # The options are named like run's arguments.
+    return run(**vars(parser.parse_args(argv)))
