@@ -81,9 +81,9 @@ def assert_aggregate(out, by, columns, seeds):
         for column in columns:
             values = np.array([float(seed_row[column]) for seed_row in group])
             assert float(row[f"{column}_mean"]) == pytest.approx(values.mean())
-            assert float(row[f"{column}_std"]) == pytest.approx(
-                np.sqrt(np.sum((values - values.mean()) ** 2) / (len(values) - 1))
-            )
+            squares = np.sum((values - values.mean()) ** 2)
+            expected_std = np.sqrt(squares / (len(values) - 1)) if len(seeds) > 1 else 0
+            assert float(row[f"{column}_std"]) == pytest.approx(expected_std)
     return per_seed, aggregate
 
 
@@ -593,9 +593,10 @@ def test_mlp_dropout_rejects_bad_architectures(tmp_path, architectures, error, m
 
 
 def test_dropout_schedules_smoke(tmp_path):
-    rows = dropout_schedules.run(
+    rows, _ = dropout_schedules.run(
         names=("early", "late"),
         epochs=2,
+        seeds=1,
         out=str(tmp_path),
         train_size=512,
         batch_size=64,
@@ -603,13 +604,15 @@ def test_dropout_schedules_smoke(tmp_path):
     )
     assert [row["schedule"] for row in rows] == ["early", "late"]
     assert_classifier_rows(rows, tmp_path / "summary.csv")
+    assert_aggregate(tmp_path, "schedule", dropout_schedules.COLUMNS, seeds=[0])
     steps = np.arange(16)  # 2 epochs of 8 steps; switch at step 8
     expected = {
         "early": 0.5 * np.maximum(1 - steps / 8, 0),  # Liu et al.: linear decay to 0
         "late": np.where(steps >= 8, 0.5, 0.0),
     }
     for row in rows:
-        logged = read_scalars(tmp_path / row["schedule"])["dropout_rate/dropout"]
+        log_dir = tmp_path / row["schedule"] / "seed_0"
+        logged = read_scalars(log_dir)["dropout_rate/dropout"]
         rates = [logged[s] for s in steps]
         np.testing.assert_allclose(rates, expected[row["schedule"]], atol=1e-6)
         assert row["mean_rate"] == pytest.approx(

@@ -158,8 +158,7 @@ def run(
                     **row,
                 }
             )
-            for panel, values in run_curves.items():
-                curves.setdefault(panel, {}).setdefault(variant, []).append(values)
+            common.add_curves(curves, variant, run_curves)
     common.plot_bands(
         os.path.join(out, "curves.png"),
         curves,

@@ -282,6 +282,14 @@ def epoch_curves(history):
     }
 
 
+def add_curves(curves, label, run_curves, panels=None):
+    """Appends one run's `epoch_curves` (those of `panels`, default all) to
+    `curves`, {panel: {label: [one array per run]}}, as `plot_bands` takes
+    them."""
+    for panel in panels or run_curves:
+        curves.setdefault(panel, {}).setdefault(label, []).append(run_curves[panel])
+
+
 def train_classifier(
     model, train, test, epochs, batch_size, log_dir, verbose, callbacks=None
 ):

@@ -12,17 +12,20 @@ Early(0.5, until_step = T / 2) (Liu et al. 2023: dropout first, decaying
 linearly to 0); Late(0.5, from_step = T / 2) (Liu et al.: none, then 0.5).
 """
 
+import math
 import os
 
 import keras
 import numpy as np
 
 import kdrop
-from kdrop import schedules
+from kdrop import schedules, validation
 from kdrop.experiments import common
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
 RATE_TAG = "dropout_rate/dropout"
+DEFAULT_SEEDS = 3
+COLUMNS = ("mean_rate", "test_error_%", "test_loss", "train_accuracy", "gap")
 
 
 def make_schedule(name, total_steps):
@@ -42,57 +45,72 @@ def run(
     dataset="offline",
     out="logs/dropout_schedules",
     seed=0,
+    seeds=DEFAULT_SEEDS,
     batch_size=128,
     train_size=None,
     verbose=2,
     overwrite=False,
 ):
-    """Trains the CNN once per schedule; returns the summary rows.
+    """Trains the CNN once per schedule and seed; returns the results.
 
-    Writes `out/<schedule>/` (TensorBoard and kdrop's callbacks, the rate
-    logged every step), `out/rates.png` (logged rate vs step),
-    `out/test_error.png` (test error % vs epoch) and `out/summary.csv`.
+    Writes `out/<schedule>/seed_<s>/` (TensorBoard and kdrop's callbacks,
+    the rate logged every step), `out/rates.png` (logged rate vs step,
+    first seed), `out/test_error.png` (test error and test loss per epoch,
+    mean over seeds with a +- 1 std band; numbers in `out/curves.csv`),
+    `out/summary.csv` (one row per schedule and seed) and
+    `out/aggregate.csv`.
 
     Args:
         names: schedule names from `SCHEDULES`.
-        epochs, dataset, seed, batch_size, train_size, verbose: as in
-            `cnn_dropout.run`.
+        epochs, dataset, seed, seeds, batch_size, train_size, verbose,
+            overwrite: as in `cnn_dropout.run`.
         out: output directory.
-        overwrite: as in `cnn_dropout.run`.
 
     Returns:
-        A list of dicts: schedule, dropout (the schedule and its
-        arguments), mean_rate and last_rate (over the logged steps),
-        train_accuracy, test_accuracy, gap, seconds.
+        `(rows, summary)`: rows, one dict per schedule and seed: schedule,
+        seed, dropout (the schedule and its arguments), mean_rate and
+        last_rate (over the logged steps), train_accuracy, test_accuracy,
+        gap, test_error_%, test_loss, seconds; summary, one dict per
+        schedule: schedule, seeds, `<c>_mean` and `<c>_std` for c in
+        `COLUMNS`.
     """
     names = common.check_names(names, "names", SCHEDULES)
-    train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size, overwrite
-    )
-    rows, rate_curves, error_curves = [], {}, {}
-    for name in names:
-        schedule = make_schedule(name, total_steps)
-        print(f"\n== {name}: {common.describe_schedule(schedule)}, {total_steps} steps")
-        keras.utils.set_random_seed(seed)
-        model = common.simple_mnist_convnet(
-            kdrop.ScheduledDropout(schedule, seed=seed, name="dropout")
-        )
-        log_dir = os.path.join(out, name)
-        row, curves = common.train_classifier(
-            model, train, test, epochs, batch_size, log_dir, verbose
-        )
-        error_curves[name] = (np.arange(1, epochs + 1), curves["test error (%)"])
-        steps, rates = common.read_logged(log_dir, RATE_TAG)
-        rate_curves[name] = (steps, rates)
-        rows.append(
-            {
-                "schedule": name,
-                "dropout": common.describe_schedule(schedule),
-                "mean_rate": float(np.mean(rates)),
-                "last_rate": rates[-1],
-                **row,
-            }
-        )
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    seed_values = common.seed_list(seed, seeds)
+    rows, rate_curves, curves = [], {}, {}
+    for run_seed, train, test in common.seeded_data(
+        dataset, seed_values, train_size, out, overwrite
+    ):
+        total_steps = epochs * math.ceil(len(train[0]) / batch_size)
+        for name in names:
+            schedule = make_schedule(name, total_steps)
+            print(
+                f"\n== {name}, seed {run_seed}: "
+                f"{common.describe_schedule(schedule)}, {total_steps} steps"
+            )
+            keras.utils.set_random_seed(run_seed)
+            model = common.simple_mnist_convnet(
+                kdrop.ScheduledDropout(schedule, seed=run_seed, name="dropout")
+            )
+            log_dir = common.run_dir(out, name, run_seed)
+            row, run_curves = common.train_classifier(
+                model, train, test, epochs, batch_size, log_dir, verbose
+            )
+            common.add_curves(curves, name, run_curves, ("test error (%)", "test loss"))
+            steps, rates = common.read_logged(log_dir, RATE_TAG)
+            if run_seed == seed_values[0]:
+                rate_curves[name] = (steps, rates)
+            rows.append(
+                {
+                    "schedule": name,
+                    "seed": run_seed,
+                    "dropout": common.describe_schedule(schedule),
+                    "mean_rate": float(np.mean(rates)),
+                    "last_rate": rates[-1],
+                    **row,
+                }
+            )
     common.plot_lines(
         os.path.join(out, "rates.png"),
         rate_curves,
@@ -100,21 +118,19 @@ def run(
         "dropout rate (logged each step)",
         "Dropout-rate schedules",
     )
-    common.plot_lines(
+    common.plot_bands(
         os.path.join(out, "test_error.png"),
-        error_curves,
-        "epoch",
-        "test error (%, log scale)",
-        f"Test error per schedule, {len(train[0])} images",
-        yscale="log",
+        curves,
+        f"Per schedule, {len(train[0])} training images, {len(seed_values)} "
+        "seed(s): mean +- 1 std",
     )
-    common.report(rows, out)
+    summary = common.report_seeds(rows, out, "schedule", COLUMNS)
     print(
         "Rates as logged by DropoutRateLogger before each step; accuracies in "
         "inference mode."
     )
     common.tensorboard_hint(out)
-    return rows
+    return rows, summary
 
 
 def main(argv=None):
@@ -125,21 +141,15 @@ def main(argv=None):
         dataset=True,
         batch_size=128,
         events=True,
+        seeds=DEFAULT_SEEDS,
     )
     parser.add_argument(
         "--schedules",
         nargs="+",
+        dest="names",
         default=list(SCHEDULES),
         choices=SCHEDULES,
         help="which schedules to train",
     )
-    args = parser.parse_args(argv)
-    return run(
-        args.schedules,
-        args.epochs,
-        args.dataset,
-        args.out,
-        args.seed,
-        args.batch_size,
-        overwrite=args.overwrite,
-    )
+    # The options are named like run's arguments.
+    return run(**vars(parser.parse_args(argv)))

@@ -182,10 +182,9 @@ def run(
                         **row,
                     }
                 )
-                for panel in ("test error (%)", "test loss"):
-                    curves.setdefault(panel, {}).setdefault(name, []).append(
-                        run_curves[panel]
-                    )
+                common.add_curves(
+                    curves, name, run_curves, ("test error (%)", "test loss")
+                )
     common.plot_bands(
         os.path.join(out, "test_error.png"),
         curves,
