@@ -360,6 +360,7 @@ def test_every_script_has_the_common_options(module, trains, capsys):
     assert f"scripts/{name}.py" in text and f"logs/{name}" in text
     assert "--seed" in text and "--out" in text
     assert ("--epochs" in text) == trains
+    assert ("--seeds" in text) == trains
 
 
 @pytest.mark.parametrize(
@@ -425,44 +426,55 @@ def test_full_batch_iterations_are_plain_gradient_steps():
 
 
 def test_regression_overfit_smoke(tmp_path):
-    rows = regression_overfit.run(iterations=300, out=str(tmp_path))
-    losses = {row["model"]: row for row in rows}
-    assert set(losses) == {"dropout 0.0", "dropout 0.5"}
+    rows, _ = regression_overfit.run(iterations=300, seeds=2, out=str(tmp_path))
+    assert [(row["model"], row["seed"]) for row in rows] == [
+        ("dropout 0.0", 0),
+        ("dropout 0.5", 0),
+        ("dropout 0.0", 1),
+        ("dropout 0.5", 1),
+    ]
     for row in rows:
         assert np.isfinite(row["train_mse"]) and np.isfinite(row["test_mse"])
         # Better than predicting 0 everywhere: E[(1.5 x + noise)^2] = 0.75 + 0.09
         # on the test points.
         assert 0 <= row["test_mse"] < 0.84
-    # The net without dropout fits its 10 points far below the noise
-    # variance 0.25 and more closely than the net with dropout.
-    assert losses["dropout 0.0"]["train_mse"] < min(
-        0.1, losses["dropout 0.5"]["train_mse"]
-    )
+    for without, with_dropout in (rows[:2], rows[2:]):
+        # The net without dropout fits its 10 points far below the noise
+        # variance 0.25 and more closely than the net with dropout.
+        assert without["train_mse"] < min(0.1, with_dropout["train_mse"])
     saved = read_csv(tmp_path / "summary.csv")
     assert [float(row["train_mse"]) for row in saved] == pytest.approx(
         [row["train_mse"] for row in rows]
     )
+    assert_aggregate(tmp_path, "model", regression_overfit.COLUMNS, seeds=[0, 1])
     assert_png(tmp_path / "fit.png")
 
 
 def test_mc_vs_weight_scaling_smoke(tmp_path):
-    rows = mc_vs_weight_scaling.run(
+    rows, summary = mc_vs_weight_scaling.run(
         epochs=1,
+        seeds=2,
         out=str(tmp_path),
         sample_counts=(1, 5),
         repeats=2,
         train_size=1000,
         verbose=0,
     )
-    assert [row["samples"] for row in rows] == [1, 5]
+    assert [(row["samples"], row["seed"]) for row in rows] == [
+        (1, 0),
+        (5, 0),
+        (1, 1),
+        (5, 1),
+    ]
     for row in rows:
         for column in ("mc_test_error_%", "weight_scaling_test_error_%"):
             assert 0 <= row[column] < 100 * (1 - ABOVE_CHANCE)
-        assert row["mc_std_%"] >= 0
+    assert_aggregate(tmp_path, "samples", mc_vs_weight_scaling.COLUMNS, seeds=[0, 1])
+    assert [row["samples"] for row in summary] == [1, 5]
     assert_png(tmp_path / "mc_vs_weight_scaling.png")
     # Srivastava 2014's recipe, applied per step (10 steps of 100 images):
     # learning rate 1 / (1 + t / 10000), momentum 0.5 -> 0.99 over 100000 steps.
-    logged = read_scalars(tmp_path)
+    logged = read_scalars(tmp_path / "mlp" / "seed_1")
     steps = np.arange(10)
     np.testing.assert_allclose(
         [logged["learning_rate"][s] for s in steps], 1 / (1 + steps / 10000), rtol=1e-6

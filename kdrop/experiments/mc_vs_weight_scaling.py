@@ -22,6 +22,8 @@ from kdrop import validation
 from kdrop.experiments import common
 
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100)
+DEFAULT_SEEDS = 3
+COLUMNS = ("mc_test_error_%", "weight_scaling_test_error_%")
 
 
 def mlp(seed):
@@ -57,24 +59,31 @@ def run(
     dataset="offline",
     out="logs/mc_vs_weight_scaling",
     seed=0,
+    seeds=DEFAULT_SEEDS,
     sample_counts=SAMPLE_COUNTS,
     repeats=3,
     train_size=None,
     verbose=2,
     overwrite=False,
 ):
-    """Trains the MLP, then compares MC averaging with weight scaling.
+    """Trains the MLP once per seed, then compares MC averaging with weight
+    scaling.
 
-    Writes `out/train/` (learning rate and momentum logged per step),
-    `out/mc_vs_weight_scaling.png` and `out/summary.csv`.
+    Writes `out/mlp/seed_<s>/` (learning rate and momentum logged per
+    step), `out/mc_vs_weight_scaling.png` (mean over seeds, error bars +-
+    1 std over seeds), `out/summary.csv` (one row per k and seed) and
+    `out/aggregate.csv`.
 
     Args:
         epochs: int > 0, training epochs (batch 100).
         dataset: a `kdrop.datasets.load_mnist` source.
         out: output directory.
-        seed: int >= 0, seed of the data split, the weights and the masks.
+        seed: int >= 0, the first seed.
+        seeds: int > 0, trained MLPs, with seeds `seed`, `seed + 1`, ...
+            (data split, weights, masks).
         sample_counts: the k values (ints > 0).
-        repeats: int > 0, MC estimates per k, with different seeds.
+        repeats: int > 0, MC estimates per k and trained MLP, with
+            different seeds.
         train_size: None, or train on the first `train_size` images only.
         verbose: Keras `fit` verbosity.
         overwrite: whether to delete the event files of a previous run in
@@ -82,93 +91,106 @@ def run(
             `common.prepare_out`).
 
     Returns:
-        A list of dicts per k: samples, mc_test_error_% (mean over the
-        repeats), mc_std_% (their standard deviation), weight_scaling_test_error_%.
+        `(rows, summary)`: rows, one dict per k and seed: samples, seed,
+        mc_test_error_% (mean over the repeats), weight_scaling_test_error_%;
+        summary, one dict per k: samples, seeds, `<c>_mean` and `<c>_std`
+        over seeds for c in `COLUMNS`.
     """
     validation.check_positive_int(epochs, "epochs")
-    seed = validation.check_non_negative_int(seed, "seed")
     repeats = validation.check_positive_int(repeats, "repeats")
     sample_counts = [
         validation.check_positive_int(k, "sample_counts") for k in sample_counts
     ]
-    (x_train, y_train), (x_test, y_test) = common.load_data(dataset, seed, train_size)
-    common.prepare_out(out, overwrite)
-    keras.utils.set_random_seed(seed)
-    model = mlp(seed)
-    learning_rate, momentum = kdrop.schedules.srivastava2014()
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=100,
-        epochs=epochs,
-        verbose=verbose,
-        callbacks=[
-            kdrop.callbacks.LRMomentumScheduler(
-                learning_rate, momentum, update_freq="batch", log_dir=out
-            )
-        ],
-    )
-    folded = kdrop.fold_dropout(model)
-    weight_scaling = error_percent(folded.predict(x_test, verbose=0), y_test)
-    print(
-        f"\nweight scaling rule (fold_dropout model): test error {weight_scaling:.2f} %"
-    )
+    seed_values = common.seed_list(seed, seeds)
     rows = []
-    for k in sample_counts:
-        errors = [
-            error_percent(
-                kdrop.mc_predict(
-                    model, x_test, samples=k, seed=seed * 1000 + repeat
-                ).mean,
-                y_test,
+    for run_seed, (x_train, y_train), (x_test, y_test) in common.seeded_data(
+        dataset, seed_values, train_size, out, overwrite
+    ):
+        print(f"\n== seed {run_seed}")
+        keras.utils.set_random_seed(run_seed)
+        model = mlp(run_seed)
+        learning_rate, momentum = kdrop.schedules.srivastava2014()
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=100,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=[
+                kdrop.callbacks.LRMomentumScheduler(
+                    learning_rate,
+                    momentum,
+                    update_freq="batch",
+                    log_dir=common.run_dir(out, "mlp", run_seed),
+                )
+            ],
+        )
+        folded = kdrop.fold_dropout(model)
+        weight_scaling = error_percent(folded.predict(x_test, verbose=0), y_test)
+        print(f"weight scaling rule (fold_dropout model): {weight_scaling:.2f} %")
+        for k in sample_counts:
+            errors = [
+                error_percent(
+                    kdrop.mc_predict(
+                        model, x_test, samples=k, seed=run_seed * 1000 + repeat
+                    ).mean,
+                    y_test,
+                )
+                for repeat in range(repeats)
+            ]
+            rows.append(
+                {
+                    "samples": k,
+                    "seed": run_seed,
+                    "mc_test_error_%": float(np.mean(errors)),
+                    "weight_scaling_test_error_%": weight_scaling,
+                }
             )
-            for repeat in range(repeats)
-        ]
-        rows.append(
-            {
-                "samples": k,
-                "mc_test_error_%": float(np.mean(errors)),
-                "mc_std_%": float(np.std(errors)),
-                "weight_scaling_test_error_%": weight_scaling,
-            }
-        )
-        print(
-            f"k = {k:3d}: MC averaging test error {np.mean(errors):.2f} "
-            f"+- {np.std(errors):.2f} % over {repeats} seeds"
-        )
+            print(
+                f"k = {k:3d}: MC averaging test error {np.mean(errors):.2f} % "
+                f"(mean of {repeats} draws)"
+            )
+    summary = common.report_seeds(rows, out, "samples", COLUMNS)
     common.plot_lines(
         os.path.join(out, "mc_vs_weight_scaling.png"),
         {
             "Monte-Carlo averaging": (
-                [row["samples"] for row in rows],
-                [row["mc_test_error_%"] for row in rows],
+                [row["samples"] for row in summary],
+                [row["mc_test_error_%_mean"] for row in summary],
             )
         },
         "samples k (log scale)",
         "test error (%)",
-        f"MC dropout vs weight scaling, {len(x_test)} test images",
-        hlines={"weight scaling rule": weight_scaling},
-        errors={"Monte-Carlo averaging": [row["mc_std_%"] for row in rows]},
+        f"MC dropout vs weight scaling, {len(x_test)} test images, "
+        f"{len(seed_values)} seed(s): mean +- 1 std",
+        hlines={"weight scaling rule": summary[0]["weight_scaling_test_error_%_mean"]},
+        errors={
+            "Monte-Carlo averaging": [row["mc_test_error_%_std"] for row in summary]
+        },
         xscale="log",
     )
-    common.report(rows, out)
     print(
         "Paper (Fig. 11): MC averaging reaches the weight-scaling error at about "
         "k = 50."
     )
     common.tensorboard_hint(out)
-    return rows
+    return rows, summary
 
 
 def main(argv=None):
     parser = common.argument_parser(
-        "mc_vs_weight_scaling", __doc__, epochs=20, dataset=True, events=True
+        "mc_vs_weight_scaling",
+        __doc__,
+        epochs=20,
+        dataset=True,
+        events=True,
+        seeds=DEFAULT_SEEDS,
     )
     parser.add_argument(
         "--repeats",
         type=common.positive_int,
         default=3,
-        help="MC estimates per k, with different seeds",
+        help="MC estimates per k and trained MLP, with different seeds",
     )
     # The options are named like run's arguments.
     return run(**vars(parser.parse_args(argv)))

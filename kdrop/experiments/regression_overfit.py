@@ -18,6 +18,8 @@ from kdrop import validation
 from kdrop.experiments import common
 
 RATES = (0.0, 0.5)
+DEFAULT_SEEDS = 3
+COLUMNS = ("train_mse", "test_mse")
 
 
 def make_data(seed, n_train=10, n_test=100):
@@ -69,37 +71,49 @@ def fit_full_batch(model, x, y, iterations, label):
     )
 
 
-def run(iterations=2000, out="logs/regression_overfit", seed=0):
-    """Trains both MLPs; writes `out/fit.png` and `out/summary.csv`.
+def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SEEDS):
+    """Trains both MLPs once per seed; writes `out/fit.png`,
+    `out/summary.csv` (one row per model and seed) and `out/aggregate.csv`.
 
     Args:
         iterations: int > 0, full-batch SGD steps (epochs over the 10 points).
         out: output directory.
-        seed: int >= 0, seed of the data, the weights and the masks.
+        seed: int >= 0, the first seed.
+        seeds: int > 0, runs per model with seeds `seed`, `seed + 1`, ...
+            (data noise, weights, masks).
 
     Returns:
-        A list of dicts: model, train_mse and test_mse of the trained MLP
-        in inference mode (dropout off).
+        `(rows, summary)`: rows, one dict per model and seed: model, seed,
+        train_mse and test_mse of the trained MLP in inference mode
+        (dropout off); summary, one dict per model: model, seeds,
+        `<c>_mean` and `<c>_std` over seeds for c in `COLUMNS`.
     """
     iterations = validation.check_positive_int(iterations, "iterations")
-    seed = validation.check_non_negative_int(seed, "seed")
-    (x_train, y_train), (x_test, y_test) = make_data(seed)
+    seed_values = common.seed_list(seed, seeds)
     os.makedirs(out, exist_ok=True)
     grid = np.linspace(-1, 1, 200, dtype="float32")[:, None]
     rows, curves = [], {}
-    for rate in RATES:
-        label = f"dropout {rate}"
-        keras.utils.set_random_seed(seed)
-        model = mlp(rate, seed)
-        fit_full_batch(model, x_train, y_train, iterations, label)
-        curves[label] = model.predict(grid, verbose=0)[:, 0]
-        rows.append(
-            {
-                "model": label,
-                "train_mse": float(model.evaluate(x_train, y_train, verbose=0)),
-                "test_mse": float(model.evaluate(x_test, y_test, verbose=0)),
-            }
-        )
+    for run_seed in seed_values:
+        (x_train, y_train), (x_test, y_test) = make_data(run_seed)
+        if run_seed == seed_values[0]:
+            first_data = (x_train, y_train), (x_test, y_test)
+        for rate in RATES:
+            label = f"dropout {rate}"
+            keras.utils.set_random_seed(run_seed)
+            model = mlp(rate, run_seed)
+            fit_full_batch(
+                model, x_train, y_train, iterations, f"{label}, seed {run_seed}"
+            )
+            curves.setdefault(label, []).append(model.predict(grid, verbose=0)[:, 0])
+            rows.append(
+                {
+                    "model": label,
+                    "seed": run_seed,
+                    "train_mse": float(model.evaluate(x_train, y_train, verbose=0)),
+                    "test_mse": float(model.evaluate(x_test, y_test, verbose=0)),
+                }
+            )
+    (x_train, y_train), (x_test, y_test) = first_data
     with common.figure(os.path.join(out, "fit.png")) as (_, axes):
         axes.scatter(
             x_test, y_test, s=8, color="lightgray", label="test points (noise 0.3)"
@@ -107,25 +121,44 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0):
         axes.scatter(
             x_train, y_train, s=30, color="black", label="training points (noise 0.5)"
         )
-        for label, prediction in curves.items():
-            axes.plot(grid[:, 0], prediction, label=label)
+        for index, (label, predictions) in enumerate(curves.items()):
+            color = f"C{index}"
+            axes.plot(
+                grid[:, 0],
+                predictions[0],
+                color=color,
+                label=f"{label}, seed {seed_values[0]}",
+            )
+            if len(predictions) > 1:
+                mean = np.mean(predictions, axis=0)
+                std = np.std(predictions, axis=0, ddof=1)
+                axes.fill_between(
+                    grid[:, 0],
+                    mean - std,
+                    mean + std,
+                    color=color,
+                    alpha=0.2,
+                    label=f"{label}: mean +- 1 std, {len(predictions)} seeds",
+                )
         axes.plot(grid[:, 0], 1.5 * grid[:, 0], ":", color="gray", label="y = 1.5 x")
         axes.set(
             xlabel="x",
             ylabel="y",
             title=f"MLP 1-200-200-200-1, {iterations} full-batch SGD steps",
         )
-        axes.legend(fontsize=8)
-    common.report(rows, out)
+        axes.legend(fontsize=7)
+    summary = common.report_seeds(rows, out, "model", COLUMNS)
     print(
         "Mean squared errors in inference mode. Best possible test MSE (noise "
-        "variance): 0.09."
+        "variance): 0.09. The figure shows the first seed's points and fits."
     )
-    return rows
+    return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser("regression_overfit", __doc__, epochs=2000)
+    parser = common.argument_parser(
+        "regression_overfit", __doc__, epochs=2000, seeds=DEFAULT_SEEDS
+    )
     parser.description += "\n--epochs counts the full-batch iterations.\n"
     args = parser.parse_args(argv)
-    return run(args.epochs, args.out, args.seed)
+    return run(args.epochs, args.out, args.seed, args.seeds)
