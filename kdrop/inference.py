@@ -707,9 +707,11 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
         return_samples: bool; if True, `MCResult.draws` keeps every pass's
             output, which costs `samples * model.predict(x).nbytes` of
             memory on top of the compiled calls (e.g. 1000 passes of a
-            10-class float32 softmax on 10000 examples: 400 MB). Otherwise
-            only running statistics are kept and memory does not grow with
-            `samples` or with the size of `x`.
+            10-class float32 softmax on 10000 examples: 400 MB; the peak is
+            about 3 times that while the pieces are joined). Otherwise only
+            running statistics are kept: memory does not grow with
+            `samples`, and grows with `x` only by a few float64 numbers per
+            output value (measured in BENCHMARKS.md).
 
     Returns:
         `kdrop.MCResult(mean, std, entropy, samples, mutual_information,
@@ -766,7 +768,7 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
     copies = math.ceil(samples / calls)  # samples per call
     sampler = _cached_sampling_model(model, copies)
 
-    chunks = []
+    chunk_stats, structure = [], None
     with sampling.sampling(model, seed):
         for batch in batches:
             inputs, struct = _flat_inputs(graph, batch)
@@ -779,15 +781,16 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
                 )
             for start in range(0, lengths.pop(), examples_per_call):
                 chunk = [value[start : start + examples_per_call] for value in inputs]
-                chunks.append(
-                    _sample_chunk(
-                        sampler, struct, chunk, samples, calls, return_samples
-                    )
+                # Only the last call's outputs stay alive (for their
+                # structure): keeping every chunk's would grow memory with
+                # the size of x.
+                structure, stats = _sample_chunk(
+                    sampler, struct, chunk, samples, calls, return_samples
                 )
-    if not chunks:
+                chunk_stats.append(stats)
+    if not chunk_stats:
         raise ValueError("`x` holds no batch: the dataset or generator is empty.")
-    structure = chunks[0][0]
-    per_output = list(zip(*[stats for _, stats in chunks]))
+    per_output = list(zip(*chunk_stats))
     mean = [np.concatenate([s.moments.mean for s in output]) for output in per_output]
     std = [np.concatenate([s.moments.std for s in output]) for output in per_output]
     entropy = [_entropy(output_mean) for output_mean in mean]
