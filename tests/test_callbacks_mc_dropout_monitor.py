@@ -70,13 +70,14 @@ def test_logged_values_match_the_metrics_on_the_same_samples(tmp_path):
     assert set(charts) == {"accuracy", "nll", "brier", "ece"}
 
 
-def test_every_n_epochs_one_hot_labels_and_no_diagram(tmp_path):
+def test_every_n_epochs_batch_size_one_hot_labels_and_no_diagram(tmp_path):
     model = classifier()
     monitor = callbacks.MCDropoutMonitor(
         tmp_path,
         data=(X, np.eye(3)[Y]),
         samples=5,
         every_n_epochs=2,
+        batch_size=40,  # 96 rows: slices of 40, 40 and 16
         reliability_diagram=False,
     )
     predictions = []
