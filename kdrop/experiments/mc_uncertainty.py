@@ -183,7 +183,7 @@ def plot_rotation(path, images, draws, deterministic):
     positions = np.arange(len(images))
     strip = np.concatenate([image[..., 0] for image in images], axis=1)
     with common.figure(
-        path, nrows=2, size=(10, 5), gridspec_kw={"height_ratios": [1, 3]}
+        path, nrows=2, size=(10, 6), gridspec_kw={"height_ratios": [1, 3]}
     ) as (_, (top, bottom)):
         top.imshow(strip, cmap="gray_r", extent=(-0.5, len(images) - 0.5, 0, 1))
         top.set_axis_off()
@@ -212,7 +212,9 @@ def plot_rotation(path, images, draws, deterministic):
         bottom.set_xlim(-0.5, len(images) - 0.5)
         bottom.set_xlabel("rotation (degrees)")
         bottom.set_ylabel("softmax output")
-        bottom.legend(fontsize=7, ncol=3, loc="center left")
+        bottom.legend(
+            fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2)
+        )
     return path
 
 
