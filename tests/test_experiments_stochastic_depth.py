@@ -15,6 +15,9 @@ TRAIN_SIZE, BATCH, EPOCHS = 256, 64, 2
 STEPS = EPOCHS * TRAIN_SIZE // BATCH  # 8
 
 
+# TensorFlow only: 2 minutes of CPU on torch for what is backend-independent
+# script logic; DropPath and DropBlock run on every backend in their own tests.
+@pytest.mark.tensorflow_only
 def test_stochastic_depth_smoke(tmp_path):
     rows = stochastic_depth.run(
         variants=("both",),
