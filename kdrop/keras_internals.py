@@ -120,3 +120,11 @@ def outputs_structure(graph):
     """The structure of a Functional graph's outputs
     (`Functional._outputs_struct`). Checked on Keras 3.15."""
     return _private(graph, "_outputs_struct")
+
+
+def inbound_nodes(layer):
+    """The nodes of the symbolic calls of `layer` (`Operation._inbound_nodes`),
+    each with `input_tensors` and `output_tensors` in the graph of the model
+    that made the call (for a nested model: the outer model's graph, where
+    `model.output` gives its own). Checked on Keras 3.15."""
+    return list(_private(layer, "_inbound_nodes"))

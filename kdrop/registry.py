@@ -56,12 +56,16 @@ class Entry:
             training-mode draw that never advances a schedule step
             (symbolic or eager); `kwargs` are the layer's other call
             arguments (`mask`, `initial_state`, ...) but not `training`.
+        zeroes_units: whether a sample sets the dropped units to exactly 0
+            (Dropout-style masking), so that a "dropped fraction" can be
+            read off it; False for multiplicative or additive noise.
     """
 
     layer_class: type
     rate: object
     inference: object
     sample: object
+    zeroes_units: bool = False
 
     def inference_of(self, layer):
         """The inference kind of `layer`, one of `INFERENCE_KINDS`."""
@@ -78,7 +82,7 @@ class Entry:
 _ENTRIES = {}  # layer class -> Entry, in registration order
 
 
-def register(layer_class, *, rate, inference, sample):
+def register(layer_class, *, rate, inference, sample, zeroes_units=False):
     """Registers `layer_class` (and its subclasses) as dropout-like.
 
     A later registration of the same class replaces the earlier one; a
@@ -96,6 +100,9 @@ def register(layer_class, *, rate, inference, sample):
             step, and must not call `layer.call` (kdrop's MC dropout
             replaces that for the duration of a call; use
             `type(layer).call(layer, ...)`).
+        zeroes_units: whether a sample sets dropped units to exactly 0
+            (read by `kdrop.callbacks.ActivationSparsity`'s dropped
+            fraction).
 
     Raises:
         TypeError: `layer_class` is not a Layer subclass, or `rate` /
@@ -115,7 +122,9 @@ def register(layer_class, *, rate, inference, sample):
             f"`inference` must be one of {', '.join(map(repr, INFERENCE_KINDS))} "
             f"or a callable of the layer. Received: inference={inference!r}."
         )
-    _ENTRIES[layer_class] = Entry(layer_class, rate, inference, sample)
+    _ENTRIES[layer_class] = Entry(
+        layer_class, rate, inference, sample, bool(zeroes_units)
+    )
 
 
 def lookup(layer):
@@ -138,6 +147,13 @@ def current_rate(layer):
     entry = lookup(layer)
     rate = None if entry is None else entry.rate(layer)
     return None if rate is None else float(rate)
+
+
+def zeroes_units(layer):
+    """Whether `layer` is dropout-like and its samples set dropped units to
+    exactly 0."""
+    entry = lookup(layer)
+    return entry is not None and entry.zeroes_units
 
 
 def inference_kind(layer):
@@ -192,7 +208,13 @@ def _own_sample(layer, inputs, **kwargs):
     return layer.sample(inputs)
 
 
-register(BaseDropout, rate=_own_rate, inference=_kdrop_inference, sample=_own_sample)
+register(
+    BaseDropout,
+    rate=_own_rate,
+    inference=_kdrop_inference,
+    sample=_own_sample,
+    zeroes_units=True,
+)
 for _keras_class in (
     keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
     keras.layers.GaussianDropout,
@@ -203,6 +225,9 @@ for _keras_class in (
         rate=lambda layer: layer.rate,
         inference=IDENTITY,
         sample=_training_call,
+        # GaussianDropout multiplies by noise, AlphaDropout sets dropped
+        # units to a negative saturation value: neither gives zeros.
+        zeroes_units=_keras_class is keras.layers.Dropout,
     )
 register(
     keras.layers.GaussianNoise,

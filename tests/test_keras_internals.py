@@ -128,3 +128,13 @@ def test_functional_graph_nodes_and_structures():
             return x
 
     assert keras_internals.functional_graph(Subclassed()) is None
+
+
+def test_inbound_nodes_give_a_nested_models_tensors_in_the_outer_graph():
+    block = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)], name="block")
+    inputs = keras.Input((2,))
+    outputs = block(inputs)
+    (node,) = keras_internals.inbound_nodes(block)
+    assert node.input_tensors == [inputs], f"{CHANGED} Node.input_tensors"
+    assert node.output_tensors == [outputs], f"{CHANGED} Node.output_tensors"
+    assert keras_internals.inbound_nodes(keras.layers.Dense(1)) == []
