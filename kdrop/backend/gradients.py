@@ -76,7 +76,11 @@ def loss_gradient_function(model):
     gradients = _BY_BACKEND[backend](model)
 
     def numpy_gradients(x, y):
-        values = gradients(ops.convert_to_tensor(x), ops.convert_to_tensor(y))
+        # x and y may be lists or dicts (several inputs or outputs).
+        values = gradients(
+            keras.tree.map_structure(ops.convert_to_tensor, x),
+            keras.tree.map_structure(ops.convert_to_tensor, y),
+        )
         return [
             np.zeros(v.shape) if g is None else np.asarray(ops.convert_to_numpy(g))
             for v, g in zip(model.trainable_variables, values)

@@ -4,16 +4,17 @@ import keras
 import numpy as np
 from keras import ops
 
-from kdrop import keras_internals, validation
+from kdrop import keras_internals, layer_paths, registry, validation
 from kdrop.backend.histogram import HISTOGRAM_SUPPORTS_XLA, histogram_counts
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
+    build_for_probe,
     check_probe_shape,
-    dropout_layers,
+    input_structure,
     probe_batch_xy,
+    run_probe_once,
 )
 from kdrop.callbacks.summary_writer import HISTOGRAM_BINS, histogram_from_counts
-from kdrop.layers import BaseDropout
 
 # Layout of the statistics vector each probe output holds.
 _SPARSITY, _MEAN, _NONFINITE, _LOW, _HIGH = range(5)
@@ -86,17 +87,14 @@ class _ActivationStats(keras.layers.Layer):
 
 class _DroppedFraction(keras.layers.Layer):
     """Fraction of a dropout layer's non-zero inputs it zeroes in one
-    training-mode draw (ScheduledDropout's step is not advanced)."""
+    training-mode draw (`kdrop.registry.sample`: no schedule step taken)."""
 
     def __init__(self, dropout_layer, **kwargs):
         super().__init__(**kwargs)
         self.dropout_layer = dropout_layer
 
     def call(self, x):
-        if isinstance(self.dropout_layer, BaseDropout):
-            y = self.dropout_layer.sample(x)
-        else:
-            y = self.dropout_layer.call(x, training=True)
+        y = registry.sample(self.dropout_layer, x)
         nonzero = ops.not_equal(x, 0)
         dropped = ops.logical_and(nonzero, ops.equal(y, 0))
         total = ops.maximum(ops.sum(ops.cast(nonzero, "float32")), 1.0)
@@ -110,18 +108,51 @@ def _check_layer_choice(layers):
         isinstance(item, (str, keras.layers.Layer)) for item in layers
     ):
         raise TypeError(
-            "`layers` must be None or a list of layer names or layers. "
+            "`layers` must be None or a list of layer paths or layers. "
             f"Received: layers={layers!r}."
         )
     return list(layers)
 
 
-def _single_output(layer):
-    try:
-        output = layer.output
-    except (AttributeError, ValueError):
+def _single_node(layer):
+    """The one call of `layer` in its model's graph, when it has one tensor
+    output; else None."""
+    nodes = keras_internals.inbound_nodes(layer)
+    if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
         return None
-    return output if isinstance(output, keras.KerasTensor) else None
+    return nodes[0]
+
+
+def _has_graph(layer):
+    return isinstance(layer, keras.Model) and bool(getattr(layer, "inputs", None))
+
+
+def _tensors_in(model, names, path, prefix=""):
+    """`[input, output]` of the layer at `names` (a path split on "/")
+    below `model`, as tensors of `model`'s own graph: a layer of a nested
+    model is reached by calling, in the outer graph, a model from the
+    nested model's inputs to that layer's tensors."""
+    layer = model.get_layer(names[0])
+    node = _single_node(layer)
+    if node is None:
+        raise ValueError(
+            f"`layers` entry {path!r}: layer '{layer.name}' has no single "
+            "tensor output in its model (it is used several times or "
+            "returns several tensors)."
+        )
+    if len(names) == 1:
+        return [node.input_tensors[0], node.output_tensors[0]]
+    if not _has_graph(layer):
+        raise ValueError(
+            f"`layers` entry {path!r} is inside layer '{layer.name}' "
+            f"({type(layer).__name__}), which has no layer graph to read it "
+            "from: ActivationSparsity reads layers of Functional and "
+            "Sequential models, nested ones included. Pass "
+            f"{prefix + names[0]!r} itself instead."
+        )
+    inner_tensors = _tensors_in(layer, names[1:], path, f"{prefix}{names[0]}/")
+    inner = keras.Model(layer.inputs, inner_tensors)
+    return inner(node.input_tensors)
 
 
 class ActivationSparsity(PeriodicLoggingCallback):
@@ -130,33 +161,45 @@ class ActivationSparsity(PeriodicLoggingCallback):
     At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
     in inference mode, for every chosen layer's output `a`:
 
-        sparsity/<layer>           = mean(a <= threshold)
-        mean_activation/<layer>    = mean(a)
-        activations/<layer>        = histogram of a: 30 equal bins between
-                                     the layer's min and max
-        nonfinite_fraction/<layer> = fraction of NaN/Inf values (left out of
-                                     the three above; training goes on)
+        sparsity/<path>           = mean(a <= threshold)
+        mean_activation/<path>    = mean(a)
+        activations/<path>        = histogram of a: 30 equal bins between
+                                    the layer's min and max
+        nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
+                                    the three above; training goes on)
 
-    and for dropout layers (kdrop's, `keras.layers.Dropout` and
-    `SpatialDropout*`) also `dropped_fraction/<layer>`: the fraction of the
-    layer's non-zero inputs that one training-mode draw zeroes (kdrop layers
-    draw with `layer.sample(x)`, so a ScheduledDropout's step is not
-    advanced). All layers are reduced on the device in ONE compiled call of
-    a probe model `keras.Model(model.inputs, [statistics per layer])`, which
-    returns only the 35 numbers per layer; it is built once and reused by
-    later `fit` calls.
+    and for dropout layers that zero units (kdrop's, `keras.layers.Dropout`
+    and `SpatialDropout*`: `kdrop.registry.zeroes_units`) also
+    `dropped_fraction/<path>`: the fraction of the layer's non-zero inputs
+    that one training-mode draw (`kdrop.registry.sample`, which never
+    advances a ScheduledDropout's step) zeroes. `<path>` is the layer's path
+    from `kdrop.layer_paths.walk`: its name for a top-level layer,
+    `"encoder/drop"` for layer "drop" of nested model "encoder", so nested
+    models with the same layer names never share a tag. All layers are
+    reduced on the device in ONE compiled call of a probe model
+    `keras.Model(model.inputs, [statistics per layer])`, which returns only
+    the 35 numbers per layer; it is built once and reused by later `fit`
+    calls.
 
-    Works with Functional and Sequential models (a Sequential model without
-    `keras.Input` is probed from its first epoch end on, once built);
-    subclassed models have no layer graph to probe and get a clear error.
+    Every check runs in `on_train_begin`, before the first training step:
+    the probe model is built and run once on `data` (a Sequential model
+    without `keras.Input` is first built from the probe's shape), so a probe
+    the model cannot take, or a layer it cannot read, fails there with a
+    `ValueError`. Works with Functional and Sequential models and the
+    Functional/Sequential models nested in them; subclassed models (and
+    layers inside custom layers) have no layer graph to probe and get a
+    clear error.
 
     Args:
         log_dir: directory; events go to `log_dir/train`.
-        data: probe batch: an array (a dict or list of arrays for several
-            inputs), an `(x, y)` tuple, or a `tf.data.Dataset` (its first
-            batch is used; targets are ignored).
+        data: probe batch: the inputs (an array, a LIST of arrays with one
+            per model input, or a dict of arrays by input name), an `(x,)`
+            or `(x, y)` TUPLE (targets are ignored), or a `tf.data.Dataset`
+            (its first batch is used, by the same rule). A list is always
+            read as the inputs, never as `(x, y)`.
         layers: None (every top-level layer with one tensor output), or a
-            list of layer names or layers (nested models' layers included).
+            list of layers or layer paths (`"encoder/drop"`; a top-level
+            layer's path is its name), layers of nested models included.
         threshold: float, activations `<= threshold` count as inactive.
         histograms: bool, whether to log activation histograms.
         every_n_epochs: int > 0, log at the end of every N-th epoch.
@@ -192,48 +235,46 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self.histograms = bool(histograms)
         self._probe = None
 
-    def _chosen_layers(self):
+    def _chosen_paths(self):
+        """`[(path, layer)]` of the layers to log, in the model's order."""
         if self.layer_choice is None:
             return [
-                layer
+                (layer.name, layer)
                 for layer in self.model.layers
                 if not isinstance(layer, keras.layers.InputLayer)
-                and _single_output(layer) is not None
+                and _single_node(layer) is not None
             ]
-        in_model = keras_internals.all_sublayers(self.model)
+        walked = layer_paths.walk(self.model)
         chosen = []
         for item in self.layer_choice:
             if isinstance(item, str):
-                matches = [layer for layer in in_model if layer.name == item]
-                layer = matches[0] if matches else None
+                layer = dict(walked).get(item)
+                path = item
             else:
-                layer = item if any(item is known for known in in_model) else None
-            if layer is None:
+                path = next((p for p, known in walked if known is item), None)
+                layer = item
+            if path is None or layer is None:
                 raise ValueError(
                     f"`layers` entry {item!r} is not a layer of model "
-                    f"'{self.model.name}'."
+                    f"'{self.model.name}'. Layer paths: "
+                    f"{[p for p, _ in walked]}."
                 )
-            if _single_output(layer) is None:
-                raise ValueError(
-                    f"`layers` entry {item!r}: layer '{layer.name}' has no "
-                    "single tensor output in this model (it is used several "
-                    "times or returns several tensors)."
-                )
-            chosen.append(layer)
+            chosen.append((path, layer))
         return chosen
 
     def _build_probe(self):
-        check_probe_shape(self.model, self.x)
-        self._layers = self._chosen_layers()
-        self._dropouts = [
-            layer for layer in dropout_layers(self.model) if layer in self._layers
-        ]
-        outputs = [
-            _ActivationStats(self.threshold)(_single_output(layer))
-            for layer in self._layers
-        ]
-        outputs += [_DroppedFraction(layer)(layer.input) for layer in self._dropouts]
-        self._probe = keras.Model(self.model.inputs, outputs)
+        chosen = self._chosen_paths()
+        tensors = [_tensors_in(self.model, path.split("/"), path) for path, _ in chosen]
+        outputs = [_ActivationStats(self.threshold)(output) for _, output in tensors]
+        self._paths = [path for path, _ in chosen]
+        self._dropout_paths = []
+        for (path, layer), (layer_input, _) in zip(chosen, tensors):
+            if registry.zeroes_units(layer):
+                self._dropout_paths.append(path)
+                outputs.append(_DroppedFraction(layer)(layer_input))
+        # The model's own input structure, so the probe takes what the
+        # model takes.
+        self._probe = keras.Model(input_structure(self.model), outputs)
 
     def forget_model(self):
         self._probe = None
@@ -242,34 +283,35 @@ class ActivationSparsity(PeriodicLoggingCallback):
         super().on_train_begin(logs)
         if self._probe is not None:
             return
-        if getattr(self.model, "inputs", None):
-            self._build_probe()
-        elif not (isinstance(self.model, keras.Sequential) and not self.model.built):
+        build_for_probe(self.model, self.x)
+        if not getattr(self.model, "inputs", None):
             raise ValueError(
                 "ActivationSparsity needs a Functional or Sequential model "
                 "(its layer outputs are read through the model's graph). "
                 f"Received a subclassed {type(self.model).__name__}."
             )
-        # A Sequential model without keras.Input is built by its first
-        # training step (on TensorFlow): the probe is then built at the
-        # first epoch end.
+        check_probe_shape(self.model, self.x)
+        self._build_probe()
+        # Runs once now, so that a probe the model cannot take fails here,
+        # before the first training step, not at the first epoch end.
+        run_probe_once(self, self.model, self._run_probe)
+
+    def _run_probe(self):
+        results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
+        return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
     def log_epoch(self, epoch):
-        if self._probe is None:
-            self._build_probe()
-        results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
-        results = [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
-        for layer, stats in zip(self._layers, results):
-            name = layer.name
-            self.writer.scalar(f"sparsity/{name}", stats[_SPARSITY], epoch)
-            self.writer.scalar(f"mean_activation/{name}", stats[_MEAN], epoch)
-            self.writer.scalar(f"nonfinite_fraction/{name}", stats[_NONFINITE], epoch)
+        results = self._run_probe()
+        for path, stats in zip(self._paths, results):
+            self.writer.scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
+            self.writer.scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
+            self.writer.scalar(f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch)
             if self.histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.writer.histogram(
-                    f"activations/{name}",
+                    f"activations/{path}",
                     histogram_from_counts(edges, stats[_COUNTS]),
                     epoch,
                 )
-        for layer, fraction in zip(self._dropouts, results[len(self._layers) :]):
-            self.writer.scalar(f"dropped_fraction/{layer.name}", fraction, epoch)
+        for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
+            self.writer.scalar(f"dropped_fraction/{path}", fraction, epoch)

@@ -7,7 +7,6 @@ import numpy as np
 
 from kdrop import keras_internals, validation
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
-from kdrop.layers import BaseDropout
 
 
 def check_update_freq(update_freq):
@@ -27,27 +26,61 @@ def check_update_freq(update_freq):
 def probe_batch_xy(data):
     """`(x, y)` of a probe batch; `y` is None when `data` has no targets.
 
-    `data` is an array (or a dict of arrays for named inputs), an `(x, y)`
-    tuple (`x` may be a list of arrays for several inputs), or an iterable
-    such as a `tf.data.Dataset` whose first element is used.
+    The rule, the one of `model.fit(x, y)`: a TUPLE is `(x,)` or `(x, y)`;
+    a LIST is the inputs, one array per model input (so `[a, b]` for a
+    two-input model is never read as `(x, y)`); an array, tensor or dict
+    (arrays by input name) is the inputs; any other iterable, such as a
+    `tf.data.Dataset`, gives its first element, read by the same rule.
     """
-    if isinstance(data, (tuple, list)):
+    if isinstance(data, tuple):
         if len(data) not in (1, 2):
             raise ValueError(
-                "`data` must be an array, an (x, y) tuple or a dataset. "
-                f"Received a {type(data).__name__} of length {len(data)}."
+                "`data` must be inputs (an array, a list or dict of arrays), "
+                "an (x,) or (x, y) tuple, or a dataset. Received a tuple of "
+                f"length {len(data)}."
             )
         return data[0], data[1] if len(data) == 2 else None
-    if isinstance(data, (np.ndarray, dict)) or keras.ops.is_tensor(data):
+    if isinstance(data, (list, np.ndarray, dict)) or keras.ops.is_tensor(data):
         return data, None
     if hasattr(data, "__iter__") and not isinstance(data, (str, bytes)):
         # tf.data.Dataset, generator, PyDataset
-        first = next(iter(data))
-        return probe_batch_xy(first if isinstance(first, (tuple, list)) else (first,))
+        return probe_batch_xy(next(iter(data)))
     raise TypeError(
-        "`data` must be an array, an (x, y) tuple or a tf.data.Dataset. "
-        f"Received: data of type {type(data).__name__}."
+        "`data` must be inputs (an array, a list or dict of arrays), an "
+        "(x, y) tuple or a tf.data.Dataset. Received: data of type "
+        f"{type(data).__name__}."
     )
+
+
+def build_for_probe(model, x):
+    """Builds a Sequential model created without `keras.Input` from the
+    probe's shape (batch size left free), as `fit` would on its first step,
+    so that a probe can be checked in `on_train_begin`."""
+    if isinstance(model, keras.Sequential) and not model.built:
+        model.build((None,) + tuple(np.shape(x))[1:])
+
+
+def run_probe_once(callback, model, probe):
+    """Runs `probe()` once, before any training step; any failure becomes
+    a ValueError naming the callback, the model and the cause."""
+    try:
+        return probe()
+    except Exception as error:
+        raise ValueError(
+            f"{type(callback).__name__}: the probe `data` could not be run "
+            f"through model '{model.name}' ({type(error).__name__}: {error}). "
+            "Pass inputs the model accepts (see `data` in the callback's "
+            "docstring)."
+        ) from error
+
+
+def input_structure(model):
+    """A graph model's inputs as it takes them: a Functional model's own
+    structure (`model.input`: a dict of inputs stays a dict, keyed as Keras
+    matches a dict of arrays), a Sequential model's list `model.inputs`."""
+    if isinstance(model, keras.Sequential):
+        return model.inputs
+    return model.input
 
 
 def check_probe_shape(model, x):
@@ -60,7 +93,12 @@ def check_probe_shape(model, x):
     if not inputs:
         return
     if isinstance(x, dict):
-        x = [x.get(tensor.name.split(":")[0]) for tensor in inputs]
+        structure = input_structure(model)
+        if isinstance(structure, dict):
+            x = [x.get(key) for key in structure]
+            inputs = list(structure.values())
+        else:
+            x = [x.get(tensor.name.split(":")[0]) for tensor in inputs]
     arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple)) else [x]
     if len(arrays) != len(inputs):
         raise ValueError(
@@ -75,20 +113,6 @@ def check_probe_shape(model, x):
                 f"`data` does not fit the model: input '{tensor.name}' "
                 f"expects shape {expected}, the probe batch has shape {received}."
             )
-
-
-# Dropout layers that zero units, so a "dropped fraction" exists
-# (keras.layers.SpatialDropout* subclass keras.layers.Dropout).
-MASKING_DROPOUT = (BaseDropout, keras.layers.Dropout)
-
-
-def dropout_layers(model, types=MASKING_DROPOUT):
-    """Every layer of one of `types` in `model` (nested models included)."""
-    return [
-        layer
-        for layer in keras_internals.all_sublayers(model)
-        if isinstance(layer, types)
-    ]
 
 
 class LoggingCallback(keras.callbacks.Callback):

@@ -1,36 +1,32 @@
 """The dropout rate of every dropout layer, in TensorBoard."""
 
-import keras
-
+from kdrop import layer_paths, registry
 from kdrop.backend.jax_sync import sync_training_state
-from kdrop.callbacks.base import (
-    MASKING_DROPOUT,
-    LoggingCallback,
-    check_update_freq,
-    dropout_layers,
-)
-from kdrop.layers import BaseDropout
-
-# Every layer with a dropout `rate`: kdrop's, keras.layers.Dropout and
-# SpatialDropout*, and Keras's multiplicative-noise dropouts.
-RATE_LAYERS = MASKING_DROPOUT + (
-    keras.layers.GaussianDropout,
-    keras.layers.AlphaDropout,
-)
+from kdrop.callbacks.base import LoggingCallback, check_update_freq
 
 
-def _rate(layer):
-    if isinstance(layer, BaseDropout):
-        return layer.current_rate
-    return float(layer.rate)
+def rated_layers(model):
+    """`[(path, layer)]` for every layer of `model` (nested ones included)
+    that the registry gives a drop rate."""
+    return [
+        (path, layer)
+        for path, layer in layer_paths.walk(model)
+        if registry.current_rate(layer) is not None
+    ]
 
 
 class DropoutRateLogger(LoggingCallback):
-    """Logs `dropout_rate/<layer>` for every dropout layer of the model.
+    """Logs `dropout_rate/<path>` for every dropout layer of the model.
 
-    ScheduledDropout layers log their current rate (it changes as training
-    goes); InvertedDropout, WeightScaledDropout and Keras's Dropout,
-    SpatialDropout*, GaussianDropout and AlphaDropout log their fixed rate.
+    Every layer `kdrop.registry` knows as dropout-like and gives a rate is
+    logged, wherever it sits: inside nested models, inside other layers
+    (MultiHeadAttention's attention dropout, a custom block's Dropout) and
+    recurrent layers (their `dropout`, or `recurrent_dropout` when only that
+    is set). `<path>` is the layer's path from `kdrop.layer_paths.walk`
+    (`"encoder/drop"`; a top-level layer's path is its name), so two nested
+    models with the same layer names never share a tag. ScheduledDropout
+    layers log their current rate (it changes as training goes); the others
+    their fixed rate.
 
     - `update_freq="epoch"`: at each epoch end, at step = epoch index, the
       rate the next training step will use.
@@ -60,14 +56,17 @@ class DropoutRateLogger(LoggingCallback):
         self.update_freq = update_freq
         self._every_n_batches = check_update_freq(update_freq)
         self._next_logged_step = 0
+        self._layers = []
 
     def _log(self, step):
-        for layer in dropout_layers(self.model, RATE_LAYERS):
-            self.writer.scalar(f"dropout_rate/{layer.name}", _rate(layer), step)
+        for path, layer in self._layers:
+            rate = registry.current_rate(layer)
+            self.writer.scalar(f"dropout_rate/{path}", rate, step)
         self.flush_writes()
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        self._layers = rated_layers(self.model)
         self._next_logged_step = 0
 
     def on_train_batch_begin(self, batch, logs=None):

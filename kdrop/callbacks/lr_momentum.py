@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 
 from kdrop import keras_internals
 from kdrop.backend.jax_sync import sync_training_state
@@ -20,14 +21,44 @@ def _check_schedule(schedule, name):
     return schedule
 
 
+# What each schedule must return: momentum is checked as the optimizer's
+# setter checks it, so a bad value never reaches the optimizer.
+_ALLOWED = {
+    "learning_rate": ("a finite real number >= 0", lambda v: v >= 0),
+    "momentum": ("a finite real number in [0, 1)", lambda v: 0 <= v < 1),
+}
+
+
 def _value(schedule, name, step):
-    value = float(keras.ops.convert_to_numpy(schedule(step)))
-    if math.isnan(value) or math.isinf(value) or value < 0:
+    """`schedule(step)` as a float, or an error naming `name`, the schedule
+    and the value: TypeError for a non-number (None from a missing
+    `return`, a string, an array), ValueError for NaN, inf or a number out
+    of range."""
+    allowed, is_allowed = _ALLOWED[name]
+    where = f"The `{name}` schedule {schedule!r}"
+    try:
+        value = schedule(step)
+    except Exception as error:
         raise ValueError(
-            f"The `{name}` schedule returned {value} at step {step}; it must "
-            "return finite values >= 0."
+            f"{where} could not be evaluated at step {step} "
+            f"({type(error).__name__}: {error}); it must return {allowed}."
+        ) from error
+    array = None
+    if value is not None and not isinstance(value, (str, bytes)):
+        array = np.asarray(keras.ops.convert_to_numpy(value))
+    if array is None or array.ndim != 0 or array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{where} returned {value!r} of type {type(value).__name__} at "
+            f"step {step}; it must return {allowed} (a Python number or a "
+            "scalar tensor)."
         )
-    return value
+    number = float(array)
+    if not math.isfinite(number) or not is_allowed(number):
+        raise ValueError(
+            f"The `{name}` schedule returned {number} at step {step}; it must "
+            f"return {allowed}. Schedule: {schedule!r}."
+        )
+    return number
 
 
 def _base_optimizer(model):
@@ -60,6 +91,12 @@ class LRMomentumScheduler(LoggingCallback):
     compile time, not itself a `LearningRateSchedule`). A mixed-precision
     `LossScaleOptimizer` is looked through. On JAX, per-batch updates call
     `model.jax_state_sync()` first so that they reach the next step.
+
+    Both schedules are evaluated once in `on_train_begin`, at the first step
+    `t` of the run (0 for epochs), so a schedule returning something other
+    than a finite real number (None from a missing `return`, an array, a
+    string, NaN) or a value out of range fails there, naming the schedule and
+    the value, before any training step; the same check runs at every step.
 
     Args:
         learning_rate: None or a callable `t -> learning rate`.
@@ -111,6 +148,14 @@ class LRMomentumScheduler(LoggingCallback):
                 f"({own_schedule!r}): compile with a float "
                 "learning rate, or drop one of the two schedules."
             )
+        # Each schedule is evaluated once now, so that one returning None, an
+        # array, NaN or a string fails before the first training step.
+        first_step = 0
+        if self.update_freq == "batch":
+            first_step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        for name in ("learning_rate", "momentum"):
+            if getattr(self, name) is not None:
+                _value(getattr(self, name), name, first_step)
         super().on_train_begin(logs)
 
     def _apply(self, step):

@@ -2,13 +2,33 @@
 
 import numpy as np
 
+from kdrop import layer_paths
 from kdrop.backend.gradients import loss_gradient_function
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
+    build_for_probe,
     check_probe_shape,
     probe_batch_xy,
+    run_probe_once,
 )
 from kdrop.callbacks.summary_writer import histogram_from_values
+
+
+def weight_tags(model):
+    """`{id(variable): tag}` for every weight of `model`: the model's name,
+    the path (`kdrop.layer_paths.walk`) of the innermost layer holding the
+    variable, and the variable's name, e.g. `"cnn/encoder/dense/kernel"`.
+
+    Unlike Keras's `variable.path`, which repeats when two nested models
+    built by one helper share a name, layer paths are unique."""
+    # Variables the model holds itself, outside any layer.
+    tags = {id(v): f"{model.name}/{v.name}" for v in model.weights}
+    # walk lists parents before their sub-layers: the innermost holder
+    # of a variable is written last.
+    for path, layer in layer_paths.walk(model):
+        for variable in layer.weights:
+            tags[id(variable)] = f"{model.name}/{path}/{variable.name}"
+    return tags
 
 
 class WeightHistograms(PeriodicLoggingCallback):
@@ -21,10 +41,14 @@ class WeightHistograms(PeriodicLoggingCallback):
         gradients/<path>, gradient_norm/<path>  d loss / d w on `data`, for
                                                 every trainable weight
 
-    `<path>` is the variable's Keras path (e.g. `sequential/dense/kernel`);
-    histograms have 30 equal bins between the values' min and max; norms are
-    `sqrt(sum(w ** 2))`. The gradient is that of the compiled loss
-    (regularization losses included) on the probe batch, in inference mode:
+    `<path>` is the model's name, the layer's path from
+    `kdrop.layer_paths.walk` and the variable's name
+    (`sequential/dense/kernel`, `model/encoder/dense/kernel` for a nested
+    model): unique even where nested models repeat layer names, which
+    Keras's own `variable.path` does not guarantee. Histograms have 30 equal
+    bins between the values' min and max; norms are `sqrt(sum(w ** 2))`.
+    The gradient is that of the compiled loss (regularization losses
+    included) on the probe batch, in inference mode:
     no dropout noise, and no ScheduledDropout step taken. It is computed by
     backend-specific code in `kdrop.backend.gradients`: a `tf.function`
     with `tf.GradientTape`, `jax.jit(jax.grad(...))` over
@@ -37,7 +61,13 @@ class WeightHistograms(PeriodicLoggingCallback):
         every_n_epochs: int > 0, log at the end of every N-th epoch.
         gradients: bool, whether to log gradients (needs `data`).
         data: probe batch with targets: an `(x, y)` tuple or a
-            `tf.data.Dataset` of `(x, y)` (its first batch is used).
+            `tf.data.Dataset` of `(x, y)` (its first batch is used). `x` and
+            `y` are what `model.fit(x, y)` takes: lists or dicts of arrays
+            for several inputs or outputs.
+
+    With `gradients=True` the gradient is computed once in
+    `on_train_begin`, so a probe the model or its loss cannot take fails
+    there with a `ValueError`, before the first training step.
 
     Example:
 
@@ -74,22 +104,27 @@ class WeightHistograms(PeriodicLoggingCallback):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.gradients:
+            build_for_probe(self.model, self.x)
             check_probe_shape(self.model, self.x)
             if self._gradient_function is None:
                 self._gradient_function = loss_gradient_function(self.model)
+            run_probe_once(
+                self, self.model, lambda: self._gradient_function(self.x, self.y)
+            )
 
     def log_epoch(self, epoch):
+        tags = weight_tags(self.model)
         for variable in self.model.weights:
             if "float" not in variable.dtype:
                 continue  # step counters and other integer state
             self._log_array(
-                "weights", "weight_norm", variable.path, variable.numpy(), epoch
+                "weights", "weight_norm", tags[id(variable)], variable.numpy(), epoch
             )
         if self.gradients:
             gradients = self._gradient_function(self.x, self.y)
             for variable, gradient in zip(self.model.trainable_variables, gradients):
                 self._log_array(
-                    "gradients", "gradient_norm", variable.path, gradient, epoch
+                    "gradients", "gradient_norm", tags[id(variable)], gradient, epoch
                 )
 
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
