@@ -6,6 +6,10 @@
   not even the right computation) and against one `model.predict` on the
   data tiled 50 times (the same arithmetic without sampling), with as many
   rows per call as mc_predict's default uses for this CNN (750).
+- the first `kdrop.mc_predict` call on a model (which builds and traces
+  its sampling function) against the later calls on the same model, which
+  reuse it (the model's own predict function is traced beforehand, so it is
+  not counted).
 - `model.predict` of `kdrop.fold_dropout(model)` against the original, on
   the CNN with Keras's Dropout and with WeightScaledDropout (whose
   inference multiply the fold removes), over 5000 images.
@@ -16,7 +20,8 @@ and the median over rounds of the ratio measured within a round, which
 cancels the drift of a machine shared with other jobs. Keep `--rounds`
 small there.
 
-    python benchmarks/bench_inference.py [--rounds 3] [--fold-rounds 9] [--samples 50]
+    python benchmarks/bench_inference.py [--rounds 3] [--fold-rounds 9]
+        [--samples 50] [--parts mc first_second fold]
 """
 
 import argparse
@@ -100,6 +105,25 @@ def bench_mc_predict(x, samples, rounds):
     )
 
 
+def bench_first_and_later_calls(x, samples, later_calls=3):
+    model = simple_mnist_convnet(keras.layers.Dropout(0.5))
+    model.predict(x[:1], verbose=0)
+    wall, cpu = [], []
+    for _ in range(1 + later_calls):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        kdrop.mc_predict(model, x, samples=samples, seed=0)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    print(f"\nmc_predict on one model, {samples} samples of {len(x)} images\n")
+    print("| call | wall s | CPU s |")
+    print("|---|---|---|")
+    print(f"| first (builds and traces) | {wall[0]:.3f} | {cpu[0]:.3f} |")
+    print(
+        f"| later (median of {later_calls}) | {statistics.median(wall[1:]):.3f} "
+        f"| {statistics.median(cpu[1:]):.3f} |"
+    )
+
+
 def bench_fold(x, rounds):
     images = np.concatenate([x] * FOLD_REPEATS)
     for name, dropout in [
@@ -131,14 +155,24 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="Monte-Carlo rounds")
     parser.add_argument("--fold-rounds", type=int, default=9)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("mc", "first_second", "fold"),
+        default=("mc", "first_second", "fold"),
+    )
     args = parser.parse_args()
     _, (x, _) = kdrop.datasets.load_mnist()
     print(
         f"keras {keras.__version__}, backend {keras.backend.backend()}, "
         f"{args.rounds} Monte-Carlo rounds, {args.fold_rounds} fold rounds"
     )
-    bench_mc_predict(x, args.samples, args.rounds)
-    bench_fold(x, args.fold_rounds)
+    if "mc" in args.parts:
+        bench_mc_predict(x, args.samples, args.rounds)
+    if "first_second" in args.parts:
+        bench_first_and_later_calls(x, args.samples)
+    if "fold" in args.parts:
+        bench_fold(x, args.fold_rounds)
 
 
 if __name__ == "__main__":
