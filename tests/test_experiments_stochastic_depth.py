@@ -1,6 +1,6 @@
-"""scripts/stochastic_depth.py with tiny settings: summary.csv against the
-per-seed values, the logged rates against the papers' rules, the test loss
-against Keras's own validation events."""
+"""scripts/stochastic_depth.py with tiny settings: summary.csv and
+aggregate.csv against Keras's own validation events, the logged rates
+against the papers' rules."""
 
 import csv
 
@@ -15,11 +15,16 @@ TRAIN_SIZE, BATCH, EPOCHS = 256, 64, 2
 STEPS = EPOCHS * TRAIN_SIZE // BATCH  # 8
 
 
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
 # TensorFlow only: 2 minutes of CPU on torch for what is backend-independent
 # script logic; DropPath and DropBlock run on every backend in their own tests.
 @pytest.mark.tensorflow_only
 def test_stochastic_depth_smoke(tmp_path):
-    rows = stochastic_depth.run(
+    rows, summary = stochastic_depth.run(
         variants=("both",),
         epochs=EPOCHS,
         seeds=2,
@@ -29,26 +34,19 @@ def test_stochastic_depth_smoke(tmp_path):
         train_size=TRAIN_SIZE,
         verbose=0,
     )
-    assert [row["variant"] for row in rows] == ["both"]
-    with open(tmp_path / "summary.csv") as handle:
-        saved = list(csv.DictReader(handle))
-    for row, saved_row in zip(rows, saved):
-        errors = row["test_errors"]
-        assert len(errors) == 2 and all(0 <= error <= 100 for error in errors)
-        assert row["test_error_mean"] == pytest.approx(np.mean(errors))
-        assert row["test_error_std"] == pytest.approx(np.std(errors))
-        assert float(saved_row["test_error_mean"]) == pytest.approx(
-            row["test_error_mean"], abs=1e-4
-        )
-        # The final test loss of each seed is Keras's last validation loss.
-        losses = [
-            read_scalars(tmp_path / row["variant"] / f"seed_{s}", "validation")[
-                "epoch_loss"
-            ][EPOCHS - 1]
-            for s in (3, 4)
-        ]
-        assert row["test_loss_mean"] == pytest.approx(np.mean(losses), rel=1e-5)
-        assert row["test_loss_std"] == pytest.approx(np.std(losses), rel=1e-4, abs=1e-6)
+    assert [(row["variant"], row["seed"]) for row in rows] == [("both", 3), ("both", 4)]
+    # Each seed's final test loss and error are Keras's last validation ones.
+    for row, saved in zip(rows, read_csv(tmp_path / "summary.csv")):
+        logged = read_scalars(tmp_path / "both" / f"seed_{row['seed']}", "validation")
+        assert row["test_loss"] == pytest.approx(logged["epoch_loss"][EPOCHS - 1])
+        error = 100 * (1 - logged["epoch_accuracy"][EPOCHS - 1])
+        assert row["test_error_%"] == pytest.approx(error, abs=1e-4)
+        assert float(saved["test_loss"]) == pytest.approx(row["test_loss"], rel=1e-5)
+    losses = [row["test_loss"] for row in rows]
+    (aggregate,) = read_csv(tmp_path / "aggregate.csv")
+    assert float(aggregate["test_loss_mean"]) == pytest.approx(np.mean(losses))
+    assert float(aggregate["test_loss_std"]) == pytest.approx(np.std(losses, ddof=1))
+    assert summary[0]["seeds"] == 2
 
     logged = read_scalars(tmp_path / "both" / "seed_3")
     steps = np.arange(STEPS)
@@ -63,8 +61,7 @@ def test_stochastic_depth_smoke(tmp_path):
         np.testing.assert_allclose(
             [rates[s] for s in steps], 0.1 * steps / STEPS, atol=1e-6
         )
-    for name in ("test_error.png", "test_loss.png"):
-        assert_png(tmp_path / name)
+    assert_png(tmp_path / "test_error.png")
 
 
 def test_stochastic_depth_rejects_bad_arguments_before_training(tmp_path):

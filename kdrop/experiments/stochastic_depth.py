@@ -19,11 +19,10 @@ Keras's TensorBoard curves. Reported: the final test error and test loss,
 mean +- std over the seeds, and their curves per epoch.
 """
 
+import math
 import os
-import time
 
 import keras
-import numpy as np
 
 import kdrop
 from kdrop import schedules, validation
@@ -36,6 +35,7 @@ FINAL_DROP_PATH_RATE = 0.5  # p_L of Huang et al. 2016
 DROP_BLOCK_RATE = 0.1  # 1 - the final keep_prob 0.9 of Ghiasi et al. 2018
 BLOCK_SIZE = 3
 DROP_BLOCK_AFTER = (2, 3)  # blocks followed by a DropBlock2D
+COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap")
 
 
 def residual_convnet(variant, total_steps, seed):
@@ -90,135 +90,81 @@ def describe(variant):
     return "; ".join(parts) or "no regularisation"
 
 
-def _train(
-    variant, run_seed, train, test, epochs, batch_size, total_steps, log_dir, verbose
-):
-    keras.utils.set_random_seed(run_seed)
-    model = residual_convnet(variant, total_steps, run_seed)
-    (x_train, y_train), (x_test, y_test) = train, test
-    start = time.perf_counter()
-    history = model.fit(
-        x_train,
-        y_train,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=verbose,
-        validation_data=(x_test, y_test),
-        callbacks=[
-            keras.callbacks.TensorBoard(log_dir),
-            kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-        ],
-    )
-    seconds = time.perf_counter() - start
-    test_error = 100 * (1 - np.asarray(history.history["val_accuracy"]))
-    test_loss = np.asarray(history.history["val_loss"])
-    _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
-    return test_error, test_loss, 100 * (1 - train_accuracy), seconds
-
-
-def _mean_std(values):
-    return float(np.mean(values)), float(np.std(values))
-
-
 def run(
     variants=VARIANTS,
     epochs=12,
-    seeds=3,
     dataset="offline",
     out="logs/stochastic_depth",
     seed=0,
+    seeds=3,
     batch_size=128,
     train_size=None,
     verbose=2,
     overwrite=False,
 ):
-    """Trains every variant with `seeds` seeds; returns the summary rows.
+    """Trains every variant once per seed; returns the results.
 
     Writes `out/<variant>/seed_<s>/` (Keras's TensorBoard logs and every
     dropout layer's rate at each step, `dropout_rate/<layer>`),
-    `out/test_error.png` and `out/test_loss.png` (per epoch, mean over the
-    seeds with std error bars) and `out/summary.csv`.
+    `out/test_error.png` (test error and test loss per epoch, mean over
+    seeds with a +- 1 std band; numbers in `out/curves.csv`),
+    `out/summary.csv` (one row per variant and seed) and
+    `out/aggregate.csv`.
 
     Args:
         variants: names from `VARIANTS`.
-        epochs: int > 0, training epochs per run.
-        seeds: int > 0, runs per variant, with seeds seed, seed + 1, ...
-            (weights, masks; the data split is always `seed`'s).
-        dataset, train_size, batch_size, verbose, overwrite: as in
-            `kdrop.experiments.cnn_dropout.run`.
+        epochs, dataset, seed, seeds, batch_size, train_size, verbose,
+            overwrite: as in `cnn_dropout.run`.
         out: output directory.
-        seed: int >= 0, the first seed.
 
     Returns:
-        A list of dicts, one per variant: variant, regularisation,
-        test_error_mean, test_error_std (%), test_loss_mean, test_loss_std,
-        train_error_mean (%), test_errors (per seed), seconds (per run,
-        mean).
+        `(rows, summary)`: rows, one dict per variant and seed: variant,
+        seed, regularisation, train_accuracy, test_accuracy, gap,
+        test_error_%, test_loss, seconds; summary, one dict per variant:
+        variant, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
     variants = common.check_names(variants, "variants", VARIANTS)
-    seeds = validation.check_positive_int(seeds, "seeds")
-    train, test, total_steps = common.prepare_cnn_runs(
-        dataset, out, epochs, batch_size, seed, train_size, overwrite
-    )
-    rows, error_curves, loss_curves, error_bars, loss_bars = [], {}, {}, {}, {}
-    epochs_axis = np.arange(1, epochs + 1)
-    for variant in variants:
-        print(f"\n== {variant}: {describe(variant)}, {total_steps} steps per run")
-        runs = [
-            _train(
-                variant,
-                run_seed,
-                train,
-                test,
-                epochs,
-                batch_size,
-                total_steps,
-                os.path.join(out, variant, f"seed_{run_seed}"),
-                verbose,
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    seed_values = common.seed_list(seed, seeds)
+    rows, curves = [], {}
+    for run_seed, train, test in common.seeded_data(
+        dataset, seed_values, train_size, out, overwrite
+    ):
+        total_steps = epochs * math.ceil(len(train[0]) / batch_size)
+        for variant in variants:
+            print(f"\n== {variant}, seed {run_seed}: {describe(variant)}")
+            keras.utils.set_random_seed(run_seed)
+            model = residual_convnet(variant, total_steps, run_seed)
+            log_dir = common.run_dir(out, variant, run_seed)
+            callbacks = [
+                keras.callbacks.TensorBoard(log_dir),
+                kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+            ]
+            row, run_curves = common.train_classifier(
+                model, train, test, epochs, batch_size, log_dir, verbose, callbacks
             )
-            for run_seed in range(seed, seed + seeds)
-        ]
-        errors, losses, train_errors, seconds = (np.array(part) for part in zip(*runs))
-        error_curves[variant] = (epochs_axis, errors.mean(axis=0))
-        error_bars[variant] = errors.std(axis=0)
-        loss_curves[variant] = (epochs_axis, losses.mean(axis=0))
-        loss_bars[variant] = losses.std(axis=0)
-        error_mean, error_std = _mean_std(errors[:, -1])
-        loss_mean, loss_std = _mean_std(losses[:, -1])
-        rows.append(
-            {
-                "variant": variant,
-                "regularisation": describe(variant),
-                "test_error_mean": error_mean,
-                "test_error_std": error_std,
-                "test_loss_mean": loss_mean,
-                "test_loss_std": loss_std,
-                "train_error_mean": float(train_errors.mean()),
-                "test_errors": [float(value) for value in errors[:, -1]],
-                "seconds": round(float(seconds.mean()), 1),
-            }
-        )
-    images = len(train[0])
-    common.plot_lines(
+            common.add_curves(
+                curves, variant, run_curves, ("test error (%)", "test loss")
+            )
+            rows.append(
+                {
+                    "variant": variant,
+                    "seed": run_seed,
+                    "regularisation": describe(variant),
+                    **row,
+                }
+            )
+    common.plot_bands(
         os.path.join(out, "test_error.png"),
-        error_curves,
-        "epoch",
-        "test error (%), mean +- std over seeds",
-        f"Residual convnet, {images} images, {seeds} seeds",
-        errors=error_bars,
+        curves,
+        f"Residual convnet, {len(train[0])} training images, {len(seed_values)} "
+        "seed(s): mean +- 1 std",
     )
-    common.plot_lines(
-        os.path.join(out, "test_loss.png"),
-        loss_curves,
-        "epoch",
-        "test loss, mean +- std over seeds",
-        f"Residual convnet, {images} images, {seeds} seeds",
-        errors=loss_bars,
-    )
-    common.report(rows, out)
-    print("Errors in %, of the final models in inference mode; mean +- std over seeds.")
+    summary = common.report_seeds(rows, out, "variant", COLUMNS)
+    print("Accuracies and losses of the final models, in inference mode.")
     common.tensorboard_hint(out)
-    return rows
+    return rows, summary
 
 
 def main(argv=None):
@@ -229,6 +175,7 @@ def main(argv=None):
         dataset=True,
         batch_size=128,
         events=True,
+        seeds=3,
     )
     parser.add_argument(
         "--variants",
@@ -237,20 +184,5 @@ def main(argv=None):
         choices=VARIANTS,
         help="which regularisations to train",
     )
-    parser.add_argument(
-        "--seeds",
-        type=common.positive_int,
-        default=3,
-        help="runs per variant (seeds seed, seed + 1, ...)",
-    )
-    args = parser.parse_args(argv)
-    return run(
-        args.variants,
-        args.epochs,
-        args.seeds,
-        args.dataset,
-        args.out,
-        args.seed,
-        args.batch_size,
-        overwrite=args.overwrite,
-    )
+    # The options are named like run's arguments.
+    return run(**vars(parser.parse_args(argv)))
