@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 
 import kdrop
-from kdrop import callbacks, schedules, validation
+from kdrop import callbacks, optimizer_schedules, schedules, validation
 from tests.callback_models import X, Y, relu_model
 from tests.event_files import read_scalars
 
@@ -114,7 +114,7 @@ def test_schedules_accept_numpy_scalars():
 def test_sgd_and_presets_accept_numpy_momentum():
     optimizer = kdrop.optimizers.SGD(momentum=np.float32(0.5))
     assert optimizer.momentum == 0.5
-    _, momentum = schedules.srivastava2014(
+    _, momentum = optimizer_schedules.srivastava2014(
         momentum_start=np.float64(0.5), momentum_end=np.float32(0.75)
     )
     assert float(ops.convert_to_numpy(momentum(0))) == pytest.approx(0.5)

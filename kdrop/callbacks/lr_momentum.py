@@ -78,7 +78,7 @@ class LRMomentumScheduler(LoggingCallback):
     step; with `steps_per_execution` k > 1, before each block of k steps).
     A schedule is any callable of `t`: a Python function, a
     `keras.optimizers.schedules.LearningRateSchedule`, a kdrop schedule, or
-    the presets `kdrop.schedules.hinton2012()` / `srivastava2014()`. Both
+    the recipes `kdrop.optimizer_schedules.hinton2012()` / `srivastava2014()`. Both
     values are logged as `learning_rate` and `momentum` when `log_dir` is
     given.
 
@@ -107,7 +107,7 @@ class LRMomentumScheduler(LoggingCallback):
     Example:
 
     ```python
-    lr, momentum = kdrop.schedules.hinton2012()
+    lr, momentum = kdrop.optimizer_schedules.hinton2012()
     model.compile(kdrop.optimizers.SGD(), "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=100, callbacks=[
         kdrop.callbacks.LRMomentumScheduler(lr, momentum, log_dir="logs/run1")])

@@ -3,7 +3,7 @@
 An MLP 784-512-512-10 with WeightScaledDropout (0.2 on the inputs, 0.5 on
 the hidden units) is trained on MNIST with the paper's recipe: SGD with a
 learning rate decaying from 1.0 and momentum rising from 0.5
-(`kdrop.schedules.srivastava2014`, applied by LRMomentumScheduler), and
+(`kdrop.optimizer_schedules.srivastava2014`, applied by LRMomentumScheduler), and
 max-norm 3 on every weight vector. Its test error with the weight-scaling
 rule (one deterministic pass with W_test = keep_prob * W, computed on the
 model `kdrop.fold_dropout` returns) is compared with Monte-Carlo averaging
@@ -109,7 +109,7 @@ def run(
         print(f"\n== seed {run_seed}")
         keras.utils.set_random_seed(run_seed)
         model = mlp(run_seed)
-        learning_rate, momentum = kdrop.schedules.srivastava2014()
+        learning_rate, momentum = kdrop.optimizer_schedules.srivastava2014()
         model.fit(
             x_train,
             y_train,

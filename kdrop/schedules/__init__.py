@@ -1,5 +1,11 @@
-"""Schedules: dropout rates over training steps."""
+"""Schedules: dropout rates over training steps.
 
+The papers' learning-rate / momentum recipes live in
+`kdrop.optimizer_schedules`; `hinton2012`, `srivastava2014` and
+`HintonLearningRate` are also importable from here, where they were first.
+"""
+
+from kdrop.optimizer_schedules import HintonLearningRate, hinton2012, srivastava2014
 from kdrop.schedules.dropout import (
     Constant,
     Cosine,
@@ -12,7 +18,6 @@ from kdrop.schedules.dropout import (
     Piecewise,
     Scaled,
 )
-from kdrop.schedules.presets import HintonLearningRate, hinton2012, srivastava2014
 
 __all__ = [
     "Constant",

@@ -1,11 +1,12 @@
-"""The papers' learning-rate / momentum presets."""
+"""The papers' learning-rate / momentum recipes (kdrop.optimizer_schedules)."""
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from kdrop import schedules
+import kdrop
+from kdrop import optimizer_schedules as schedules
 
 
 def value(schedule, t):
@@ -145,3 +146,26 @@ def test_bad_arguments(preset, kwargs, error, words):
         preset(**kwargs)
     for word in words:
         assert word in str(info.value)
+
+
+def test_linear_momentum_is_a_named_momentum_ramp_that_serializes():
+    momentum = schedules.LinearMomentum(0.5, 0.9, 4)
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(momentum)
+    )
+    assert isinstance(restored, schedules.LinearMomentum)
+    for t, expected in ((0, 0.5), (1, 0.6), (4, 0.9), (9, 0.9)):
+        assert value(momentum, t) == pytest.approx(expected, rel=1e-6)
+        assert value(restored, t) == pytest.approx(expected, rel=1e-6)
+    _, hinton_momentum_schedule = schedules.hinton2012(momentum_end=0.95)
+    assert isinstance(hinton_momentum_schedule, schedules.LinearMomentum)
+    assert (hinton_momentum_schedule.start, hinton_momentum_schedule.end) == (0.5, 0.95)
+    with pytest.raises(ValueError, match=r"`end` must be a number in \[0, 1\)"):
+        schedules.LinearMomentum(0.5, 1.0, 4)
+
+
+def test_the_first_names_still_work():
+    for name in ("hinton2012", "srivastava2014", "HintonLearningRate"):
+        assert getattr(kdrop.schedules, name) is getattr(
+            kdrop.optimizer_schedules, name
+        )

@@ -1,10 +1,14 @@
-"""Learning-rate / momentum recipes of the dropout papers.
+"""Optimizer schedules: the learning-rate and momentum recipes of the
+dropout papers.
 
-Each preset returns `(learning_rate_schedule, momentum_schedule)` for
+Each recipe returns `(learning_rate_schedule, momentum_schedule)` for
 `kdrop.callbacks.LRMomentumScheduler` with `kdrop.optimizers.SGD`, whose
 update is Keras's SGD rule:
 
     v = momentum * v - learning_rate * g;   w = w + v
+
+(`kdrop.schedules.hinton2012` / `srivastava2014` / `HintonLearningRate` are
+the same objects, kept under their first names.)
 """
 
 import math
@@ -13,7 +17,6 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.schedules.dropout import Linear
 
 
 def _check_learning_rate(value):
@@ -23,11 +26,53 @@ def _check_learning_rate(value):
 
 
 def _momentum_ramp(start, end, steps, steps_name):
-    start, end = (
-        validation.check_momentum(value, name)
-        for value, name in ((start, "momentum_start"), (end, "momentum_end"))
+    """A LinearMomentum, its arguments checked under the recipes' names."""
+    return LinearMomentum(
+        validation.check_momentum(start, "momentum_start"),
+        validation.check_momentum(end, "momentum_end"),
+        validation.check_positive_int(steps, steps_name),
     )
-    return Linear(start, end, validation.check_positive_int(steps, steps_name))
+
+
+@keras.saving.register_keras_serializable(package="kdrop")
+class LinearMomentum:
+    """Momentum rising (or falling) linearly, then constant.
+
+        momentum(t) = start + (end - start) * min(t / steps, 1)
+
+    `t` counts whatever the schedule is called with: epochs with
+    `LRMomentumScheduler(update_freq="epoch")`, steps with `"batch"`.
+
+    Args:
+        start: momentum at t = 0, in [0, 1).
+        end: momentum from t = steps on, in [0, 1).
+        steps: int > 0, length of the ramp.
+
+    Example:
+
+    ```python
+    momentum = kdrop.optimizer_schedules.LinearMomentum(0.5, 0.99, 500)
+    ```
+    """
+
+    def __init__(self, start, end, steps):
+        self.start = validation.check_momentum(start, "start")
+        self.end = validation.check_momentum(end, "end")
+        self.steps = validation.check_positive_int(steps, "steps")
+
+    def __call__(self, t):
+        done = ops.minimum(ops.cast(t, "float32") / float(self.steps), 1.0)
+        return self.start + (self.end - self.start) * done
+
+    def get_config(self):
+        return {"start": self.start, "end": self.end, "steps": self.steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"LinearMomentum(start={self.start}, end={self.end}, steps={self.steps})"
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -67,8 +112,8 @@ class HintonLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "decay": self.decay,
-            "momentum_start": self.momentum.start_rate,
-            "momentum_end": self.momentum.end_rate,
+            "momentum_start": self.momentum.start,
+            "momentum_end": self.momentum.end,
             "momentum_epochs": self.momentum.steps,
         }
 
@@ -107,12 +152,12 @@ def hinton2012(
         momentum_epochs: int > 0, length of the momentum ramp (default 500).
 
     Returns:
-        `(learning_rate_schedule, momentum_schedule)`, callables of the epoch.
+        `(HintonLearningRate, LinearMomentum)`, callables of the epoch.
 
     Example:
 
     ```python
-    lr, momentum = kdrop.schedules.hinton2012()
+    lr, momentum = kdrop.optimizer_schedules.hinton2012()
     model.compile(kdrop.optimizers.SGD(), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=100, epochs=3000, callbacks=[
         kdrop.callbacks.LRMomentumScheduler(lr, momentum)])
@@ -161,12 +206,13 @@ def srivastava2014(
         momentum_steps: int > 0, length of the momentum ramp (default 100000).
 
     Returns:
-        `(learning_rate_schedule, momentum_schedule)`, callables of the step.
+        `(keras.optimizers.schedules.InverseTimeDecay, LinearMomentum)`,
+        callables of the step.
 
     Example:
 
     ```python
-    lr, momentum = kdrop.schedules.srivastava2014()
+    lr, momentum = kdrop.optimizer_schedules.srivastava2014()
     model.compile(kdrop.optimizers.SGD(), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=100, epochs=100, callbacks=[
         kdrop.callbacks.LRMomentumScheduler(lr, momentum, update_freq="batch")])
