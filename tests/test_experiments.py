@@ -654,9 +654,9 @@ def test_mc_uncertainty_smoke(tmp_path):
         assert row["accuracy_mean"] > ABOVE_CHANCE
         assert row["nll_mean"] > 0 and 0 < row["brier_mean"] < 2
         assert 0 <= row["ece_mean"] <= 1 and row["accuracy_std"] >= 0
-    ood = {(row["ood_set"], row["score"]): row for row in tables["ood"]}
+    ood = {row["case"]: row for row in tables["ood"]}
     assert set(ood) == {
-        (name, score)
+        f"{name} / {score}"
         for name in ("rotated_90", "inverted", "uniform_noise")
         for score in ("entropy_deterministic", "entropy_mc", "mutual_information_mc")
     }
@@ -683,16 +683,17 @@ def test_mc_uncertainty_tables_are_mean_and_std_over_seeds():
     calibration, ood = mc_uncertainty.summarize(
         [seed_result(0.9, 0.8), seed_result(0.7, 0.6)]
     )
-    assert calibration[1]["prediction"] == "mc"
+    # Sample std of two values a, b: |a - b| / sqrt(2).
+    assert calibration[1]["prediction"] == "mc" and calibration[1]["seeds"] == 2
     assert calibration[1]["accuracy_mean"] == pytest.approx(0.8)
-    assert calibration[1]["accuracy_std"] == pytest.approx(0.1)  # population std
+    assert calibration[1]["accuracy_std"] == pytest.approx(0.2 / np.sqrt(2))
     assert calibration[1]["nll_std"] == 0.0
     assert ood == [
         {
-            "ood_set": "inverted",
-            "score": "entropy_mc",
+            "case": "inverted / entropy_mc",
+            "seeds": 2,
             "auroc_mean": pytest.approx(0.7),
-            "auroc_std": pytest.approx(0.1),
+            "auroc_std": pytest.approx(0.2 / np.sqrt(2)),
             "fpr95_mean": 0.5,
             "fpr95_std": 0.0,
         }

@@ -18,7 +18,7 @@ the deterministic prediction (dropout off: the weight-scaling rule):
 3. Calibration on the test set: accuracy, NLL, Brier and ECE (15 bins) of
    the deterministic prediction vs MC averaging.
 
-Tables give mean +- std over the seeds.
+Tables give mean +- sample std over the seeds.
 """
 
 import itertools
@@ -151,27 +151,28 @@ def evaluate_seed(model, test, rotated, ood, samples, seed):
     }
 
 
-def _mean_std(values):
-    return float(np.mean(values)), float(np.std(values))
-
-
 def summarize(results):
-    """Per-seed results -> the calibration and OOD tables (mean, std)."""
-    calibration = []
-    for prediction in PREDICTIONS:
-        row = {"prediction": prediction}
-        for metric in results[0]["calibration"][prediction]:
-            values = [r["calibration"][prediction][metric] for r in results]
-            row[f"{metric}_mean"], row[f"{metric}_std"] = _mean_std(values)
-        calibration.append(row)
-    ood = []
-    for name, columns in results[0]["ood"].items():
-        for column in columns:
-            row = {"ood_set": name, "score": column}
-            for index, measure in enumerate(("auroc", "fpr95")):
-                values = [r["ood"][name][column][index] for r in results]
-                row[f"{measure}_mean"], row[f"{measure}_std"] = _mean_std(values)
-            ood.append(row)
+    """Per-seed results -> the calibration and OOD tables, each column as
+    mean and sample std over the seeds (`common.aggregate`)."""
+    calibration = common.aggregate(
+        [
+            {"prediction": prediction, **result["calibration"][prediction]}
+            for result in results
+            for prediction in PREDICTIONS
+        ],
+        "prediction",
+        list(results[0]["calibration"]["mc"]),
+    )
+    ood = common.aggregate(
+        [
+            {"case": f"{name} / {score}", "auroc": auroc, "fpr95": fpr95}
+            for result in results
+            for name, columns in result["ood"].items()
+            for score, (auroc, fpr95) in columns.items()
+        ],
+        "case",
+        ["auroc", "fpr95"],
+    )
     return calibration, ood
 
 
@@ -259,7 +260,7 @@ def run(
         A dict of the three tables (lists of dicts): calibration, ood,
         rotation.
     """
-    seeds = validation.check_positive_int(seeds, "seeds")
+    seeds = common.seed_list(seed, seeds)
     samples = validation.check_positive_int(samples, "samples")
     if samples < 2:
         raise ValueError(
@@ -267,7 +268,7 @@ def run(
             f"passes). Received: samples={samples}."
         )
     results = []
-    for run_seed in range(seed, seed + seeds):
+    for run_seed in seeds:
         train, test, _ = common.prepare_cnn_runs(
             dataset, out, epochs, batch_size, run_seed, train_size
         )
