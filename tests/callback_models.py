@@ -61,3 +61,36 @@ def assert_weights(model, params, rtol=1e-4, atol=1e-6):
     layer = model.get_layer("linear")
     np.testing.assert_allclose(layer.kernel.numpy(), params[0], rtol=rtol, atol=atol)
     np.testing.assert_allclose(layer.bias.numpy(), params[1], rtol=rtol, atol=atol)
+
+
+def _block(rate):
+    """What one helper function builds: every call names its layers alike."""
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(6, name="dense"),
+            keras.layers.Dropout(rate, name="drop"),
+        ],
+        name="block",
+    )
+
+
+class TwinBlocks(keras.Model):
+    """Two sub-models named "block" (Keras gives their variables the same
+    `path`, "block/dense/kernel"), then Dense 'out'."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first, self.second = _block(0.6), _block(0.1)
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x, training=False):
+        hidden = self.first(x, training=training)
+        return self.out(self.second(hidden, training=training))
+
+
+def twin_blocks_model():
+    model = TwinBlocks(name="twin")
+    model(X[:2])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model

@@ -8,6 +8,7 @@ import pytest
 
 import kdrop
 from kdrop import callbacks, schedules
+from tests import model_zoo
 from tests.callback_models import W_HIDDEN, X, Y, relu_model
 from tests.event_files import read_histograms, read_scalars
 
@@ -245,3 +246,68 @@ def test_bad_arguments(kwargs, error, words):
         callbacks.ActivationSparsity("logs", **{"data": X, **kwargs})
     for word in words:
         assert word in str(info.value)
+
+
+def test_layers_of_nested_models_by_path_match_their_own_outputs(tmp_path):
+    model, x = model_zoo.nested()
+    model.fit(
+        x,
+        model_zoo.fit_targets(model, x),
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(
+                tmp_path, data=x, layers=["encoder/drop", "decoder/dense"]
+            )
+        ],
+    )
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    # In inference mode encoder/drop passes the encoder's Dense output on.
+    encoded = keras.ops.convert_to_numpy(encoder(x))
+    decoded = keras.ops.convert_to_numpy(decoder.get_layer("dense")(encoded))
+    scalars = read_scalars(tmp_path)
+    for path, values in [("encoder/drop", encoded), ("decoder/dense", decoded)]:
+        assert scalars[f"sparsity/{path}"][0] == pytest.approx(
+            np.mean(values <= 0), abs=1e-6
+        )
+        assert scalars[f"mean_activation/{path}"][0] == pytest.approx(
+            values.mean(), rel=1e-5, abs=1e-7
+        )
+    # Keras Dropout(0.1) zeroes each non-zero input with probability 0.1.
+    nonzero = np.count_nonzero(encoded)
+    dropped = scalars["dropped_fraction/encoder/drop"][0]
+    assert abs(dropped - 0.1) < 5 * math.sqrt(0.1 * 0.9 / nonzero)
+
+
+def test_a_layer_inside_a_custom_layer_is_refused_before_training(tmp_path):
+    model, x = model_zoo.transformer()
+    with pytest.raises(ValueError, match="inside layer 'block'.*Pass 'block'"):
+        model.fit(
+            x,
+            model_zoo.fit_targets(model, x),
+            verbose=0,
+            callbacks=[
+                callbacks.ActivationSparsity(
+                    tmp_path, data=x, layers=["block/layer_normalization"]
+                )
+            ],
+        )
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+def test_a_list_probe_is_the_inputs_of_a_two_input_model(tmp_path):
+    model, x = model_zoo.multi_input()
+    assert isinstance(x, list) and len(x) == 2  # never read as (x, y)
+    model.fit(
+        x,
+        model_zoo.fit_targets(model, x),
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=x, layers=["drop"])],
+    )
+    # WeightScaledDropout at inference: its input times keep_prob 0.5.
+    concatenated = model.get_layer("drop").input
+    features = keras.Model(model.inputs, concatenated).predict(x, verbose=0)
+    assert read_scalars(tmp_path)["mean_activation/drop"][0] == pytest.approx(
+        0.5 * features.mean(), rel=1e-5
+    )

@@ -5,7 +5,7 @@ import pytest
 
 import kdrop
 from kdrop import callbacks, schedules
-from tests.callback_models import X, Y, relu_model
+from tests.callback_models import X, Y, relu_model, twin_blocks_model
 from tests.conftest import BACKEND
 from tests.event_files import read_scalars
 
@@ -101,3 +101,20 @@ def test_bad_log_dir(log_dir):
     with pytest.raises(TypeError) as info:
         callbacks.DropoutRateLogger(log_dir)
     assert f"log_dir={log_dir!r}" in str(info.value)
+
+
+def test_twin_sub_models_with_one_name_log_one_series_per_path(tmp_path):
+    model = twin_blocks_model()
+    model.fit(
+        X, Y, epochs=2, verbose=0, callbacks=[callbacks.DropoutRateLogger(tmp_path)]
+    )
+    logged = {
+        tag: values
+        for tag, values in read_scalars(tmp_path).items()
+        if tag.startswith("dropout_rate/")
+    }
+    # Both sub-models are named "block": the second one's path is "block_2".
+    assert logged == {
+        "dropout_rate/block/drop": {0: pytest.approx(0.6), 1: pytest.approx(0.6)},
+        "dropout_rate/block_2/drop": {0: pytest.approx(0.1), 1: pytest.approx(0.1)},
+    }

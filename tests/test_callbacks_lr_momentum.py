@@ -245,3 +245,48 @@ def test_bad_arguments(kwargs, error, words):
         callbacks.LRMomentumScheduler(**kwargs)
     for word in words:
         assert word in str(info.value)
+
+
+def missing_return(step):
+    0.1 * step  # the bug under test: no `return`
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "momentum"])
+@pytest.mark.parametrize(
+    "schedule, error, shown",
+    [
+        (missing_return, TypeError, "None"),
+        (lambda step: np.array([0.1, 0.2]), TypeError, "array([0.1, 0.2])"),
+        (lambda step: "0.1", TypeError, "'0.1'"),
+        (lambda step: float("nan"), ValueError, "nan"),
+        (lambda step: -0.5, ValueError, "-0.5"),
+        (lambda step: 1 / 0, ValueError, "ZeroDivisionError"),
+    ],
+)
+def test_a_schedule_value_that_is_not_a_finite_number_fails_before_any_step(
+    name, schedule, error, shown
+):
+    model = linear_model(kdrop.optimizers.SGD(0.1))
+    with pytest.raises(error) as info:
+        model.fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.LRMomentumScheduler(**{name: schedule})],
+        )
+    message = str(info.value)
+    assert f"`{name}`" in message and shown in message and repr(schedule) in message
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+def test_momentum_of_one_is_refused_before_any_step():
+    model = linear_model(kdrop.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match=r"`momentum` schedule returned 1.0"):
+        model.fit(
+            X,
+            Y,
+            verbose=0,
+            callbacks=[callbacks.LRMomentumScheduler(momentum=lambda step: 1.0)],
+        )
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 0

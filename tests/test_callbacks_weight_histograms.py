@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kdrop import callbacks
-from tests.callback_models import X, Y, full_batch_gradients
+from tests.callback_models import X, Y, full_batch_gradients, twin_blocks_model
 from tests.event_files import read_histograms, read_scalars
 
 
@@ -110,3 +110,95 @@ def test_bad_arguments(kwargs, error, words):
         callbacks.WeightHistograms("logs", **kwargs)
     for word in words:
         assert word in str(info.value)
+
+
+def test_twin_sub_models_with_one_name_get_distinct_weight_tags(tmp_path):
+    model = twin_blocks_model()
+    first = model.first.get_layer("dense").kernel
+    second = model.second.get_layer("dense").kernel
+    assert first.path == second.path  # Keras's own paths collide
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.WeightHistograms(tmp_path, data=(X, Y))],
+    )
+    scalars = read_scalars(tmp_path)
+    for tag, variable in [
+        ("twin/block/dense/kernel", first),
+        ("twin/block_2/dense/kernel", second),
+    ]:
+        assert scalars[f"weight_norm/{tag}"][0] == pytest.approx(
+            np.linalg.norm(variable.numpy()), rel=1e-6
+        )
+    # Three float weights per Dense, two Denses in blocks plus 'out'.
+    assert len([t for t in scalars if t.startswith("weight_norm/")]) == 6
+    assert len([t for t in scalars if t.startswith("gradient_norm/")]) == 6
+
+
+def two_input_two_output_model():
+    left, right = keras.Input((6,), name="left"), keras.Input((3,), name="right")
+    hidden = keras.layers.Concatenate()([left, right])
+    outputs = {
+        "a": keras.layers.Dense(1, name="a")(hidden),
+        "b": keras.layers.Dense(2, name="b")(hidden),
+    }
+    model = keras.Model([left, right], outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+def test_two_inputs_and_two_outputs_gradients_match_numpy(tmp_path):
+    model = two_input_two_output_model()
+    right = np.random.default_rng(5).normal(size=(len(X), 3)).astype("float32")
+    y = {"a": Y, "b": np.zeros((len(X), 2), "float32")}
+    model.fit(
+        [X, right],
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.WeightHistograms(tmp_path, data=([X, right], y))],
+    )
+    # Loss = mean((f_a - Y)^2) + mean(f_b^2): the gradient of 'a''s bias is
+    # 2 * mean(f_a - Y), of 'b''s bias 2 * mean(f_b, axis=0) / 2.
+    features = np.concatenate([X, right], axis=1).astype(np.float64)
+    a, b = model.get_layer("a"), model.get_layer("b")
+    f_a = features @ a.kernel.numpy() + a.bias.numpy()
+    f_b = features @ b.kernel.numpy() + b.bias.numpy()
+    scalars = read_scalars(tmp_path)
+    name = model.name
+    assert scalars[f"gradient_norm/{name}/a/bias"][0] == pytest.approx(
+        abs(2 * np.mean(f_a - Y)), rel=1e-4
+    )
+    assert scalars[f"gradient_norm/{name}/b/bias"][0] == pytest.approx(
+        np.linalg.norm(f_b.mean(axis=0)), rel=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        # One output's targets missing: Keras's loss cannot be computed.
+        (lambda x, y: (x, {"a": y["a"]}), ["WeightHistograms", "probe", "data"]),
+        # One input missing.
+        (lambda x, y: (x[:1], y), ["does not fit", "2 input"]),
+    ],
+)
+def test_a_probe_the_model_cannot_take_fails_before_the_first_step(
+    data, words, tmp_path
+):
+    model = two_input_two_output_model()
+    right = np.zeros((len(X), 3), "float32")
+    x, y = [X, right], {"a": Y, "b": np.zeros((len(X), 2), "float32")}
+    with pytest.raises(ValueError) as info:
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.WeightHistograms(tmp_path, data=data(x, y))],
+        )
+    for word in words:
+        assert word in str(info.value)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
