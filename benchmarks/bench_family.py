@@ -41,7 +41,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
-from bench_layers import forward_backward
 from keras import ops
 
 import kdrop
@@ -146,20 +145,31 @@ def groups():
     return result
 
 
+def compiled_gradient(contender, jit_compile):
+    """tf.function of x -> d sum(contender(x)) / dx: forward + backward."""
+
+    @tf.function(jit_compile=jit_compile)
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(contender(x, training=True))
+        return tape.gradient(total, x)
+
+    return gradient
+
+
 def time_rounds(contenders, shape, jit_compile, rounds):
-    """Seconds per call of each contender, one list entry per round."""
+    """Seconds per call of each contender, one list entry per round; every
+    function is traced and compiled before the first round."""
     x = tf.random.normal(shape)
-    steps = {
-        name: forward_backward(layer, jit_compile) for name, layer in contenders.items()
-    }
-    for step in steps.values():  # trace and compile outside the timing
-        step(x)[1].numpy()
-    times = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+    gradients = {n: compiled_gradient(c, jit_compile) for n, c in contenders.items()}
+    times = {name: [] for name in gradients}
+    for round_index in range(rounds + 1):
+        for name, gradient in gradients.items():
             start = time.perf_counter()
-            step(x)[1].numpy()
-            times[name].append(time.perf_counter() - start)
+            gradient(x).numpy()
+            if round_index:  # round 0 only traces and compiles
+                times[name].append(time.perf_counter() - start)
     return times
 
 

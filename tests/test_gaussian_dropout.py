@@ -78,3 +78,16 @@ def test_mixed_precision_keeps_the_compute_dtype():
     assert keras.backend.standardize_dtype(y.dtype) == "float16"
     r = ops.convert_to_numpy(y).astype(np.float64)
     assert abs(r.var() - 0.3 / 0.7) < 5 * (0.3 / 0.7) * math.sqrt(2 / r.size) + 1e-3
+
+
+def test_same_seed_same_noise_and_every_call_new_noise():
+    x = np.ones((64, 64), "float32")
+    first = kdrop.layers.GaussianDropout(0.5, seed=7)
+    second = kdrop.layers.GaussianDropout(0.5, seed=7)
+    a, b = (ops.convert_to_numpy(layer(x, training=True)) for layer in (first, second))
+    np.testing.assert_array_equal(a, b)
+    again = ops.convert_to_numpy(first(x, training=True))
+    # Independent N(1, 1) draws: their difference has sd sqrt(2).
+    assert abs(np.std(again - a) - math.sqrt(2)) < 5 * math.sqrt(2) / math.sqrt(
+        2 * x.size
+    )

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kdrop.backend.noise import standard_normal
 from kdrop.layers.dropout import _RateDropout
 
 
@@ -60,7 +61,5 @@ class GaussianDropout(_RateDropout):
         else:
             stddev = ops.sqrt(rate / (1.0 - rate))
         # Drawn in float32 whatever the compute dtype, as the Bernoulli masks.
-        noise = keras.random.normal(
-            self._mask_shape(inputs), seed=self.seed_generator, dtype="float32"
-        )
+        noise = standard_normal(self._mask_shape(inputs), self.seed_generator)
         return ops.multiply(inputs, ops.cast(1.0 + stddev * noise, inputs.dtype))
