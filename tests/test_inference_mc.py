@@ -232,3 +232,27 @@ def test_a_second_call_does_not_retrace():
     kdrop.mc_predict(model, x, samples=4, seed=1)
     kdrop.mc_predict(model, x + 1, samples=4)
     assert len(traces) == after_first
+
+
+def test_rnn_dropout_is_sampled_once_per_sequence():
+    """Variational RNN dropout (Gal & Ghahramani 2016): one input mask per
+    sequence, reused at every step. With all-ones inputs, a ones kernel, no
+    recurrence and a linear activation, step t outputs sum_j m_j / keep, so
+    a pass gives the same value at every step, and passes differ."""
+    rnn = keras.layers.SimpleRNN(
+        1,
+        dropout=0.5,
+        activation="linear",
+        use_bias=False,
+        kernel_initializer="ones",
+        recurrent_initializer="zeros",
+        return_sequences=True,
+    )
+    model = keras.Sequential([keras.Input((5, 8)), rnn])
+    x = np.ones((2, 5, 8), "float32")
+    result = kdrop.mc_predict(model, x, samples=200, seed=0, return_samples=True)
+    draws = result.draws[..., 0]  # (samples, examples, steps)
+    np.testing.assert_allclose(draws, draws[..., :1].repeat(5, axis=-1), rtol=1e-6)
+    # Per pass: 2 * Binomial(8, 0.5), mean 8 and std 2 * sqrt(2).
+    assert abs(draws[..., 0].mean() - 8.0) < 5 * 2 * np.sqrt(2) / np.sqrt(400)
+    assert np.all(result.std > 1.0)
