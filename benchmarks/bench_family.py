@@ -20,15 +20,15 @@ a schedule (`Linear`, so the rate changes at every call):
 
 Contenders alternate within each round, so every round gives a paired ratio
 to the group's peer (and of the scheduled layer to the fixed one) under the
-same machine load; the table reports median times and the median and range
-of the ratios. keras-cv is optional: without it the StochasticDepth rows are
-skipped. It imports on Keras 3 once its own dependencies are present, e.g. in a
-throwaway directory:
+same machine load; the table reports median CPU times (of this process) and
+the median and range of the ratios. keras-cv is optional: without it the
+StochasticDepth rows are skipped. It imports on Keras 3 once its own
+dependencies are present, e.g. in a throwaway directory:
 
     pip install --no-deps --target /tmp/kcv keras-cv==0.9.0 dm-tree regex \\
         tensorflow-datasets etils promise simple_parsing toml wrapt
     PYTHONPATH=/tmp/kcv python benchmarks/bench_family.py [--rounds 7]
-        [--xla-rounds 3]
+        [--xla-rounds 3] [--only "DropPath"]
 """
 
 import argparse
@@ -159,17 +159,19 @@ def compiled_gradient(contender, jit_compile):
 
 
 def time_rounds(contenders, shape, jit_compile, rounds):
-    """Seconds per call of each contender, one list entry per round; every
-    function is traced and compiled before the first round."""
+    """CPU seconds (all threads of this process) per call of each contender,
+    one list entry per round; every function is traced and compiled before
+    the first round. CPU time, unlike wall time, leaves out the time other
+    jobs of a shared machine hold the cores."""
     x = tf.random.normal(shape)
     gradients = {n: compiled_gradient(c, jit_compile) for n, c in contenders.items()}
     times = {name: [] for name in gradients}
     for round_index in range(rounds + 1):
         for name, gradient in gradients.items():
-            start = time.perf_counter()
+            start = time.process_time()
             gradient(x).numpy()
             if round_index:  # round 0 only traces and compiles
-                times[name].append(time.perf_counter() - start)
+                times[name].append(time.process_time() - start)
     return times
 
 
@@ -193,6 +195,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="graph-mode rounds")
     parser.add_argument("--xla-rounds", type=int, default=3, help="XLA rounds")
+    parser.add_argument(
+        "--only", default="", help="run the groups whose name contains this text"
+    )
     args = parser.parse_args()
     print(
         f"tensorflow {tf.__version__}, keras {keras.__version__}, "
@@ -200,11 +205,13 @@ def main():
         f"{os.cpu_count()} CPUs, {args.rounds} graph / {args.xla_rounds} XLA rounds"
     )
     print(
-        "\n| group | mode | layer | median ms | ratio to peer, median (range) "
+        "\n| group | mode | layer | median CPU ms | ratio to peer, median (range) "
         "| scheduled / fixed, median (range) |"
     )
     print("|---|---|---|---|---|---|")
     for group, shape, contenders in groups():
+        if args.only not in group:
+            continue
         for mode, jit_compile, rounds in (
             ("graph", False, args.rounds),
             ("XLA", True, args.xla_rounds),
