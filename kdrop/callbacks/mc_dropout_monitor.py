@@ -68,8 +68,8 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
     each time when the weights are unchanged), so the curves move with the
     weights, not with the draw. Cost per logged epoch: `samples` passes
     through the layers after the first dropout layer plus one through the
-    rest (see `kdrop.mc_predict`), and the re-cloning of the model by
-    `mc_predict`; BENCHMARKS.md gives measured times.
+    rest (see `kdrop.mc_predict`), one deterministic pass and a PNG;
+    BENCHMARKS.md gives measured times.
 
     Works on every backend with Sequential (built) and Functional models.
     Files, steps (the epoch index) and flushing follow the other kdrop
