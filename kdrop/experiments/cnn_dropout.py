@@ -26,7 +26,7 @@ from kdrop.experiments import common
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
 DEFAULT_VARIANTS = ("none", "inverted", "weight_scaled")
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 27
 DEFAULT_SEEDS = 3
 COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap", "seconds")
 # Each dropout variant against "none" on the final test error and test loss.

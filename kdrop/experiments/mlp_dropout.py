@@ -25,7 +25,7 @@ from kdrop import validation
 from kdrop.experiments import common
 
 DEFAULT_ARCHITECTURES = ("2x512", "3x512", "2x1024")
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 23
 DEFAULT_SEEDS = 2
 BATCH_SIZE = 100
 LEARNING_RATE = 0.05
