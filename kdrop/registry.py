@@ -32,6 +32,7 @@ from kdrop.layers import (
     ConcreteDropout,
     DropConnectConv2D,
     DropConnectDense,
+    GaussianDropout,
 )
 from kdrop.layers.base import WEIGHT_SCALED
 
@@ -246,6 +247,14 @@ for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
 # They compute more than their dropout (a Dense or convolution, or the
 # wrapped layer): kept by fold_dropout, where they apply their own
 # inference rule; `sample()` never advances a step.
+# Multiplicative Gaussian noise: nothing is set to exactly 0.
+register(
+    GaussianDropout,
+    rate=_own_rate,
+    inference=_kdrop_inference,
+    sample=_own_sample,
+    zeroes_units=False,
+)
 for _layer_class in (DropConnectDense, DropConnectConv2D, ConcreteDropout):
     register(
         _layer_class,

@@ -95,6 +95,21 @@ class DropPath(_RateDropout):
         ones = (1,) * (len(inputs.shape) - 1)
         return ((ops.shape(inputs)[0] if self.per == ROW else 1),) + ones
 
+    def sample(self, inputs):
+        """One training-mode draw with one decision PER EXAMPLE, also when
+        `per="batch"`, and no schedule step taken.
+
+        `kdrop.mc_predict` puts the Monte-Carlo copies of an example in one
+        batch, where a decision shared by the batch would make all of them
+        one draw; per example, each copy's branch is still dropped with the
+        layer's rate.
+        """
+        per, self.per = self.per, ROW
+        try:
+            return super().sample(inputs)
+        finally:
+            self.per = per
+
     def get_config(self):
         config = super().get_config()
         del config["noise_shape"]  # the decision's shape is set by `per`
