@@ -124,3 +124,19 @@ def test_keras_round_trip(build, tmp_path):
         loaded = keras.models.load_model(path)
     for got, expected in zip(flat_predict(loaded, x), predictions, strict=True):
         np.testing.assert_allclose(got, expected, **tolerance(build))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [model_zoo.tabular_normalized, model_zoo.scheduled_mlp],
+    ids=lambda b: b.__name__,
+)
+def test_a_folded_model_round_trips_with_its_adapted_state(build, tmp_path):
+    model, x = build()
+    path = tmp_path / "folded.keras"
+    kdrop.fold_dropout(model).save(path)
+    loaded = keras.models.load_model(path, safe_mode=False)  # a Lambda layer
+    for got, expected in zip(
+        flat_predict(loaded, x), flat_predict(model, x), strict=True
+    ):
+        np.testing.assert_allclose(got, expected, **DEFAULT_TOLERANCE)
