@@ -1,23 +1,22 @@
-"""CPU benchmark of the fixed-rate dropout layers.
+"""CPU benchmark of kdrop's dropout layers against keras.layers.Dropout.
 
-Times forward + backward of kdrop.InvertedDropout, kdrop.WeightScaledDropout
-and keras.layers.Dropout on a 4096x4096 float32 tensor with the TensorFlow
-backend, as a tf.function (graph) and with XLA (jit_compile=True). The
-contenders alternate within each round, so each round gives every layer a
-paired ratio to Keras's Dropout taken under the same machine load; the table
-reports the median time and the median and range of those ratios.
+Times forward + backward (the gradient of `sum(layer(x, training=True))`
+with respect to `x`) of keras.layers.Dropout and kdrop's InvertedDropout,
+WeightScaledDropout and ScheduledDropout (a rate that changes at every call)
+on a 4096x4096 float32 tensor, on the backend KERAS_BACKEND names:
 
-    python benchmarks/bench_layers.py [--rounds 7] [--xla-rounds 3]
-        [--size 4096] [--probes]
+- tensorflow: a `tf.function` (graph) and with XLA (`jit_compile=True`);
+- jax: `jax.jit(jax.value_and_grad(...))` over `layer.stateless_call`, the
+  way Keras's JAX trainer runs layers, the seed state carried between calls;
+- torch: eager autograd.
 
-`--probes` adds two uniform + where draws that are not kdrop layers, to
-explain the XLA numbers. "constant seed": a fixed int seed, so the same mask
-at every call (not dropout), which is what the 0.47 s XLA figure for
-uniform + where quoted in BENCHMARKS.md measured. "tf philox":
-`tf.random.stateless_uniform(alg="philox")` with a fresh seed per call,
-i.e. real dropout through an API the layers may not use (they use
-`keras.random.uniform`, whose TensorFlow backend leaves the algorithm on
-"auto_select").
+The contenders alternate within each round, so each round gives every layer
+a paired ratio to Keras's Dropout taken under the same machine load; the
+table reports the median time and the median and range of those ratios,
+and the paired ratio of ScheduledDropout to InvertedDropout.
+
+    KERAS_BACKEND=tensorflow python benchmarks/bench_layers.py
+        [--rounds 7] [--xla-rounds 3] [--size 4096]
 """
 
 import argparse
@@ -28,71 +27,96 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
-import tensorflow as tf
+import numpy as np
 from contenders import RATE, dropout_layers
-from keras import ops
 
 KERAS = "keras Dropout"
+SCHEDULED = "kdrop ScheduledDropout"
+INVERTED = "kdrop InvertedDropout"
 
 
-def _uniform_where(x, uniform):
-    keep_prob = 1.0 - RATE
-    return ops.where(uniform < keep_prob, x * (1.0 / keep_prob), 0.0)
+def tensorflow_step(layer, x, jit_compile):
+    import tensorflow as tf
 
-
-def constant_seed_uniform_where(x, training):
-    del training  # always drops, like the layers called with training=True
-    return _uniform_where(x, keras.random.uniform(ops.shape(x), seed=1234))
-
-
-class PhiloxUniformWhere:
-    """Uniform + where from TensorFlow's Philox, a new seed at every call."""
-
-    def __init__(self):
-        self.seed = tf.Variable([1, 2], dtype=tf.int32)
-
-    def __call__(self, x, training):
-        del training
-        self.seed.assign_add([1, 0])
-        uniform = tf.random.stateless_uniform(tf.shape(x), seed=self.seed, alg="philox")
-        return _uniform_where(x, uniform)
-
-
-def forward_backward(layer, jit_compile):
     @tf.function(jit_compile=jit_compile)
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = tf.reduce_sum(layer(x, training=True))
-        return loss, tape.gradient(loss, x)
+        return tape.gradient(loss, x)
+
+    return lambda: step(x).numpy()
+
+
+def jax_step(layer, x, jit_compile):
+    del jit_compile  # always jitted
+    import jax
+
+    trainable = [v.value for v in layer.trainable_variables]
+    state = [[v.value for v in layer.non_trainable_variables]]
+
+    def loss(x, non_trainable):
+        y, new_state = layer.stateless_call(trainable, non_trainable, x, training=True)
+        return y.sum(), new_state
+
+    gradient = jax.jit(jax.grad(loss, has_aux=True))
+
+    def step():
+        grad, state[0] = gradient(x, state[0])
+        grad.block_until_ready()
 
     return step
 
 
-def time_rounds(contenders, jit_compile, rounds, size):
+def torch_step(layer, x, jit_compile):
+    del jit_compile  # eager
+    x = x.clone().requires_grad_(True)
+
+    def step():
+        layer(x, training=True).sum().backward()
+        x.grad = None
+
+    return step
+
+
+STEPS = {"tensorflow": tensorflow_step, "jax": jax_step, "torch": torch_step}
+MODES = {
+    "tensorflow": (("graph", False), ("XLA", True)),
+    "jax": (("jit", True),),
+    "torch": (("eager", False),),
+}
+
+
+def time_rounds(jit_compile, rounds, size):
     """Seconds per call of each contender, one list entry per round."""
-    x = tf.random.normal((size, size))
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.normal(size=(size, size)).astype("float32"))
+    build = STEPS[keras.backend.backend()]
     steps = {
-        name: forward_backward(layer, jit_compile) for name, layer in contenders.items()
+        name: build(layer, x, jit_compile) for name, layer in dropout_layers().items()
     }
     for step in steps.values():  # trace and compile outside the timing
-        step(x)[1].numpy()
+        step()
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             start = time.perf_counter()
-            step(x)[1].numpy()
+            step()
             times[name].append(time.perf_counter() - start)
     return times
 
 
+def paired(times, name, reference):
+    ratios = [s / r for s, r in zip(times[name], times[reference])]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 def table_rows(mode, times):
     for name, seconds in times.items():
-        ratios = [s / k for s, k in zip(seconds, times[KERAS])]
+        median, low, high = paired(times, name, KERAS)
         yield (
             f"| {mode} | {name} | {statistics.median(seconds) * 1e3:.0f} "
-            f"| {statistics.median(ratios):.2f} "
-            f"| {min(ratios):.2f}-{max(ratios):.2f} |"
+            f"| {median:.2f} | {low:.2f}-{high:.2f} |"
         )
 
 
@@ -101,43 +125,36 @@ def main():
     parser.add_argument(
         "--size", type=int, default=4096, help="side of the square input"
     )
-    parser.add_argument("--rounds", type=int, default=7, help="graph-mode rounds")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per mode")
     parser.add_argument(
         "--xla-rounds",
         type=int,
         default=3,
-        help="XLA rounds (Keras takes seconds each)",
-    )
-    parser.add_argument(
-        "--probes", action="store_true", help="add the two uniform + where probes"
+        help="TensorFlow XLA rounds (Keras's Dropout takes seconds each)",
     )
     args = parser.parse_args()
-
-    contenders = dropout_layers(scheduled=False)
-    if args.probes:
-        contenders["probe: uniform + where, constant seed (not dropout)"] = (
-            constant_seed_uniform_where
-        )
-        contenders["probe: uniform + where, tf philox"] = PhiloxUniformWhere()
+    backend = keras.backend.backend()
     print(
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
-        f"{os.cpu_count()} CPUs, "
-        f"{args.size}x{args.size} float32, rate {RATE}, "
-        f"{args.rounds} graph / {args.xla_rounds} XLA rounds"
+        f"backend {backend}, keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"{args.size}x{args.size} float32, rate {RATE}"
     )
     print(
         "\n| mode | layer | median ms | ratio to keras (median of rounds) "
         "| ratio range |"
     )
     print("|---|---|---|---|---|")
-    for mode, jit_compile, rounds in (
-        ("graph", False, args.rounds),
-        ("XLA", True, args.xla_rounds),
-    ):
-        for row in table_rows(
-            mode, time_rounds(contenders, jit_compile, rounds, args.size)
-        ):
+    scheduled = []
+    for mode, jit_compile in MODES[backend]:
+        rounds = args.xla_rounds if mode == "XLA" else args.rounds
+        times = time_rounds(jit_compile, rounds, args.size)
+        for row in table_rows(f"{mode}, {rounds} rounds", times):
             print(row, flush=True)
+        scheduled.append((mode, paired(times, SCHEDULED, INVERTED)))
+    for mode, (median, low, high) in scheduled:
+        print(
+            f"\n{mode}: ScheduledDropout / InvertedDropout, paired: median "
+            f"{median:.3f}, range {low:.2f}-{high:.2f}"
+        )
 
 
 if __name__ == "__main__":

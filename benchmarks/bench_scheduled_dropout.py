@@ -2,21 +2,26 @@
 
 The Simple MNIST convnet (Conv2D 32 - MaxPool - Conv2D 64 - MaxPool -
 Flatten - <dropout> - Dense 10 softmax; Adam, batch 128) on the offline MNIST
-training set, TensorFlow backend, with ScheduledDropout (a Linear ramp
+training set, on the backend KERAS_BACKEND names (TensorFlow by default;
+JAX's train step is jitted, torch's eager), with ScheduledDropout (a Linear ramp
 0.1 -> 0.5 over the whole benchmark, so its rate changes at every step),
 kdrop's InvertedDropout(0.5) and keras.layers.Dropout(0.5).
 
 After a warm-up epoch, each round fits one short epoch per contender,
 alternating (who goes first rotates). Each step is timed from
-on_train_batch_begin to on_train_batch_end by two clocks: wall time, and the
+on_train_batch_begin to on_train_batch_end (Keras hands that hook the
+step's logs as Python numbers, so an asynchronous JAX step is over by then)
+by two clocks: wall time, and the
 process's CPU time (all threads), which waiting for a busy shared CPU does
 not inflate. The table gives the median per-step time over all rounds, its
 ratio to Keras's Dropout, the quartiles of that ratio taken round by round
-(the spread noise gives), and how many times the tf.functions behind
-`model.train_function` were traced during the timed epochs.
+(the spread noise gives), and (TensorFlow) how many times the tf.functions
+behind `model.train_function` were traced during the timed epochs.
 
     python benchmarks/bench_scheduled_dropout.py [--rounds 20] [--steps 10]
         [--threads N] [--jit-compile]
+
+`--threads` and `--jit-compile` apply to TensorFlow.
 """
 
 import argparse
@@ -35,11 +40,11 @@ import kdrop
 from kdrop.experiments.common import simple_mnist_convnet
 
 BATCH = 128
+TENSORFLOW = keras.backend.backend() == "tensorflow"
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Time of each training step by `clock`, one list per epoch (TensorFlow
-    runs each step synchronously, so the step is over at on_train_batch_end)."""
+    """Time of each training step by `clock`, one list per epoch."""
 
     def __init__(self, clock):
         super().__init__()
@@ -63,7 +68,10 @@ class StepTimer(keras.callbacks.Callback):
 
 
 def tracing_count(model):
-    """Traces so far of the tf.functions that `model.train_function` wraps."""
+    """Traces so far of the tf.functions that `model.train_function` wraps
+    (None off TensorFlow)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
     nonlocals = inspect.getclosurevars(model.train_function).nonlocals.values()
     functions = [getattr(f, "__wrapped__", f) for f in nonlocals]
     return sum(
@@ -97,7 +105,8 @@ def warmed_up_models(layers, x, y, jit_compile):
             optimizer="adam",
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
-            jit_compile=jit_compile,
+            # "auto" elsewhere: jitted on JAX, eager on torch.
+            jit_compile=jit_compile if TENSORFLOW else "auto",
         )
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     return models
@@ -151,6 +160,8 @@ def print_table(timers, retraces):
 
 def main():
     args = parse_args()
+    if not TENSORFLOW and (args.threads or args.jit_compile):
+        raise SystemExit("--threads and --jit-compile apply to TensorFlow only")
     if args.threads:
         import tensorflow as tf
 
@@ -168,7 +179,7 @@ def main():
     }
     models = warmed_up_models(layers, x, y, args.jit_compile)
     traces = {name: tracing_count(model) for name, model in models.items()}
-    if not all(traces.values()):
+    if TENSORFLOW and not all(traces.values()):
         raise RuntimeError(
             f"no traces counted after warm-up ({traces}): has Keras's "
             "train_function changed shape?"
@@ -176,13 +187,15 @@ def main():
     rate_before = scheduled.current_rate
     timers = timed_rounds(models, x, y, args.rounds)
     retraces = {
-        name: tracing_count(model) - traces[name] for name, model in models.items()
+        name: tracing_count(model) - traces[name] if TENSORFLOW else "n/a"
+        for name, model in models.items()
     }
+    jit_compile = args.jit_compile if TENSORFLOW else "auto"
     print(
         f"keras {keras.__version__}, backend {keras.backend.backend()}, "
-        f"{os.cpu_count()} "
-        f"CPUs, threads={args.threads or 'default'}, jit_compile={args.jit_compile}, "
-        f"batch {BATCH}, {args.steps} steps/epoch, {args.rounds} timed epochs per layer"
+        f"{os.cpu_count()} CPUs, threads={args.threads or 'default'}, "
+        f"jit_compile={jit_compile}, batch {BATCH}, {args.steps} steps/epoch, "
+        f"{args.rounds} timed epochs per layer"
     )
     print_table(timers, retraces)
     print(
