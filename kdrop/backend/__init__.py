@@ -5,6 +5,7 @@
   torch.autograd).
 - `histogram`: fixed-width histogram counts inside a compiled graph.
 - `jax_sync`: current variable values from batch-level hooks on JAX.
+- `masks`: dropout keep-masks from the fastest exact generator per backend.
 - `noise`: Gaussian noise from each backend's fastest generator.
 
 The rest of kdrop uses `keras.ops` and `keras.random` only.
