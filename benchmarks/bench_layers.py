@@ -38,16 +38,10 @@ INVERTED = "kdrop InvertedDropout"
 
 
 def tensorflow_step(layer, x, jit_compile):
-    import tensorflow as tf
+    from bench_family import compiled_gradient  # imports TensorFlow
 
-    @tf.function(jit_compile=jit_compile)
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x, training=True))
-        return tape.gradient(loss, x)
-
-    return lambda: step(x).numpy()
+    gradient = compiled_gradient(layer, jit_compile)
+    return lambda: gradient(x).numpy()
 
 
 def jax_step(layer, x, jit_compile):
