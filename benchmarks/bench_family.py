@@ -1,4 +1,5 @@
-"""CPU benchmark of DropPath, DropBlock2D and GaussianDropout against peers.
+"""CPU benchmark of DropPath, DropBlock2D, GaussianDropout and DropConnectDense
+against peers.
 
 Forward + backward (gradient with respect to the input) on the TensorFlow
 backend, as a tf.function (graph) and with XLA. Each group compares kdrop's
@@ -16,7 +17,10 @@ a schedule (`Linear`, so the rate changes at every call):
 - DropPath per example, inverted (timm's and torchvision's row mode): the
   keras.ops reference `x + where(uniform(batch, 1, 1, 1) < keep, f / keep, 0)`
   written below, as keras-cv has no row mode;
-- GaussianDropout (rate 0.5, 2048x1024): keras.layers.GaussianDropout.
+- GaussianDropout (rate 0.5, 2048x1024): keras.layers.GaussianDropout;
+- DropConnectDense (rate 0.5, 512x1024 inputs, 1024 units, no bias): no
+  Keras peer exists, so a keras.ops reference (kernel masked by
+  `uniform < keep` at every call, written below).
 
 Contenders alternate within each round, so every round gives a paired ratio
 to the group's peer (and of the scheduled layer to the fixed one) under the
@@ -108,6 +112,22 @@ class DropBlockReference:
         return x * pattern * ops.cast(ops.size(pattern), "float32") / ops.sum(pattern)
 
 
+class DropConnectReference:
+    """DropConnect in keras.ops: a Dense kernel masked by one
+    Bernoulli(keep) draw per entry per call (weight-scaled, no bias)."""
+
+    def __init__(self, rate, inputs, units):
+        self.keep = 1.0 - rate
+        self.kernel = keras.Variable(
+            keras.initializers.GlorotUniform(seed=1)((inputs, units))
+        )
+        self.seed = keras.random.SeedGenerator(1)
+
+    def __call__(self, x, training):
+        kept = keras.random.uniform(self.kernel.shape, seed=self.seed) < self.keep
+        return ops.matmul(x, ops.where(kept, self.kernel, 0.0))
+
+
 def groups():
     """(group, input shape, {name: callable(x, training)}), peer first."""
     drop_block = {"keras.ops reference (keras-cv)": DropBlockReference(0.1, 7)}
@@ -135,10 +155,16 @@ def groups():
         gaussian[f"kdrop GaussianDropout{name}"] = kdrop.layers.GaussianDropout(
             rate, seed=1
         )
+    drop_connect = {"keras.ops reference": DropConnectReference(0.5, 1024, 1024)}
+    for name, rate in (("", 0.5), (" scheduled", ramp(0.5))):
+        drop_connect[f"kdrop DropConnectDense{name}"] = kdrop.layers.DropConnectDense(
+            1024, rate, use_bias=False, seed=1
+        )
     result = [
         ("DropBlock2D", (32, 28, 28, 64), drop_block),
         ("DropPath per example", (64, 28, 28, 64), row_path),
         ("GaussianDropout", (2048, 1024), gaussian),
+        ("DropConnectDense", (512, 1024), drop_connect),
     ]
     if keras_cv is not None:
         result.insert(1, ("DropPath per batch", (64, 28, 28, 64), batch_path))

@@ -92,7 +92,7 @@ def describe(variant):
 
 def run(
     variants=VARIANTS,
-    epochs=12,
+    epochs=10,
     dataset="offline",
     out="logs/stochastic_depth",
     seed=0,
@@ -171,7 +171,7 @@ def main(argv=None):
     parser = common.argument_parser(
         "stochastic_depth",
         __doc__,
-        epochs=12,
+        epochs=10,
         dataset=True,
         batch_size=128,
         events=True,
