@@ -116,9 +116,15 @@ JIT = (
 )
 
 
+# Every kind of schedule on InvertedDropout; the other convention once (the
+# mechanism is shared, the convention only scales the kept units).
+SCHEDULED_CASES = [(kdrop.InvertedDropout, name) for name in SCHEDULES] + [
+    (kdrop.WeightScaledDropout, "kdrop_linear")
+]
+
+
 @pytest.mark.parametrize("jit_compile", JIT)
-@pytest.mark.parametrize("name", list(SCHEDULES))
-@pytest.mark.parametrize("layer_class", LAYERS)
+@pytest.mark.parametrize("layer_class, name", SCHEDULED_CASES)
 def test_scheduled_rate_changes_every_step_inside_fit_without_retrace(
     layer_class, name, jit_compile
 ):
