@@ -175,11 +175,17 @@ def test_conv_samples_average_to_inference_output():
     assert np.all(mean_error < 5 * std / math.sqrt(samples))
 
 
-def test_scheduled_rate_follows_the_step_in_fit_and_survives_saving(tmp_path):
+@pytest.mark.parametrize(
+    "jit_compile",
+    [False, pytest.param(True, marks=pytest.mark.tensorflow_only, id="xla")],
+)
+def test_scheduled_rate_follows_the_step_in_fit_and_survives_saving(
+    tmp_path, jit_compile
+):
     schedule = kdrop.schedules.Linear(0.0, 0.5, 10)
     layer = DropConnectDense(4, rate=schedule, name="dc")
     model = keras.Sequential([keras.Input((3,)), layer, keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
+    model.compile("sgd", "mse", jit_compile=jit_compile)
     x = np.random.default_rng(4).normal(size=(32, 3)).astype("float32")
     model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0)
     assert layer.step == 8
