@@ -31,7 +31,7 @@ def direct_sublayers(layer):
     """The layers `layer` holds directly (not their own sub-layers).
 
     Keras tracks a layer's sub-layers (attributes, lists and dicts of layers)
-    in `Layer._layers`, exposed by `_flatten_layers`. Checked on Keras 3.15.
+    in `Layer._layers`, exposed by `_flatten_layers`. Checked on Keras 3.10 to 3.15.
     """
     flatten = _private(layer, "_flatten_layers")
     return list(flatten(include_self=False, recursive=False))
@@ -42,7 +42,7 @@ def all_sublayers(layer):
 
     `Layer._flatten_layers(include_self=False)`, which reaches layers held
     in attributes of other layers too (MultiHeadAttention's dropout), where
-    `model.layers` lists only the top level. Checked on Keras 3.15.
+    `model.layers` lists only the top level. Checked on Keras 3.10 to 3.15.
     """
     flatten = _private(layer, "_flatten_layers")
     return list(flatten(include_self=False))
@@ -50,7 +50,7 @@ def all_sublayers(layer):
 
 def own_seed_generators(layer):
     """The `keras.random.SeedGenerator`s `layer` holds itself (not those of
-    its sub-layers). Checked on Keras 3.15 (`Layer._seed_generators`)."""
+    its sub-layers). Checked on Keras 3.10 to 3.15 (`Layer._seed_generators`)."""
     return list(getattr(layer, "_seed_generators", ()))
 
 
@@ -60,7 +60,7 @@ def callback_model(callback):
     `Callback._model`: the public `callback.model` property also calls
     `model.jax_state_sync()` on JAX, which is wasted work (and an error
     before the model is built) when only the model's identity is needed.
-    Checked on Keras 3.15.
+    Checked on Keras 3.10 to 3.15.
     """
     return _private(callback, "_model")
 
@@ -70,7 +70,7 @@ def learning_rate_schedule(optimizer):
 
     `Optimizer._learning_rate` holds the schedule itself; the public
     `optimizer.learning_rate` returns only its current value, and assigning
-    it raises a TypeError with a schedule. Checked on Keras 3.15.
+    it raises a TypeError with a schedule. Checked on Keras 3.10 to 3.15.
     """
     learning_rate = _private(optimizer, "_learning_rate")
     schedule_class = keras.optimizers.schedules.LearningRateSchedule
@@ -82,7 +82,7 @@ def variable_index(optimizer, variable):
     i.e. of its slot in per-variable lists such as SGD's velocities.
 
     `Optimizer._get_variable_index`, which Keras's own optimizers call in
-    `update_step`. Checked on Keras 3.15.
+    `update_step`. Checked on Keras 3.10 to 3.15.
     """
     return _private(optimizer, "_get_variable_index")(variable)
 
@@ -92,7 +92,7 @@ def functional_graph(model):
 
     A Sequential model keeps its graph in `Sequential._functional` (None
     until it is built); a Functional model is its own graph. Checked on
-    Keras 3.15.
+    Keras 3.10 to 3.15.
     """
     if isinstance(model, keras.Sequential):
         return _private(model, "_functional")
@@ -104,7 +104,7 @@ def functional_graph(model):
 def graph_nodes(graph):
     """Every node of a Functional `graph` (`Functional._nodes_by_depth`),
     whose `operation`, `input_tensors` and `output_tensors` describe one
-    layer call. Checked on Keras 3.15."""
+    layer call. Checked on Keras 3.10 to 3.15."""
     by_depth = _private(graph, "_nodes_by_depth")
     return [node for nodes in by_depth.values() for node in nodes]
 
@@ -112,13 +112,13 @@ def graph_nodes(graph):
 def inputs_structure(graph):
     """The structure (tensor, list or dict) of a Functional graph's inputs,
     as passed to its constructor (`Functional._inputs_struct`). Checked on
-    Keras 3.15."""
+    Keras 3.10 to 3.15."""
     return _private(graph, "_inputs_struct")
 
 
 def outputs_structure(graph):
     """The structure of a Functional graph's outputs
-    (`Functional._outputs_struct`). Checked on Keras 3.15."""
+    (`Functional._outputs_struct`). Checked on Keras 3.10 to 3.15."""
     return _private(graph, "_outputs_struct")
 
 
@@ -126,5 +126,5 @@ def inbound_nodes(layer):
     """The nodes of the symbolic calls of `layer` (`Operation._inbound_nodes`),
     each with `input_tensors` and `output_tensors` in the graph of the model
     that made the call (for a nested model: the outer model's graph, where
-    `model.output` gives its own). Checked on Keras 3.15."""
+    `model.output` gives its own). Checked on Keras 3.10 to 3.15."""
     return list(_private(layer, "_inbound_nodes"))
