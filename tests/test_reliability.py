@@ -185,7 +185,9 @@ import sys, keras, tensorflow as tf
 from kdrop.experiments import cnn_dropout
 keras.utils.set_random_seed(0)
 tf.config.experimental.enable_op_determinism()
-cnn_dropout.run(["scheduled"], epochs=1, out=sys.argv[1], train_size=256, verbose=0)
+cnn_dropout.run(
+    ["scheduled"], epochs=1, seeds=1, out=sys.argv[1], train_size=256, verbose=0
+)
 """
 
 
@@ -201,7 +203,7 @@ def test_two_runs_of_the_cnn_script_are_identical(tmp_path):
             timeout=300,
             cwd=ROOT,
         )
-        runs.append(read_scalars(out / "scheduled"))
+        runs.append(read_scalars(out / "scheduled" / "seed_0"))
     first, second = runs
     assert set(first) == set(second)
     compared = [
