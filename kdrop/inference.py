@@ -449,7 +449,7 @@ def _unsampled_noise(model):
         ):
             continue
         # Random augmentation is meant to be off at inference.
-        if type(layer).__module__.startswith("keras.src.layers.preprocessing"):
+        if keras_internals.is_preprocessing_layer(layer):
             continue
         rates = [getattr(layer, name, None) for name in ("rate", "dropout")]
         has_rate = any(

@@ -54,6 +54,16 @@ def own_seed_generators(layer):
     return list(getattr(layer, "_seed_generators", ()))
 
 
+def is_preprocessing_layer(layer):
+    """Whether `layer` is one of Keras's preprocessing layers (Normalization,
+    the lookups, random augmentation such as RandomFlip).
+
+    Keras exports no common base class for them; they live in the private
+    package `keras.src.layers.preprocessing`. Checked on Keras 3.10 to 3.15.
+    """
+    return type(layer).__module__.startswith("keras.src.layers.preprocessing")
+
+
 def callback_model(callback):
     """The model given to `callback.set_model`, or None before that.
 

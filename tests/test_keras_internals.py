@@ -44,6 +44,18 @@ def test_all_sublayers_reaches_every_depth_once():
         assert any(layer is expected for layer in found), message
 
 
+def test_is_preprocessing_layer():
+    message = f"{CHANGED} the package of its preprocessing layers"
+    for layer in (
+        keras.layers.RandomFlip(),
+        keras.layers.Normalization(),
+        keras.layers.StringLookup(),
+    ):
+        assert keras_internals.is_preprocessing_layer(layer), message
+    for layer in (keras.layers.Dense(1), keras.layers.Dropout(0.5)):
+        assert not keras_internals.is_preprocessing_layer(layer), message
+
+
 def test_own_seed_generators():
     dropout = keras.layers.Dropout(0.5)
     assert keras_internals.own_seed_generators(dropout) == [dropout.seed_generator]
