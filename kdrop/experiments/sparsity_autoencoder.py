@@ -28,7 +28,7 @@ from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.experiments import common
 
 MODELS = {"no dropout": 0.0, "dropout 0.5": 0.5}
-DROPOUT_LAYERS = {
+DROPOUT_BY_MODE = {
     "weight_scaled": kdrop.WeightScaledDropout,
     "inverted": kdrop.InvertedDropout,
 }
@@ -47,7 +47,7 @@ def autoencoder(rate, seed, mode="weight_scaled"):
         keras.layers.Dense(256, activation="relu", name="hidden"),
     ]
     if rate > 0:
-        layers.append(DROPOUT_LAYERS[mode](rate, seed=seed, name="dropout"))
+        layers.append(DROPOUT_BY_MODE[mode](rate, seed=seed, name="dropout"))
     layers += [
         keras.layers.Dense(784, activation="sigmoid"),
         keras.layers.Reshape((28, 28, 1)),
@@ -142,7 +142,7 @@ def run(
     """
     validation.check_positive_int(epochs, "epochs")
     validation.check_positive_int(batch_size, "batch_size")
-    validation.check_choice(mode, "mode", tuple(DROPOUT_LAYERS))
+    validation.check_choice(mode, "mode", tuple(DROPOUT_BY_MODE))
     seed_values = common.seed_list(seed, seeds)
     rows, unit_means, histograms, features = [], {}, {}, {}
     for run_seed, (x_train, _), (x_test, _) in common.seeded_data(
@@ -253,7 +253,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--dropout-mode",
-        choices=tuple(DROPOUT_LAYERS),
+        choices=tuple(DROPOUT_BY_MODE),
         default="weight_scaled",
         help="dropout convention",
     )
