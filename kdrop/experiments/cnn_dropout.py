@@ -15,13 +15,11 @@ steps (15 epochs of 54000 images in batches of 128: 6330 steps) as fit the
 budget").
 """
 
-import math
 import os
 
 import keras
 
 import kdrop
-from kdrop import validation
 from kdrop.experiments import common
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
@@ -125,14 +123,11 @@ def run(
         for c in `COLUMNS`.
     """
     variants = common.check_names(variants, "variants", VARIANTS)
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
     seed_values = common.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test in common.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
+    for run_seed, train, test, total_steps in common.seeded_runs(
+        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
-        total_steps = epochs * math.ceil(len(train[0]) / batch_size)
         for variant in variants:
             keras.utils.set_random_seed(run_seed)
             layer = dropout_layer(variant, run_seed, total_steps)

@@ -176,23 +176,6 @@ def prepare_out(out, overwrite=False):
     os.makedirs(out, exist_ok=True)
 
 
-def prepare_cnn_runs(
-    dataset, out, epochs, batch_size, seed, train_size, overwrite=False
-):
-    """Checks the arguments the CNN experiments share, loads the data and
-    creates `out`, before any training.
-
-    Returns:
-        `(train, test, total_steps)`, total_steps = optimizer steps per run.
-    """
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
-    validation.check_non_negative_int(seed, "seed")
-    train, test = load_data(dataset, seed, train_size)
-    prepare_out(out, overwrite)
-    return train, test, epochs * math.ceil(len(train[0]) / batch_size)
-
-
 def seed_list(seed, seeds):
     """`[seed, seed + 1, ..., seed + seeds - 1]`, after checking both."""
     seed = validation.check_non_negative_int(seed, "seed")
@@ -210,6 +193,16 @@ def seeded_data(dataset, seeds, train_size, out, overwrite):
     yield (seeds[0], *first)
     for seed in seeds[1:]:
         yield (seed, *load_data(dataset, seed, train_size))
+
+
+def seeded_runs(dataset, seeds, train_size, out, overwrite, epochs, batch_size):
+    """`seeded_data` for minibatch training: checks `epochs` and
+    `batch_size` first, then yields `(seed, train, test, total_steps)`,
+    total_steps = optimizer steps of one run of `epochs` epochs."""
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    for seed, train, test in seeded_data(dataset, seeds, train_size, out, overwrite):
+        yield seed, train, test, epochs * math.ceil(len(train[0]) / batch_size)
 
 
 def run_dir(out, model, seed):

@@ -12,14 +12,13 @@ Early(0.5, until_step = T / 2) (Liu et al. 2023: dropout first, decaying
 linearly to 0); Late(0.5, from_step = T / 2) (Liu et al.: none, then 0.5).
 """
 
-import math
 import os
 
 import keras
 import numpy as np
 
 import kdrop
-from kdrop import schedules, validation
+from kdrop import schedules
 from kdrop.experiments import common
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
@@ -75,14 +74,11 @@ def run(
         `COLUMNS`.
     """
     names = common.check_names(names, "names", SCHEDULES)
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
     seed_values = common.seed_list(seed, seeds)
     rows, rate_curves, curves = [], {}, {}
-    for run_seed, train, test in common.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
+    for run_seed, train, test, total_steps in common.seeded_runs(
+        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
-        total_steps = epochs * math.ceil(len(train[0]) / batch_size)
         for name in names:
             schedule = make_schedule(name, total_steps)
             print(

@@ -268,10 +268,9 @@ def run(
             f"passes). Received: samples={samples}."
         )
     results = []
-    for run_seed in seeds:
-        train, test, _ = common.prepare_cnn_runs(
-            dataset, out, epochs, batch_size, run_seed, train_size
-        )
+    for run_seed, train, test, _ in common.seeded_runs(
+        dataset, seeds, train_size, out, False, epochs, batch_size
+    ):
         one = test[0][np.flatnonzero(test[1] == DIGIT)[0]]
         rotated = np.stack([rotate(one, angle) for angle in ANGLES])
         keras.utils.set_random_seed(run_seed)

@@ -19,13 +19,12 @@ Keras's TensorBoard curves. Reported: the final test error and test loss,
 mean +- std over the seeds, and their curves per epoch.
 """
 
-import math
 import os
 
 import keras
 
 import kdrop
-from kdrop import schedules, validation
+from kdrop import schedules
 from kdrop.experiments import common
 
 VARIANTS = ("none", "drop_path", "drop_block", "both")
@@ -124,14 +123,11 @@ def run(
         variant, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
     variants = common.check_names(variants, "variants", VARIANTS)
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
     seed_values = common.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test in common.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
+    for run_seed, train, test, total_steps in common.seeded_runs(
+        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
-        total_steps = epochs * math.ceil(len(train[0]) / batch_size)
         for variant in variants:
             print(f"\n== {variant}, seed {run_seed}: {describe(variant)}")
             keras.utils.set_random_seed(run_seed)
