@@ -43,3 +43,12 @@ def read_histograms(log_dir, subdir="train"):
         for tag, events in read_tensors(log_dir, subdir).items()
         if np.ndim(events[0][1]) == 2
     }
+
+
+def read_descriptions(log_dir, subdir="train"):
+    """{tag: the description in its summary metadata}."""
+    accumulator = _accumulator(log_dir, subdir)
+    return {
+        tag: accumulator.SummaryMetadata(tag).summary_description
+        for tag in accumulator.Tags()["tensors"]
+    }

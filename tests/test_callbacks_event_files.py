@@ -15,9 +15,10 @@ import pytest
 
 import kdrop
 from kdrop import callbacks
+from kdrop.callbacks.tags import DESCRIPTIONS, describe
 from tests.callback_models import X, Y, relu_model
 from tests.conftest import BACKEND
-from tests.event_files import read_histograms, read_scalars
+from tests.event_files import read_descriptions, read_histograms, read_scalars
 from tests.interruptions import RaiseAtEpoch
 
 
@@ -79,6 +80,19 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
     )
     assert sorted(scalars["dropout_rate/drop"]) == [0, 1, 2, 3]
     assert scalars["learning_rate"] == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}
+
+    descriptions = read_descriptions(tmp_path)
+    assert set(descriptions) == set(scalars) | set(histograms)
+    for tag, description in descriptions.items():
+        # One line naming the step axis: per batch exactly for batch/ tags.
+        assert description and "\n" not in description, tag
+        assert description.endswith(
+            "Per batch: step = 0-based global index of the training step about to run."
+            if tag.startswith("batch/")
+            else "Per epoch."
+        ), (tag, description)
+    assert "training-mode draw" in descriptions["dropped_fraction/drop"]
+    assert "inference mode" in descriptions[f"gradients/{model.name}/hidden/kernel"]
 
     port = free_port()
     server = subprocess.Popen(
@@ -223,3 +237,14 @@ def test_unusable_log_dir_and_bad_probe_fail_before_training(tmp_path):
             model.fit(X, Y, epochs=1, verbose=0, callbacks=[callback])
     for got, before in zip(model.get_weights(), weights):
         np.testing.assert_array_equal(got, before)
+
+
+def test_a_tag_gets_its_longest_familys_description_and_unknown_tags_fail():
+    assert (
+        describe("batch/dropout_rate/encoder/drop")
+        == (DESCRIPTIONS["batch/dropout_rate"])
+    )
+    assert describe("dropout_rate/encoder/drop") == DESCRIPTIONS["dropout_rate"]
+    assert describe("mc_dropout/ece/mc") == DESCRIPTIONS["mc_dropout/ece"]
+    with pytest.raises(KeyError, match="dropout_rates/drop"):
+        describe("dropout_rates/drop")  # a prefix that is not a whole family

@@ -303,15 +303,15 @@ class ActivationSparsity(PeriodicLoggingCallback):
     def log_epoch(self, epoch):
         results = self._run_probe()
         for path, stats in zip(self._paths, results):
-            self.writer.scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
-            self.writer.scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
-            self.writer.scalar(f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch)
+            self.write_scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
+            self.write_scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
+            self.write_scalar(f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch)
             if self.histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
-                self.writer.histogram(
+                self.write_histogram(
                     f"activations/{path}",
                     histogram_from_counts(edges, stats[_COUNTS]),
                     epoch,
                 )
         for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
-            self.writer.scalar(f"dropped_fraction/{path}", fraction, epoch)
+            self.write_scalar(f"dropped_fraction/{path}", fraction, epoch)

@@ -7,6 +7,7 @@ import numpy as np
 
 from kdrop import keras_internals, validation
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from kdrop.callbacks.tags import describe
 
 
 def check_update_freq(update_freq):
@@ -176,6 +177,14 @@ class LoggingCallback(keras.callbacks.Callback):
     def global_step(self, batch):
         """The global index of batch `batch` of the current epoch."""
         return self._epoch_first_step + batch
+
+    def write_scalar(self, tag, value, step):
+        """Writes a scalar with its family's description (`tags.describe`)."""
+        self.writer.scalar(tag, value, step, description=describe(tag))
+
+    def write_histogram(self, tag, buckets, step):
+        """Writes a k x 3 histogram with its family's description."""
+        self.writer.histogram(tag, buckets, step, description=describe(tag))
 
     def flush_writes(self):
         if self._writer is not None:

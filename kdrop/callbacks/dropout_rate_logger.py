@@ -61,7 +61,7 @@ class DropoutRateLogger(LoggingCallback):
     def _log(self, step):
         for path, layer in self._layers:
             rate = registry.current_rate(layer)
-            self.writer.scalar(f"dropout_rate/{path}", rate, step)
+            self.write_scalar(f"dropout_rate/{path}", rate, step)
         self.flush_writes()
 
     def on_train_begin(self, logs=None):

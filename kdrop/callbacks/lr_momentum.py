@@ -169,7 +169,7 @@ class LRMomentumScheduler(LoggingCallback):
             optimizer.momentum = values["momentum"]
         if self.writer is not None:
             for tag, value in values.items():
-                self.writer.scalar(tag, value, step)
+                self.write_scalar(tag, value, step)
             self.flush_writes()
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -12,6 +12,7 @@ from kdrop.callbacks.base import (
     check_probe_shape,
     probe_batch_xy,
 )
+from kdrop.callbacks.tags import describe
 
 PREFIX = "mc_dropout"
 METRICS = {
@@ -193,11 +194,11 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         for name, probs in predictions.items():
             for metric, function in METRICS.items():
                 value = function(probs, self.y)
-                self.writer.scalar(f"{PREFIX}/{metric}/{name}", value, epoch)
+                self.write_scalar(f"{PREFIX}/{metric}/{name}", value, epoch)
             tables[name] = uncertainty.reliability(probs, self.y, self.bins)
-            self.writer.scalar(f"{PREFIX}/ece/{name}", tables[name].ece, epoch)
+            self.write_scalar(f"{PREFIX}/ece/{name}", tables[name].ece, epoch)
         information = uncertainty.mutual_information(predictions["mc"])
-        self.writer.scalar(f"{PREFIX}/mutual_information", information.mean(), epoch)
+        self.write_scalar(f"{PREFIX}/mutual_information", information.mean(), epoch)
         if self.reliability_diagram:
             ax = self._figure_module.Figure(figsize=(4, 4), dpi=80).add_subplot()
             for name, label in zip(PREDICTIONS, ("MC dropout", "deterministic")):
@@ -207,6 +208,5 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
                 f"{PREFIX}/reliability",
                 _png(ax.figure),
                 epoch,
-                description="Accuracy per confidence bin; the diagonal is "
-                "perfect calibration.",
+                description=describe(f"{PREFIX}/reliability"),
             )

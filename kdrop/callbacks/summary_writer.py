@@ -97,21 +97,24 @@ class SummaryWriter:
             event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
         )
 
-    def scalar(self, tag, value, step):
+    def scalar(self, tag, value, step, description=""):
+        """Writes one scalar; `description` is shown next to its chart."""
         self._add(
             tag,
             np.asarray(value, dtype=np.float32),
-            scalar_metadata.create_summary_metadata(display_name=tag, description=""),
+            scalar_metadata.create_summary_metadata(
+                display_name=tag, description=description
+            ),
             step,
         )
 
-    def histogram(self, tag, buckets, step):
+    def histogram(self, tag, buckets, step, description=""):
         """Writes a k x 3 [left, right, count] histogram array."""
         self._add(
             tag,
             np.asarray(buckets, dtype=np.float64),
             histogram_metadata.create_summary_metadata(
-                display_name=tag, description=""
+                display_name=tag, description=description
             ),
             step,
         )

@@ -129,7 +129,7 @@ class WeightHistograms(PeriodicLoggingCallback):
 
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
         values = np.asarray(values, dtype=np.float64)
-        self.writer.histogram(
+        self.write_histogram(
             f"{histogram_prefix}/{path}", histogram_from_values(values), step
         )
-        self.writer.scalar(f"{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step)
+        self.write_scalar(f"{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step)
