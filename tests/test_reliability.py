@@ -50,6 +50,77 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert report["final_learning_rate"] == pytest.approx(0.01 / 20)
 
 
+@pytest.mark.multiprocess
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="starts its own JAX process; runs once, in the KERAS_BACKEND=jax stage",
+)
+def test_jax_data_parallel_on_two_host_devices(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tests", "jax_data_parallel_check.py"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": ROOT,
+            "KERAS_BACKEND": "jax",
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    parallel, single = report["data_parallel"], report["single_device"]
+    assert report["devices"] == 2
+    assert report["kernel_devices"] == 2  # the weights live on both devices
+    # 160 examples in global batches of 16 for 2 epochs: 20 optimizer steps,
+    # and ScheduledDropout counts them once, not once per device.
+    for run in (parallel, single):
+        assert run["iterations"] == run["scheduled_step"] == 20
+        assert run["scheduled_step_after_mc"] == 20  # mc_predict takes no step
+    steps = np.arange(20)
+    for run in (parallel, single):
+        # Each value once per step, following Linear(0.1, 0.5, 20) and the
+        # learning-rate schedule 0.01 / (1 + t).
+        rates = run["dropout_rate"]
+        assert sorted(int(step) for step in rates) == steps.tolist()
+        np.testing.assert_allclose(
+            [rates[str(t)] for t in steps], 0.1 + 0.4 * steps / 20, rtol=1e-6
+        )
+        learning_rates = run["learning_rate"]
+        np.testing.assert_allclose(
+            [learning_rates[str(t)] for t in steps], 0.01 / (1 + steps), rtol=1e-6
+        )
+        assert run["sparsity_steps"] == [0, 1]
+    # Two identical halves of a batch, one per device, get independent masks:
+    # they agree on about half the units (keep^2 + rate^2 = 0.5).
+    masks = np.array(parallel["masks"], dtype=bool)
+    agreement = np.mean(masks[:4] == masks[4:])
+    assert abs(agreement - 0.5) < 5 * (0.25 / masks[:4].size) ** 0.5
+    # The same seed draws the same masks whatever the sharding, so the
+    # run over 2 devices is the single-device run, up to the order in which
+    # the devices' gradients are summed.
+    np.testing.assert_array_equal(masks, np.array(single["masks"], dtype=bool))
+    for got, expected in zip(parallel["weights"], single["weights"]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    gradient_norms = [
+        [run["gradient_norm"][str(epoch)] for epoch in (0, 1)]
+        for run in (parallel, single)
+    ]
+    np.testing.assert_allclose(*gradient_norms, rtol=1e-5)
+    # mc_predict under the distribution: the same draws as without it.
+    np.testing.assert_allclose(
+        parallel["mc_mean"], report["mc_mean_undistributed"], rtol=1e-6
+    )
+    np.testing.assert_allclose(parallel["mc_mean"], single["mc_mean"], rtol=1e-5)
+    assert min(parallel["mc_std"]) > 0
+
+
 @pytest.fixture
 def restore_policy():
     yield
