@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+import kdrop
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6)).astype("float32")
 W_HIDDEN = RNG.normal(size=(6, 40)).astype("float32")
@@ -94,3 +96,20 @@ def twin_blocks_model():
     model(X[:2])
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
     return model
+
+
+def every_logging_callback(log_dir, x, y):
+    """kdrop's logging callbacks, per batch where they can be, probing the
+    first 32 examples, with the learning rate 0.01 / (1 + t) and momentum
+    0.5 (for a model compiled with kdrop.optimizers.SGD)."""
+    return [
+        kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
+        kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
+        kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+        kdrop.callbacks.LRMomentumScheduler(
+            learning_rate=lambda t: 0.01 / (1 + t),
+            momentum=lambda t: 0.5,
+            update_freq="batch",
+            log_dir=log_dir,
+        ),
+    ]

@@ -22,6 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kdrop  # noqa: E402
+from tests.callback_models import every_logging_callback  # noqa: E402
 from tests.event_files import read_scalars  # noqa: E402
 
 
@@ -54,17 +55,7 @@ def main(log_dir, jit_compile):
         batch_size=16,
         epochs=2,
         verbose=0,
-        callbacks=[
-            kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
-            kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
-            kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-            kdrop.callbacks.LRMomentumScheduler(
-                learning_rate=lambda t: 0.01 / (1 + t),
-                momentum=lambda t: 0.5,
-                update_freq="batch",
-                log_dir=log_dir,
-            ),
-        ],
+        callbacks=every_logging_callback(log_dir, x, y),
     )
 
     @tf.function

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 import kdrop
+from tests.callback_models import every_logging_callback
 from tests.event_files import read_scalars
 
 RNG = np.random.default_rng(0)
@@ -55,17 +56,7 @@ def train(log_dir):
         batch_size=16,
         epochs=2,
         verbose=0,
-        callbacks=[
-            kdrop.callbacks.ActivationSparsity(log_dir, data=X[:32]),
-            kdrop.callbacks.WeightHistograms(log_dir, data=(X[:32], Y[:32])),
-            kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-            kdrop.callbacks.LRMomentumScheduler(
-                learning_rate=lambda t: 0.01 / (1 + t),
-                momentum=lambda t: 0.5,
-                update_freq="batch",
-                log_dir=log_dir,
-            ),
-        ],
+        callbacks=every_logging_callback(log_dir, X, Y),
     )
     return model
 
