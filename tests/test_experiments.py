@@ -163,6 +163,9 @@ def test_cnn_dropout_smoke(tmp_path):
         # A 1600 x 10 kernel: every weight is counted in the histogram.
         assert histograms["gradients/cnn/classifier/kernel"][1][:, 2].sum() == 16000
         assert 0.0 <= scalars["sparsity/flatten"][1] <= 1.0
+        assert scalars["generalization_gap/loss"][1] == pytest.approx(
+            validation["epoch_loss"][1] - scalars["epoch_loss"][1], abs=1e-5
+        )
         if row["variant"] == "none":
             assert not any(tag.startswith("dropout_rate/") for tag in scalars)
             continue

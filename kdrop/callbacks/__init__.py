@@ -2,6 +2,7 @@
 
 from kdrop.callbacks.activation_sparsity import ActivationSparsity
 from kdrop.callbacks.dropout_rate_logger import DropoutRateLogger
+from kdrop.callbacks.generalization_gap import GeneralizationGap
 from kdrop.callbacks.lr_momentum import LRMomentumScheduler
 from kdrop.callbacks.mc_dropout_monitor import MCDropoutMonitor
 from kdrop.callbacks.weight_histograms import WeightHistograms
@@ -9,6 +10,7 @@ from kdrop.callbacks.weight_histograms import WeightHistograms
 __all__ = [
     "ActivationSparsity",
     "DropoutRateLogger",
+    "GeneralizationGap",
     "LRMomentumScheduler",
     "MCDropoutMonitor",
     "WeightHistograms",

@@ -279,6 +279,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
     def forget_model(self):
         self._probe = None
 
+    def dashboard_charts(self):
+        return ("dropped_fraction", "sparsity", "mean_activation")
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self._probe is not None:

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kdrop import keras_internals, validation
+from kdrop.callbacks import dashboard
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.callbacks.tags import describe
 
@@ -166,6 +167,14 @@ class LoggingCallback(keras.callbacks.Callback):
             self._writer = None
         if self._writer is None:
             self._writer = SummaryWriter(directory)
+        charts = self.dashboard_charts()
+        if charts:
+            dashboard.add_charts(self._writer, charts)
+
+    def dashboard_charts(self):
+        """The names of the `dashboard.CHARTS` this callback feeds: they join
+        the CUSTOM SCALARS layout of its log directory."""
+        return ()
 
     def on_epoch_begin(self, epoch, logs=None):
         # Variables are current at epoch boundaries on every backend.

@@ -64,6 +64,11 @@ class DropoutRateLogger(LoggingCallback):
             self.write_scalar(f"dropout_rate/{path}", rate, step)
         self.flush_writes()
 
+    def dashboard_charts(self):
+        if self._every_n_batches is None:
+            return ("dropout_rate",)
+        return ("dropout_rate", "batch_dropout_rate")
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._layers = rated_layers(self.model)

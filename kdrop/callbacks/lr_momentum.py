@@ -158,6 +158,13 @@ class LRMomentumScheduler(LoggingCallback):
                 _value(getattr(self, name), name, first_step)
         super().on_train_begin(logs)
 
+    def dashboard_charts(self):
+        names = ("learning_rate", "momentum")
+        scheduled = [name for name in names if getattr(self, name) is not None]
+        if self.update_freq == "batch":
+            scheduled += [f"batch_{name}" for name in scheduled]
+        return tuple(scheduled)
+
     def _apply(self, step):
         optimizer = _base_optimizer(self.model)
         values = {}

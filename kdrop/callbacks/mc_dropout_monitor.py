@@ -4,7 +4,6 @@ import io
 
 import keras
 import numpy as np
-from tensorboard.plugins.custom_scalar import layout_pb2
 
 from kdrop import inference, optional, uncertainty, validation
 from kdrop.callbacks.base import (
@@ -21,22 +20,6 @@ METRICS = {
     "brier": uncertainty.brier_score,
 }
 PREDICTIONS = ("mc", "deterministic")
-
-
-def _layout():
-    """One custom-scalars chart per metric, MC and deterministic together."""
-    charts = [
-        layout_pb2.Chart(
-            title=metric,
-            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{PREFIX}/{metric}/"]),
-        )
-        for metric in (*METRICS, "ece")
-    ]
-    return layout_pb2.Layout(
-        category=[
-            layout_pb2.Category(title="MC dropout vs deterministic", chart=charts)
-        ]
-    )
 
 
 def _png(figure):
@@ -164,8 +147,9 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         n = len(keras.tree.flatten(self.x)[0])
         self.y = uncertainty.check_labels(self.y, n, outputs[0].shape[1])
         super().on_train_begin(logs)
-        self.writer.custom_scalars(_layout())
-        self.flush_writes()
+
+    def dashboard_charts(self):
+        return tuple(f"mc_dropout_{metric}" for metric in (*METRICS, "ece"))
 
     def _predict(self):
         # predict_on_batch skips the data adapter that `predict` builds on

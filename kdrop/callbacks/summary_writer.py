@@ -145,5 +145,9 @@ class SummaryWriter:
     def flush(self):
         self._writer.flush()
 
+    @property
+    def closed(self):
+        return not self._finalizer.alive
+
     def close(self):
         self._finalizer()

@@ -258,6 +258,7 @@ def logging_callbacks(log_dir, x_probe, y_probe):
         kdrop.callbacks.ActivationSparsity(log_dir, data=x_probe),
         kdrop.callbacks.WeightHistograms(log_dir, data=(x_probe, y_probe)),
         kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+        kdrop.callbacks.GeneralizationGap(log_dir),
     ]
 
 

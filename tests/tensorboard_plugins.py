@@ -1,0 +1,74 @@
+"""TensorBoard's own plugins, reading real log directories as the server does.
+
+The plugins are built on the data provider `tensorboard --load_fast=false`
+uses (an EventMultiplexer over every run under the log directory, with the
+server's default samples per plugin), so what a test reads is what the
+dashboards receive from their HTTP routes.
+"""
+
+import json
+
+from tensorboard import context
+from tensorboard.backend.event_processing import (
+    data_ingester,
+    data_provider,
+    plugin_event_multiplexer,
+)
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.custom_scalar import custom_scalars_plugin
+from tensorboard.plugins.scalar import scalars_plugin
+
+REQUEST = context.RequestContext()
+EXPERIMENT = ""
+
+
+def plugins(logdir):
+    """{plugin name: plugin instance} over `logdir`, loaded once."""
+    logdir = str(logdir)
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    instances = {}
+    tb_context = base_plugin.TBContext(
+        logdir=logdir,
+        data_provider=data_provider.MultiplexerDataProvider(multiplexer, logdir),
+        multiplexer=multiplexer,
+        plugin_name_to_instance=instances,
+    )
+    for plugin_class in (
+        scalars_plugin.ScalarsPlugin,
+        custom_scalars_plugin.CustomScalarsPlugin,
+    ):
+        instances[plugin_class.plugin_name] = plugin_class(tb_context)
+    return instances
+
+
+def custom_scalars_layout(logdir):
+    """The CUSTOM SCALARS layout route's answer: [(category, [(chart title,
+    [tag regexes])])]."""
+    body = plugins(logdir)["custom_scalars"].layout_impl(REQUEST, EXPERIMENT)
+    layout = json.loads(body) if isinstance(body, str) else body  # {} if none
+    return [
+        (
+            category["title"],
+            [
+                (chart["title"], chart["multiline"]["tag"])
+                for chart in category["chart"]
+            ],
+        )
+        for category in layout.get("category", [])
+    ]
+
+
+def chart_tags(logdir, run, regex):
+    """{tag: [(step, value)]} the CUSTOM SCALARS route gives a chart's
+    `regex` in `run`."""
+    answer = plugins(logdir)["custom_scalars"].scalars_impl(
+        REQUEST, run, regex, EXPERIMENT
+    )
+    return {
+        tag: [(step, value) for _, step, value in events]
+        for tag, events in answer["tag_to_events"].items()
+    }

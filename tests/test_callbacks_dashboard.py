@@ -1,0 +1,180 @@
+"""The CUSTOM SCALARS dashboard, read back by TensorBoard's own plugin."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+from kdrop import callbacks
+from kdrop.callbacks import dashboard
+from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from tests.callback_models import X, Y, relu_model
+from tests.event_files import read_descriptions, read_scalars
+from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
+
+CLASSES = (X[:, 0] > 0).astype("int64") + (X[:, 1] > 0.5)  # 3 classes
+
+DROPOUT = ["dropout rate per layer", "dropout rate per layer, per batch"]
+SPARSITY = ["fraction of units dropped (training-mode draw)"]
+GAP = [
+    "loss: train vs validation",
+    "accuracy: train vs validation",
+    "generalization gap (validation - train)",
+]
+
+
+def classifier():
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            kdrop.InvertedDropout(0.5, name="drop"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile(
+        kdrop.optimizers.SGD(0.1),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def titles(layout):
+    return [(category, [title for title, _ in charts]) for category, charts in layout]
+
+
+def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
+    # Started in the reverse of the dashboard's order, each in its own file.
+    log_dir = tmp_path / "run"
+    model = classifier()
+    model.fit(
+        X,
+        CLASSES,
+        validation_data=(X, CLASSES),
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[
+            callbacks.MCDropoutMonitor(
+                log_dir, (X, CLASSES), samples=2, reliability_diagram=False
+            ),
+            callbacks.ActivationSparsity(log_dir, data=X[:8]),
+            callbacks.LRMomentumScheduler(
+                lambda epoch: 0.1, lambda epoch: 0.5, log_dir=log_dir
+            ),
+            callbacks.GeneralizationGap(log_dir),
+            callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+        ],
+    )
+    expected = [
+        ("Dropout", DROPOUT + SPARSITY + GAP),
+        ("Optimisation", ["learning rate", "momentum"]),
+        ("Activations", ["sparsity per layer", "mean activation per layer"]),
+        ("MC dropout vs deterministic", ["accuracy", "nll", "brier", "ece"]),
+    ]
+    assert titles(custom_scalars_layout(tmp_path)) == expected
+    # Five event files; whichever TensorBoard reads last, it shows the merge.
+    files = sorted(os.listdir(log_dir / "train"))
+    assert len(files) == 5
+    for name in files:
+        alone = tmp_path / "alone" / name
+        os.makedirs(alone / "train")
+        os.link(log_dir / "train" / name, alone / "train" / name)
+        assert titles(custom_scalars_layout(alone)) == expected
+    regexes = dict(custom_scalars_layout(tmp_path)[0][1])
+    assert regexes["dropout rate per layer"] == ["^dropout_rate/"]
+    assert regexes["loss: train vs validation"] == ["^epoch_loss$"]
+
+
+def test_a_later_fit_keeps_the_charts_of_an_earlier_one(tmp_path):
+    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    fit = dict(x=X, y=Y, epochs=1, batch_size=32, verbose=0)
+    model.fit(**fit, callbacks=[callbacks.DropoutRateLogger(tmp_path)])
+    model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, data=X[:8])])
+    assert titles(custom_scalars_layout(tmp_path)) == [
+        ("Dropout", ["dropout rate per layer"] + SPARSITY),
+        ("Activations", ["sparsity per layer", "mean activation per layer"]),
+    ]
+
+
+def test_charts_draw_train_and_validation_runs_and_keep_steps_apart(tmp_path):
+    """The regexes, run through the plugin's own scalars route: one loss
+    chart holds both runs' `epoch_loss`; per-batch rates stay on their
+    chart."""
+    writers = {}
+    for run in ("train", "validation"):
+        writers[run] = SummaryWriter(prepare_log_dir(tmp_path, run))
+        for step in range(3):
+            writers[run].scalar("epoch_loss", 1.0 / (step + 1), step)
+            writers[run].scalar("epoch_sparse_categorical_accuracy", 0.5, step)
+            writers[run].scalar("epoch_learning_rate", 0.1, step)
+    writers["train"].scalar("dropout_rate/drop", 0.5, 0)
+    writers["train"].scalar("batch/dropout_rate/drop", 0.5, 7)
+    dashboard.add_charts(writers["train"], dashboard.CHARTS)
+    for writer in writers.values():
+        writer.close()
+    regexes = {
+        title: regex
+        for _, charts in custom_scalars_layout(tmp_path)
+        for title, (regex,) in charts
+    }
+    for run in ("train", "validation"):
+        loss = chart_tags(tmp_path, run, regexes["loss: train vs validation"])
+        assert loss == {
+            "epoch_loss": [(step, pytest.approx(1 / (step + 1))) for step in range(3)]
+        }
+        accuracy = chart_tags(tmp_path, run, regexes["accuracy: train vs validation"])
+        assert list(accuracy) == ["epoch_sparse_categorical_accuracy"]
+    rate = chart_tags(tmp_path, "train", regexes["dropout rate per layer"])
+    per_batch = chart_tags(
+        tmp_path, "train", regexes["dropout rate per layer, per batch"]
+    )
+    assert rate == {"dropout_rate/drop": [(0, 0.5)]}
+    assert per_batch == {"batch/dropout_rate/drop": [(7, 0.5)]}
+
+
+def test_unknown_chart_names_are_refused():
+    with pytest.raises(ValueError, match="Unknown dashboard charts \\['rate'\\]"):
+        dashboard.layout(["dropout_rate", "rate"])
+
+
+def test_generalization_gap_is_validation_minus_training_history(tmp_path):
+    model = classifier()
+    x_val, y_val = X[:20] + 0.5, CLASSES[:20]
+    history = model.fit(
+        X,
+        CLASSES,
+        validation_data=(x_val, y_val),
+        epochs=3,
+        batch_size=16,
+        verbose=0,
+        callbacks=[callbacks.GeneralizationGap(tmp_path)],
+    ).history
+    logged = read_scalars(tmp_path)
+    assert sorted(logged) == ["generalization_gap/accuracy", "generalization_gap/loss"]
+    for name in ("loss", "accuracy"):
+        expected = np.subtract(history[f"val_{name}"], history[name])
+        assert np.abs(expected).min() > 1e-3  # a gap that could be wrong
+        np.testing.assert_allclose(
+            [logged[f"generalization_gap/{name}"][epoch] for epoch in range(3)],
+            expected,
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    description = read_descriptions(tmp_path)["generalization_gap/loss"]
+    assert description.startswith("Validation minus training value")
+
+
+def test_generalization_gap_writes_nothing_without_validation(tmp_path):
+    model = classifier()
+    model.fit(
+        X,
+        CLASSES,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.GeneralizationGap(tmp_path)],
+    )
+    assert read_scalars(tmp_path) == {}
