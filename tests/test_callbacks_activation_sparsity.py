@@ -65,6 +65,69 @@ def test_statistics_match_numpy(dropout, tmp_path):
         )  # 4 training steps; the probe took none
 
 
+@pytest.mark.parametrize(
+    "dropout, scale",
+    [
+        (lambda: kdrop.InvertedDropout(0.5, seed=3, name="drop"), 2.0),
+        (lambda: kdrop.WeightScaledDropout(0.5, seed=3, name="drop"), 1.0),
+    ],
+)
+def test_a_dropout_layers_statistics_are_a_training_mode_draw(dropout, scale, tmp_path):
+    model = relu_model(dropout())
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=PROBE)],
+    )
+    scalars = read_scalars(tmp_path)
+    # Each non-zero ReLU output is zeroed with probability 0.5 (Binomial),
+    # kept ones are multiplied by `scale`: 1 / keep_prob (inverted) or 1.
+    s_in, positive = np.mean(HIDDEN <= 0), np.count_nonzero(HIDDEN)
+    sparsity = scalars["sparsity/drop"][0]
+    expected = s_in + (1 - s_in) * 0.5
+    assert abs(sparsity - expected) < 5 * math.sqrt(positive * 0.25) / HIDDEN.size
+    # Same draw: inactive outputs = inactive inputs + dropped ones.
+    dropped = scalars["dropped_fraction/drop"][0]
+    assert sparsity == pytest.approx(s_in + (1 - s_in) * dropped, abs=1e-5)
+    # mean(scale * m * x), m ~ Bernoulli(0.5): variance scale**2 x**2 / 4.
+    mean_sd = scale * math.sqrt(np.sum(HIDDEN**2) / 4) / HIDDEN.size
+    assert abs(scalars["mean_activation/drop"][0] - scale * 0.5 * HIDDEN.mean()) < (
+        5 * mean_sd
+    )
+
+
+def test_pass_through_layers_are_left_out_unless_named(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(40, activation="relu", use_bias=False, name="hidden"),
+            keras.layers.Reshape((5, 8), name="reshape"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.get_layer("hidden").kernel.assign(W_HIDDEN)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    default, named = tmp_path / "default", tmp_path / "named"
+    model.fit(
+        X,
+        Y,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(default, data=X),
+            callbacks.ActivationSparsity(named, data=X, layers=["flatten"]),
+        ],
+    )
+    logged = {tag for tag in read_scalars(default) if tag.startswith("sparsity/")}
+    assert logged == {"sparsity/hidden", "sparsity/out"}
+    # Flatten repeats the ReLU's values: the same statistics.
+    assert read_scalars(named)["sparsity/flatten"][0] == pytest.approx(
+        np.mean(np.maximum(X @ W_HIDDEN, 0) <= 0), abs=1e-6
+    )
+
+
 def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     model = relu_model()
     model.fit(
@@ -262,21 +325,25 @@ def test_layers_of_nested_models_by_path_match_their_own_outputs(tmp_path):
         ],
     )
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    # In inference mode encoder/drop passes the encoder's Dense output on.
+    # In inference mode encoder/drop passes the encoder's Dense output on:
+    # the input of its training-mode draw, and the decoder's input.
     encoded = keras.ops.convert_to_numpy(encoder(x))
     decoded = keras.ops.convert_to_numpy(decoder.get_layer("dense")(encoded))
     scalars = read_scalars(tmp_path)
-    for path, values in [("encoder/drop", encoded), ("decoder/dense", decoded)]:
-        assert scalars[f"sparsity/{path}"][0] == pytest.approx(
-            np.mean(values <= 0), abs=1e-6
-        )
-        assert scalars[f"mean_activation/{path}"][0] == pytest.approx(
-            values.mean(), rel=1e-5, abs=1e-7
-        )
-    # Keras Dropout(0.1) zeroes each non-zero input with probability 0.1.
-    nonzero = np.count_nonzero(encoded)
+    assert scalars["sparsity/decoder/dense"][0] == pytest.approx(
+        np.mean(decoded <= 0), abs=1e-6
+    )
+    assert scalars["mean_activation/decoder/dense"][0] == pytest.approx(
+        decoded.mean(), rel=1e-5, abs=1e-7
+    )
+    # Keras Dropout(0.1) zeroes each non-zero input with probability 0.1;
+    # a zeroed positive input becomes inactive (<= 0).
+    nonzero, positive = np.count_nonzero(encoded), np.count_nonzero(encoded > 0)
     dropped = scalars["dropped_fraction/encoder/drop"][0]
     assert abs(dropped - 0.1) < 5 * math.sqrt(0.1 * 0.9 / nonzero)
+    expected = np.mean(encoded <= 0) + 0.1 * positive / encoded.size
+    tolerance = 5 * math.sqrt(positive * 0.1 * 0.9) / encoded.size
+    assert abs(scalars["sparsity/encoder/drop"][0] - expected) < tolerance
 
 
 def test_a_layer_inside_a_custom_layer_is_refused_before_training(tmp_path):
@@ -298,16 +365,19 @@ def test_a_layer_inside_a_custom_layer_is_refused_before_training(tmp_path):
 def test_a_list_probe_is_the_inputs_of_a_two_input_model(tmp_path):
     model, x = model_zoo.multi_input()
     assert isinstance(x, list) and len(x) == 2  # never read as (x, y)
+    concatenate = next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.Concatenate)
+    )
     model.fit(
         x,
         model_zoo.fit_targets(model, x),
         epochs=1,
         verbose=0,
-        callbacks=[callbacks.ActivationSparsity(tmp_path, data=x, layers=["drop"])],
+        callbacks=[
+            callbacks.ActivationSparsity(tmp_path, data=x, layers=[concatenate])
+        ],
     )
-    # WeightScaledDropout at inference: its input times keep_prob 0.5.
-    concatenated = model.get_layer("drop").input
-    features = keras.Model(model.inputs, concatenated).predict(x, verbose=0)
-    assert read_scalars(tmp_path)["mean_activation/drop"][0] == pytest.approx(
-        0.5 * features.mean(), rel=1e-5
-    )
+    features = keras.Model(model.inputs, concatenate.output).predict(x, verbose=0)
+    assert read_scalars(tmp_path)[f"mean_activation/{concatenate.name}"][
+        0
+    ] == pytest.approx(features.mean(), rel=1e-5)

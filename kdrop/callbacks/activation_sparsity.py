@@ -85,20 +85,52 @@ class _ActivationStats(keras.layers.Layer):
         return ops.concatenate([summary, counts])
 
 
-class _DroppedFraction(keras.layers.Layer):
-    """Fraction of a dropout layer's non-zero inputs it zeroes in one
-    training-mode draw (`kdrop.registry.sample`: no schedule step taken)."""
+class _TrainingDraw(keras.layers.Layer):
+    """One training-mode draw of a dropout-like layer on its input
+    (`kdrop.registry.sample`: no schedule step taken)."""
 
     def __init__(self, dropout_layer, **kwargs):
         super().__init__(**kwargs)
         self.dropout_layer = dropout_layer
 
     def call(self, x):
-        y = registry.sample(self.dropout_layer, x)
+        return registry.sample(self.dropout_layer, x)
+
+
+class _DroppedFraction(keras.layers.Layer):
+    """Fraction of a dropout layer's non-zero inputs `x` that are 0 in its
+    training-mode output `y`."""
+
+    def call(self, inputs):
+        x, y = inputs
         nonzero = ops.not_equal(x, 0)
         dropped = ops.logical_and(nonzero, ops.equal(y, 0))
         total = ops.maximum(ops.sum(ops.cast(nonzero, "float32")), 1.0)
         return ops.sum(ops.cast(dropped, "float32")) / total
+
+
+# Layers whose output holds their input's values, rearranged or repeated:
+# their sparsity, mean and histogram repeat the input layer's by
+# construction, so they are logged only when named in `layers=`.
+PASS_THROUGH = (
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Permute,
+    keras.layers.RepeatVector,
+    keras.layers.Identity,
+    keras.layers.ActivityRegularization,
+)
+
+
+def _drawn_in_training_mode(layer):
+    """Whether `layer`'s statistics come from a training-mode draw: a
+    dropout-like layer whose inference output is its input (inverted
+    dropout) or a scaled copy (weight-scaled dropout), which would repeat
+    the input layer's statistics or halve them."""
+    return registry.zeroes_units(layer) or registry.inference_kind(layer) in (
+        registry.IDENTITY,
+        registry.SCALE_BY_KEEP,
+    )
 
 
 def _check_layer_choice(layers):
@@ -159,7 +191,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
     """Logs how sparse each layer's activations are, to TensorBoard.
 
     At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
-    in inference mode, for every chosen layer's output `a`:
+    for every chosen layer's output `a` in inference mode:
 
         sparsity/<path>           = mean(a <= threshold)
         mean_activation/<path>    = mean(a)
@@ -168,14 +200,22 @@ class ActivationSparsity(PeriodicLoggingCallback):
         nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
                                     the three above; training goes on)
 
-    and for dropout layers that zero units (kdrop's, `keras.layers.Dropout`
-    and `SpatialDropout*`: `kdrop.registry.zeroes_units`) also
-    `dropped_fraction/<path>`: the fraction of the layer's non-zero inputs
-    that one training-mode draw (`kdrop.registry.sample`, which never
-    advances a ScheduledDropout's step) zeroes. `<path>` is the layer's path
-    from `kdrop.layer_paths.walk`: its name for a top-level layer,
-    `"encoder/drop"` for layer "drop" of nested model "encoder", so nested
-    models with the same layer names never share a tag. All layers are
+    A dropout-like layer whose inference output is its input (inverted
+    dropout, Keras's Dropout and GaussianDropout) or a scaled copy of it
+    (weight-scaled dropout) would only repeat, or halve, its input layer's
+    statistics: its `a` is instead one training-mode draw of the layer on
+    its inference-mode input (`kdrop.registry.sample`, which never
+    advances a ScheduledDropout's step), so `sparsity/<path>` of a
+    Dropout(p) after a ReLU is about `s + (1 - s) * p` for the ReLU's
+    sparsity `s`. Dropout layers that zero units (kdrop's,
+    `keras.layers.Dropout` and `SpatialDropout*`:
+    `kdrop.registry.zeroes_units`) also log `dropped_fraction/<path>`: the
+    fraction of the layer's non-zero inputs that this draw zeroes.
+
+    `<path>` is the layer's path from `kdrop.layer_paths.walk`: its name
+    for a top-level layer, `"encoder/drop"` for layer "drop" of nested
+    model "encoder", so nested models with the same layer names never share
+    a tag. All layers are
     reduced on the device in ONE compiled call of a probe model
     `keras.Model(model.inputs, [statistics per layer])`, which returns only
     the 35 numbers per layer; it is built once and reused by later `fit`
@@ -197,9 +237,13 @@ class ActivationSparsity(PeriodicLoggingCallback):
             or `(x, y)` TUPLE (targets are ignored), or a `tf.data.Dataset`
             (its first batch is used, by the same rule). A list is always
             read as the inputs, never as `(x, y)`.
-        layers: None (every top-level layer with one tensor output), or a
-            list of layers or layer paths (`"encoder/drop"`; a top-level
-            layer's path is its name), layers of nested models included.
+        layers: None (every top-level layer with one tensor output except
+            the pass-through layers of `PASS_THROUGH`: Flatten, Reshape,
+            Permute, RepeatVector, Identity, ActivityRegularization, whose
+            statistics repeat their input layer's), or a list of layers or
+            layer paths (`"encoder/drop"`; a top-level layer's path is its
+            name), layers of nested models included; a layer named here is
+            always logged.
         threshold: float, activations `<= threshold` count as inactive.
         histograms: bool, whether to log activation histograms.
         every_n_epochs: int > 0, log at the end of every N-th epoch.
@@ -241,7 +285,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
             return [
                 (layer.name, layer)
                 for layer in self.model.layers
-                if not isinstance(layer, keras.layers.InputLayer)
+                if not isinstance(layer, (keras.layers.InputLayer, *PASS_THROUGH))
                 and _single_node(layer) is not None
             ]
         walked = layer_paths.walk(self.model)
@@ -265,13 +309,17 @@ class ActivationSparsity(PeriodicLoggingCallback):
     def _build_probe(self):
         chosen = self._chosen_paths()
         tensors = [_tensors_in(self.model, path.split("/"), path) for path, _ in chosen]
-        outputs = [_ActivationStats(self.threshold)(output) for _, output in tensors]
         self._paths = [path for path, _ in chosen]
         self._dropout_paths = []
-        for (path, layer), (layer_input, _) in zip(chosen, tensors):
-            if registry.zeroes_units(layer):
-                self._dropout_paths.append(path)
-                outputs.append(_DroppedFraction(layer)(layer_input))
+        outputs, dropped = [], []
+        for (path, layer), (layer_input, layer_output) in zip(chosen, tensors):
+            if _drawn_in_training_mode(layer):
+                layer_output = _TrainingDraw(layer)(layer_input)
+                if registry.zeroes_units(layer):
+                    self._dropout_paths.append(path)
+                    dropped.append(_DroppedFraction()([layer_input, layer_output]))
+            outputs.append(_ActivationStats(self.threshold)(layer_output))
+        outputs += dropped
         # The model's own input structure, so the probe takes what the
         # model takes.
         self._probe = keras.Model(input_structure(self.model), outputs)
