@@ -1,5 +1,7 @@
 """DropoutRateLogger: logged rates against the schedules' formulas."""
 
+import os
+
 import keras
 import pytest
 
@@ -118,3 +120,21 @@ def test_twin_sub_models_with_one_name_log_one_series_per_path(tmp_path):
         "dropout_rate/block/drop": {0: pytest.approx(0.6), 1: pytest.approx(0.6)},
         "dropout_rate/block_2/drop": {0: pytest.approx(0.1), 1: pytest.approx(0.1)},
     }
+
+
+def test_a_model_without_dropout_layers_leaves_no_event_file(tmp_path):
+    without, with_dropout = tmp_path / "without", tmp_path / "with"
+    for log_dir, model in (
+        (without, relu_model()),
+        (with_dropout, relu_model(kdrop.InvertedDropout(0.5, name="drop"))),
+    ):
+        model.fit(
+            X,
+            Y,
+            epochs=2,
+            verbose=0,
+            callbacks=[callbacks.DropoutRateLogger(log_dir, update_freq="batch")],
+        )
+    assert os.listdir(without / "train") == []  # checked, created, left empty
+    assert len(os.listdir(with_dropout / "train")) == 1
+    assert set(read_scalars(with_dropout)) >= {"dropout_rate/drop"}

@@ -122,7 +122,9 @@ class LoggingCallback(keras.callbacks.Callback):
 
     Files go to `log_dir/train` (nothing is written when `log_dir` is None),
     the layout of Keras's TensorBoard callback, so both show up as one run;
-    every callback has its own event file, which TensorBoard merges.
+    every callback has its own event file, which TensorBoard merges, created
+    at its first write (a DropoutRateLogger on a model without dropout
+    layers creates none).
 
     Steps: per-epoch values use the epoch index; per-batch values use the
     global batch index `global_step(batch)`, the optimizer's iteration count
@@ -151,25 +153,29 @@ class LoggingCallback(keras.callbacks.Callback):
             )
         # Whether it is usable is checked in on_train_begin, before any step.
         self.log_dir = log_dir
+        self._directory = None
         self._writer = None
         self._epoch_first_step = 0
 
     @property
     def writer(self):
+        """The writer of `log_dir/train`, opened at the first write (with
+        this callback's dashboard charts), so that a callback that never
+        writes leaves no event file; None without `log_dir`."""
+        if self._writer is None and self._directory is not None:
+            self._writer = SummaryWriter(self._directory)
+            charts = self.dashboard_charts()
+            if charts:
+                dashboard.add_charts(self._writer, charts)
         return self._writer
 
     def on_train_begin(self, logs=None):
         if self.log_dir is None:
             return
-        directory = prepare_log_dir(self.log_dir)
-        if self._writer is not None and self._writer.directory != directory:
+        self._directory = prepare_log_dir(self.log_dir)
+        if self._writer is not None and self._writer.directory != self._directory:
             self._writer.close()
             self._writer = None
-        if self._writer is None:
-            self._writer = SummaryWriter(directory)
-        charts = self.dashboard_charts()
-        if charts:
-            dashboard.add_charts(self._writer, charts)
 
     def dashboard_charts(self):
         """The names of the `dashboard.CHARTS` this callback feeds: they join

@@ -174,7 +174,7 @@ class LRMomentumScheduler(LoggingCallback):
         if self.momentum is not None:
             values["momentum"] = _value(self.momentum, "momentum", step)
             optimizer.momentum = values["momentum"]
-        if self.writer is not None:
+        if self.log_dir is not None:
             for tag, value in values.items():
                 self.write_scalar(tag, value, step)
             self.flush_writes()
