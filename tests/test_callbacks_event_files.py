@@ -1,6 +1,7 @@
 """Event files of all kdrop callbacks together: sharing a log_dir,
 interrupted runs, unusable directories, and a real TensorBoard server."""
 
+import gc
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
 
 import kdrop
 from kdrop import callbacks
+from kdrop.callbacks.summary_writer import SummaryWriter
 from kdrop.callbacks.tags import DESCRIPTIONS, describe
 from tests.callback_models import X, Y, relu_model
 from tests.conftest import BACKEND
@@ -250,3 +252,24 @@ def test_a_tag_gets_its_longest_familys_description_and_unknown_tags_fail():
     assert describe("mc_dropout/ece/mc") == DESCRIPTIONS["mc_dropout/ece"]
     with pytest.raises(KeyError, match="dropout_rates/drop"):
         describe("dropout_rates/drop")  # a prefix that is not a whole family
+
+
+def test_temporary_writer_removes_its_directory_when_closed_or_collected(tmp_path):
+    # What a multi-worker run's non-chief workers write to (test_multi_worker.py
+    # runs the real thing).
+    kept, closed, collected = (tmp_path / name for name in ("kept", "closed", "gone"))
+    writers = [
+        SummaryWriter(str(kept)),
+        SummaryWriter(str(closed), temporary=True),
+        SummaryWriter(str(collected), temporary=True),
+    ]
+    for writer in writers:
+        writer.scalar("x", 2.0, 3)
+        writer.flush()
+    assert read_scalars(closed, subdir="") == {"x": {3: 2.0}}
+    writers[0].close()
+    writers[1].close()
+    del writer, writers[2]  # the last reference: its finalizer runs
+    gc.collect()
+    assert not closed.exists() and not collected.exists()
+    assert read_scalars(kept, subdir="") == {"x": {3: 2.0}}

@@ -1,11 +1,13 @@
 """What kdrop's logging callbacks share: writer lifecycle, steps, probe data."""
 
 import os
+import tempfile
 
 import keras
 import numpy as np
 
 from kdrop import keras_internals, validation
+from kdrop.backend import distribute
 from kdrop.callbacks import dashboard
 from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 from kdrop.callbacks.tags import describe
@@ -126,6 +128,13 @@ class LoggingCallback(keras.callbacks.Callback):
     at its first write (a DropoutRateLogger on a model without dropout
     layers creates none).
 
+    Multi-worker `tf.distribute` runs (MultiWorkerMirroredStrategy): give
+    every worker the same callbacks. The chief writes to `log_dir`; the
+    other workers compute the same values (so that a probe's collective
+    ops, if any, run on every worker) but write them to a temporary
+    directory of their own (`tempfile.mkdtemp`) that is removed when the
+    writer closes, as Keras 2's TensorBoard callback did.
+
     Steps: per-epoch values use the epoch index; per-batch values use the
     global batch index `global_step(batch)`, the optimizer's iteration count
     at the start of the epoch plus the batch index, so it stays right with
@@ -154,6 +163,7 @@ class LoggingCallback(keras.callbacks.Callback):
         # Whether it is usable is checked in on_train_begin, before any step.
         self.log_dir = log_dir
         self._directory = None
+        self._temporary = False  # writes to a directory removed at close
         self._writer = None
         self._epoch_first_step = 0
 
@@ -162,8 +172,11 @@ class LoggingCallback(keras.callbacks.Callback):
         """The writer of `log_dir/train`, opened at the first write (with
         this callback's dashboard charts), so that a callback that never
         writes leaves no event file; None without `log_dir`."""
-        if self._writer is None and self._directory is not None:
-            self._writer = SummaryWriter(self._directory)
+        if self._writer is None and (self._directory or self._temporary):
+            self._writer = SummaryWriter(
+                self._directory or tempfile.mkdtemp(prefix="kdrop-worker-"),
+                temporary=self._temporary,
+            )
             charts = self.dashboard_charts()
             if charts:
                 dashboard.add_charts(self._writer, charts)
@@ -172,7 +185,8 @@ class LoggingCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.log_dir is None:
             return
-        self._directory = prepare_log_dir(self.log_dir)
+        self._temporary = not distribute.writes_logs(self.model)
+        self._directory = None if self._temporary else prepare_log_dir(self.log_dir)
         if self._writer is not None and self._writer.directory != self._directory:
             self._writer.close()
             self._writer = None

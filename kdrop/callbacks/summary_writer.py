@@ -9,6 +9,7 @@ beside Keras's own curves.
 """
 
 import os
+import shutil
 import struct
 import time
 import weakref
@@ -69,19 +70,28 @@ def histogram_from_values(values, bins=HISTOGRAM_BINS):
     return histogram_from_counts(edges, counts)
 
 
+def _close(writer, temporary_directory):
+    writer.close()
+    if temporary_directory is not None:
+        shutil.rmtree(temporary_directory, ignore_errors=True)
+
+
 class SummaryWriter:
     """Writes scalars and histograms to one event file in `directory`.
 
     Every `write_*` call is followed by a flush at the end of the callback
     hook that made it (`flush()`), so a run stopped by an exception keeps
     everything logged before; the file is also closed when the writer is
-    garbage-collected or the interpreter exits.
+    garbage-collected or the interpreter exits. With `temporary=True` the
+    writer owns `directory` and removes it, files and all, when closed.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, temporary=False):
         self.directory = directory
         self._writer = EventFileWriter(directory, flush_secs=5)
-        self._finalizer = weakref.finalize(self, self._writer.close)
+        self._finalizer = weakref.finalize(
+            self, _close, self._writer, directory if temporary else None
+        )
 
     def _add(self, tag, array, metadata, step):
         summary = summary_pb2.Summary(

@@ -1,0 +1,156 @@
+"""kdrop under MultiWorkerMirroredStrategy: 2 real worker processes.
+
+The workers (tests/multi_worker_check.py) talk gRPC on loopback ports and
+train the same model with every kdrop logging callback and the same
+`log_dir`; kdrop decides which worker writes.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+from tests.event_files import read_tensors
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS, EPOCHS = 20, 2  # 160 examples, global batches of 16, 2 epochs
+
+
+def free_ports(count):
+    # All sockets stay open until every port is chosen, so none repeats.
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_workers(tmp_path, log_dir, model_path, timeout=240):
+    """Starts both workers, waits at most `timeout` seconds in all, and
+    returns their reports in task order; kills any still running."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    processes = []
+    try:
+        for index in range(2):
+            temporary = tmp_path / f"tmp{index}"
+            temporary.mkdir()
+            env = {
+                **os.environ,
+                "PYTHONPATH": ROOT,
+                "TMPDIR": str(temporary),
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
+            }
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        os.path.join(ROOT, "tests", "multi_worker_check.py"),
+                        str(log_dir),
+                        str(model_path),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                    env=env,
+                )
+            )
+        outputs = [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.kill(process.pid, 9)
+                process.wait()
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    return [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+
+
+def steps_of(events):
+    return [step for step, _ in events]
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.multiprocess
+def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
+    log_dir, model_path = tmp_path / "logs", tmp_path / "chief.keras"
+    chief, worker = run_workers(tmp_path, log_dir, model_path)
+    assert (chief["task_id"], chief["chief"]) == (0, True)
+    assert (worker["task_id"], worker["chief"]) == (1, False)
+    assert chief["replicas"] == worker["replicas"] == 2
+
+    # One schedule over global steps on both workers: 20 optimizer steps,
+    # the rate and the LR/momentum of step 20 (Linear(0.1, 0.5, 40)) and of
+    # the last step, 19, taken.
+    for report in (chief, worker):
+        assert report["iterations"] == report["scheduled_step"] == STEPS
+        assert report["scheduled_rate"] == pytest.approx(0.1 + 0.4 * STEPS / 40)
+        assert report["learning_rate"] == pytest.approx(0.01 / STEPS)
+        assert report["momentum"] == pytest.approx(0.5 + 0.01 * (STEPS - 1))
+    # Gradients are all-reduced: bit-identical weights.
+    assert chief["weights"] == worker["weights"]
+
+    # Masks of rate 0.3 drawn independently on the two workers (one replica
+    # each) agree on keep^2 + rate^2 = 0.58 of 1024 units, not on all.
+    first, second = (
+        np.unpackbits(np.array(r["masks"][0], dtype=np.uint8)) for r in (chief, worker)
+    )
+    agreement, p = np.mean(first == second), 0.7**2 + 0.3**2
+    assert abs(agreement - p) < 5 * (p * (1 - p) / first.size) ** 0.5
+
+    # Only the chief's event files are in log_dir, each value once.
+    files = os.listdir(log_dir / "train")
+    assert len(files) == 5  # one per logging callback
+    assert all(f".{chief['pid']}." in name for name in files)
+    tensors = read_tensors(log_dir)
+    for tag, steps in {
+        "dropout_rate/scheduled": range(STEPS),
+        "dropout_rate/weight_scaled": range(STEPS),
+        "learning_rate": range(STEPS),
+        "momentum": range(STEPS),
+        "sparsity/hidden": range(EPOCHS),
+        "weights/net/hidden/kernel": range(EPOCHS),
+        "gradients/net/hidden/kernel": range(EPOCHS),
+        "mc_dropout/nll/mc": range(EPOCHS),
+    }.items():
+        assert steps_of(tensors[tag]) == list(steps), tag
+    for tag, schedule in {
+        "dropout_rate/scheduled": lambda t: 0.1 + 0.4 * t / 40,
+        "learning_rate": lambda t: 0.01 / (1 + t),
+        "momentum": lambda t: 0.5 + 0.01 * t,
+    }.items():
+        values = [float(value) for _, value in tensors[tag]]
+        np.testing.assert_allclose(values, [schedule(t) for t in range(STEPS)], 1e-6)
+
+    # The other worker wrote its 5 event files to its own temporary
+    # directory at every epoch end, and removed them when training ended.
+    for seen in worker["event_files_during_training"]:
+        assert len(seen) == 5 and all(f".{worker['pid']}." in f for f in seen)
+    assert chief["event_files_during_training"] == [[]] * EPOCHS
+    assert os.listdir(tmp_path / "tmp1") == []
+
+    # The chief's .keras file holds the trained state and continues the
+    # schedule: 10 more steps move the rate from step 20's to step 30's.
+    model = keras.saving.load_model(model_path)
+    np.testing.assert_array_equal(
+        model.trainable_weights[0].numpy(), chief["weights"][0]
+    )
+    scheduled = model.get_layer("scheduled")
+    assert scheduled.step == model.optimizer.iterations.numpy() == STEPS
+    x = np.random.default_rng(1).normal(size=(160, 16)).astype("float32")
+    y = np.arange(160) % 3
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert scheduled.step == STEPS + 10
+    assert scheduled.current_rate == pytest.approx(0.1 + 0.4 * 30 / 40)
+    assert isinstance(model.optimizer, kdrop.optimizers.SGD)
