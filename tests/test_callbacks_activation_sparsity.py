@@ -1,5 +1,6 @@
 """ActivationSparsity: logged statistics against numpy on a known input."""
 
+import contextlib
 import math
 
 import keras
@@ -11,6 +12,7 @@ from kdrop import callbacks, schedules
 from tests import model_zoo
 from tests.callback_models import W_HIDDEN, X, Y, relu_model
 from tests.event_files import read_histograms, read_scalars
+from tests.interruptions import RaiseAtEpoch
 
 PROBE = np.tile(X, (20, 1))  # 1280 rows: a tight binomial tolerance
 HIDDEN = np.maximum(PROBE @ W_HIDDEN, 0.0)  # the 'hidden' layer's output
@@ -167,11 +169,13 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     history = model.fit(
         X,
         Y,
-        epochs=2,
+        epochs=3,
         verbose=0,
         callbacks=[callbacks.ActivationSparsity(tmp_path, data=probe)],
     )
-    assert len(history.history["loss"]) == 2
+    assert len(history.history["loss"]) == 3
+    # Non-zero: written at every probe.
+    assert set(read_scalars(tmp_path)["nonfinite_fraction/hidden"]) == {0, 1, 2}
     hidden = probe @ W_HIDDEN
     finite = np.isfinite(hidden)
     scalars = read_scalars(tmp_path)
@@ -182,6 +186,35 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     assert (
         read_histograms(tmp_path)["activations/hidden"][1][:, 2].sum() == finite.sum()
     )
+
+
+@pytest.mark.parametrize(
+    "epochs, every_n_epochs, stop_at, written",
+    [(4, 1, None, {0, 3}), (5, 2, None, {1, 3}), (5, 1, 3, {0})],
+)
+def test_zero_nonfinite_fractions_are_written_at_the_first_and_last_probe(
+    tmp_path, epochs, every_n_epochs, stop_at, written
+):
+    stop = [] if stop_at is None else [RaiseAtEpoch(RuntimeError("stop"), stop_at)]
+    # Keras skips on_train_end after the error.
+    expect_error = pytest.raises(RuntimeError) if stop else contextlib.nullcontext()
+    with expect_error:
+        relu_model().fit(
+            X,
+            Y,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[
+                callbacks.ActivationSparsity(
+                    tmp_path, data=X, every_n_epochs=every_n_epochs
+                ),
+                *stop,
+            ],
+        )
+    scalars = read_scalars(tmp_path)
+    assert scalars["nonfinite_fraction/hidden"] == {step: 0.0 for step in written}
+    probes = set(range(every_n_epochs - 1, stop_at or epochs, every_n_epochs))
+    assert set(scalars["sparsity/hidden"]) == probes
 
 
 @pytest.mark.tensorflow_only

@@ -198,7 +198,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
         activations/<path>        = histogram of a: 30 equal bins between
                                     the layer's min and max
         nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
-                                    the three above; training goes on)
+                                    the three above; training goes on),
+                                    written at the first and the last probe
+                                    of each `fit` and whenever non-zero
 
     A dropout-like layer whose inference output is its input (inverted
     dropout, Keras's Dropout and GaussianDropout) or a scaled copy of it
@@ -332,6 +334,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        # (epoch, {path: fraction}) of this fit's last probe, fractions not
+        # written yet; None before its first probe.
+        self._unwritten_nonfinite = None
         if self._probe is not None:
             return
         build_for_probe(self.model, self.x)
@@ -353,10 +358,17 @@ class ActivationSparsity(PeriodicLoggingCallback):
 
     def log_epoch(self, epoch):
         results = self._run_probe()
+        first_probe = self._unwritten_nonfinite is None
+        unwritten = {}
         for path, stats in zip(self._paths, results):
             self.write_scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
             self.write_scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
-            self.write_scalar(f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch)
+            if first_probe or stats[_NONFINITE] > 0:
+                self.write_scalar(
+                    f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch
+                )
+            else:
+                unwritten[path] = stats[_NONFINITE]
             if self.histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.write_histogram(
@@ -366,3 +378,14 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 )
         for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
             self.write_scalar(f"dropped_fraction/{path}", fraction, epoch)
+        self._unwritten_nonfinite = (epoch, unwritten)
+
+    def on_train_end(self, logs=None):
+        # The last probe's zeros, so that the curve shows the check ran to
+        # the end. Keras skips on_train_end after an exception: that run
+        # keeps the first probe's values and every non-zero one.
+        if self._unwritten_nonfinite is not None:
+            epoch, unwritten = self._unwritten_nonfinite
+            for path, fraction in unwritten.items():
+                self.write_scalar(f"nonfinite_fraction/{path}", fraction, epoch)
+        super().on_train_end(logs)
