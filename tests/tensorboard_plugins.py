@@ -16,6 +16,12 @@ from tensorboard.backend.event_processing import (
 )
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.custom_scalar import custom_scalars_plugin
+from tensorboard.plugins.hparams import (
+    api_pb2,
+    get_experiment,
+    hparams_plugin,
+    list_session_groups,
+)
 from tensorboard.plugins.scalar import scalars_plugin
 
 REQUEST = context.RequestContext()
@@ -40,6 +46,7 @@ def plugins(logdir):
     for plugin_class in (
         scalars_plugin.ScalarsPlugin,
         custom_scalars_plugin.CustomScalarsPlugin,
+        hparams_plugin.HParamsPlugin,
     ):
         instances[plugin_class.plugin_name] = plugin_class(tb_context)
     return instances
@@ -72,3 +79,55 @@ def chart_tags(logdir, run, regex):
         tag: [(step, value) for _, step, value in events]
         for tag, events in answer["tag_to_events"].items()
     }
+
+
+def hparams_experiment(logdir):
+    """The HPARAMS dashboard's experiment: ([hparam names], {hparam name:
+    discrete domain values or None}, [metric tags])."""
+    context_ = plugins(logdir)["hparams"]._context
+    experiment = get_experiment.Handler(
+        REQUEST, context_, EXPERIMENT, api_pb2.GetExperimentRequest()
+    ).run()
+    domains = {
+        info.name: [
+            value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+            for value in info.domain_discrete.values
+        ]
+        if info.HasField("domain_discrete")
+        else None
+        for info in experiment.hparam_infos
+    }
+    return (
+        [info.name for info in experiment.hparam_infos],
+        domains,
+        [info.name.tag for info in experiment.metric_infos],
+    )
+
+
+def hparams_table(logdir, sort_by, descending=False):
+    """The HPARAMS table's rows, sorted by metric `sort_by` by the plugin's
+    own session-group listing: [(session name, {hparam: value}, {metric:
+    value})], one row per session."""
+    context_ = plugins(logdir)["hparams"]._context
+    order = api_pb2.ORDER_DESC if descending else api_pb2.ORDER_ASC
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0,
+        slice_size=1000,
+        allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS],
+        col_params=[
+            api_pb2.ColParams(metric=api_pb2.MetricName(tag=sort_by), order=order)
+        ],
+    )
+    groups = list_session_groups.Handler(REQUEST, context_, EXPERIMENT, request).run()
+    return [
+        (
+            session.name,
+            {
+                name: getattr(value, value.WhichOneof("kind"))
+                for name, value in group.hparams.items()
+            },
+            {value.name.tag: value.value for value in session.metric_values},
+        )
+        for group in groups.session_groups
+        for session in group.sessions
+    ]

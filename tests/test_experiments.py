@@ -31,6 +31,7 @@ from kdrop.experiments import (
     sparsity_autoencoder,
 )
 from tests.event_files import read_histograms, read_scalars, read_tensors
+from tests.tensorboard_plugins import hparams_experiment, hparams_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Two of the variants' code paths, two seeds: no dropout layer, and a rate
@@ -65,6 +66,32 @@ def assert_classifier_rows(rows, csv_path):
         assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
         assert row["test_accuracy"] > ABOVE_CHANCE
         assert row["seconds"] > 0
+
+
+def assert_hparams_table(out, rows, by, hparams):
+    """The HPARAMS dashboard (read by TensorBoard's plugin) has one row per
+    run, with the run's identity and final numbers as in `rows`."""
+    names, _, metrics = hparams_experiment(out)
+    assert set(names) == {*hparams, "epochs", "batch_size", "optimizer"}
+    assert metrics == list(common.HPARAMS_METRICS)
+    table = {name: (run, values) for name, run, values in hparams_table(out, "gap")}
+    assert len(table) == len(rows)
+    for row in rows:
+        run, values = table[f"{row[by]}/seed_{row['seed']}".replace(" ", "_")]
+        assert {name: run[name] for name in hparams} == {
+            name: row[name] for name in hparams
+        }
+        assert values == pytest.approx(
+            {
+                "test_error_%": row["test_error_%"],
+                "train_error_%": 100 * (1 - row["train_accuracy"]),
+                "test_loss": row["test_loss"],
+                "train_loss": row["train_loss"],
+                "gap": row["gap"],
+            },
+            rel=1e-5,
+            abs=1e-6,
+        )
 
 
 def assert_aggregate(out, by, columns, seeds):
@@ -147,6 +174,7 @@ def test_cnn_dropout_smoke(tmp_path):
         tmp_path, {variant: variant for variant in CNN_VARIANTS}, [3, 4], epochs=2
     )
     assert_png(tmp_path / "curves.png")
+    assert_hparams_table(tmp_path, rows, "variant", ("variant", "dropout", "seed"))
     steps = np.arange(32)  # 2 epochs of 512 / 32 steps
     for row in rows:
         log_dir = tmp_path / row["variant"] / f"seed_{row['seed']}"
@@ -566,6 +594,9 @@ def test_mlp_dropout_smoke(tmp_path):
         tmp_path, {model: model.replace(" ", "_") for model in models}, [0, 1], 2
     )
     assert_png(tmp_path / "test_error.png")
+    assert_hparams_table(
+        tmp_path, rows, "model", ("model", "architecture", "dropout", "seed")
+    )
     # Momentum 0.5 -> 0.9 over the first 10 % of the 2 x 10 steps, then 0.9.
     momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")["momentum"]
     np.testing.assert_allclose(
@@ -635,6 +666,7 @@ def test_dropout_schedules_smoke(tmp_path):
         )
     for name in ("rates.png", "test_error.png"):
         assert_png(tmp_path / name)
+    assert_hparams_table(tmp_path, rows, "schedule", ("schedule", "dropout", "seed"))
 
 
 def test_mc_uncertainty_smoke(tmp_path):

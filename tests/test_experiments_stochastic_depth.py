@@ -9,7 +9,7 @@ import pytest
 
 from kdrop.experiments import stochastic_depth
 from tests.event_files import read_scalars
-from tests.test_experiments import assert_png
+from tests.test_experiments import assert_hparams_table, assert_png
 
 TRAIN_SIZE, BATCH, EPOCHS = 256, 64, 2
 STEPS = EPOCHS * TRAIN_SIZE // BATCH  # 8
@@ -62,6 +62,9 @@ def test_stochastic_depth_smoke(tmp_path):
             [rates[s] for s in steps], 0.1 * steps / STEPS, atol=1e-6
         )
     assert_png(tmp_path / "test_error.png")
+    assert_hparams_table(
+        tmp_path, rows, "variant", ("variant", "regularisation", "seed")
+    )
 
 
 def test_stochastic_depth_rejects_bad_arguments_before_training(tmp_path):

@@ -1,6 +1,5 @@
 """What kdrop's logging callbacks share: writer lifecycle, steps, probe data."""
 
-import os
 import tempfile
 
 import keras
@@ -9,7 +8,11 @@ import numpy as np
 from kdrop import keras_internals, validation
 from kdrop.backend import distribute
 from kdrop.callbacks import dashboard
-from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from kdrop.callbacks.summary_writer import (
+    SummaryWriter,
+    check_log_dir,
+    prepare_log_dir,
+)
 from kdrop.callbacks.tags import describe
 
 
@@ -153,13 +156,7 @@ class LoggingCallback(keras.callbacks.Callback):
 
     def __init__(self, log_dir, log_dir_optional=False):
         super().__init__()
-        is_path = isinstance(log_dir, (str, os.PathLike)) and os.fspath(log_dir) != ""
-        if not is_path and not (log_dir is None and log_dir_optional):
-            allowed = "None or a path" if log_dir_optional else "a path"
-            raise TypeError(
-                f"`log_dir` must be {allowed} (a non-empty str or "
-                f"os.PathLike). Received: log_dir={log_dir!r}."
-            )
+        check_log_dir(log_dir, optional=log_dir_optional)
         # Whether it is usable is checked in on_train_begin, before any step.
         self.log_dir = log_dir
         self._directory = None

@@ -26,6 +26,17 @@ from tensorboard.util import tensor_util
 HISTOGRAM_BINS = 30
 
 
+def check_log_dir(log_dir, optional=False):
+    """Raises a TypeError unless `log_dir` is a path (or None if `optional`)."""
+    is_path = isinstance(log_dir, (str, os.PathLike)) and os.fspath(log_dir) != ""
+    if not is_path and not (log_dir is None and optional):
+        allowed = "None or a path" if optional else "a path"
+        raise TypeError(
+            f"`log_dir` must be {allowed} (a non-empty str or "
+            f"os.PathLike). Received: log_dir={log_dir!r}."
+        )
+
+
 def prepare_log_dir(log_dir, subdir="train"):
     """Creates `log_dir/subdir` and returns it, or raises a clear error."""
     path = os.path.join(os.fspath(log_dir), subdir)
@@ -76,6 +87,29 @@ def _close(writer, temporary_directory):
         shutil.rmtree(temporary_directory, ignore_errors=True)
 
 
+def _summary(tag, array, metadata):
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag,
+                metadata=metadata,
+                tensor=tensor_util.make_tensor_proto(array),
+            )
+        ]
+    )
+
+
+def scalar_summary(tag, value, description=""):
+    """A scalar `summary_pb2.Summary`, as `tf.summary.scalar` writes it."""
+    return _summary(
+        tag,
+        np.asarray(value, dtype=np.float32),
+        scalar_metadata.create_summary_metadata(
+            display_name=tag, description=description
+        ),
+    )
+
+
 class SummaryWriter:
     """Writes scalars and histograms to one event file in `directory`.
 
@@ -93,30 +127,18 @@ class SummaryWriter:
             self, _close, self._writer, directory if temporary else None
         )
 
-    def _add(self, tag, array, metadata, step):
-        summary = summary_pb2.Summary(
-            value=[
-                summary_pb2.Summary.Value(
-                    tag=tag,
-                    metadata=metadata,
-                    tensor=tensor_util.make_tensor_proto(array),
-                )
-            ]
-        )
+    def summary(self, summary, step):
+        """Writes a `summary_pb2.Summary` (e.g. an hparams plugin proto)."""
         self._writer.add_event(
             event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
         )
 
+    def _add(self, tag, array, metadata, step):
+        self.summary(_summary(tag, array, metadata), step)
+
     def scalar(self, tag, value, step, description=""):
         """Writes one scalar; `description` is shown next to its chart."""
-        self._add(
-            tag,
-            np.asarray(value, dtype=np.float32),
-            scalar_metadata.create_summary_metadata(
-                display_name=tag, description=description
-            ),
-            step,
-        )
+        self.summary(scalar_summary(tag, value, description), step)
 
     def histogram(self, tag, buckets, step, description=""):
         """Writes a k x 3 [left, right, count] histogram array."""

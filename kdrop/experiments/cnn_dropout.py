@@ -161,6 +161,15 @@ def run(
         f"{len(seed_values)} seed(s): mean +- 1 std",
     )
     summary = common.report_seeds(rows, out, "variant", COLUMNS)
+    common.log_hparams(
+        out,
+        rows,
+        "variant",
+        ("variant", "dropout", "seed"),
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="Adam",
+    )
     print(
         "Final model in inference mode; train_accuracy re-evaluates the "
         "training set without dropout (as Srivastava et al. 2014 do)."

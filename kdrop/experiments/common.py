@@ -206,10 +206,11 @@ def seeded_runs(dataset, seeds, train_size, out, overwrite, epochs, batch_size):
 
 
 def run_dir(out, model, seed):
-    """`out/<model>/seed_<seed>`: one TensorBoard run per model and seed, so
+    """`out/<model>/seed_<seed>` (spaces in `model` become "_"): one
+    TensorBoard run per model and seed, so
     the run filter groups a model's seeds ("^none/") or a seed's models
     ("seed_0")."""
-    return os.path.join(out, model, f"seed_{seed}")
+    return os.path.join(out, model.replace(" ", "_"), f"seed_{seed}")
 
 
 def curriculum_to_half(total_steps):
@@ -292,7 +293,7 @@ def train_classifier(
     writing to `log_dir`).
 
     Returns:
-        `(row, curves)`: row = {train_accuracy, test_accuracy, gap,
+        `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy, gap,
         test_error_%, test_loss, seconds}, of the final model in inference
         mode (the training set is re-evaluated without dropout, as
         Srivastava et al. do, not the running accuracy of `fit` under
@@ -313,9 +314,12 @@ def train_classifier(
     )
     seconds = time.perf_counter() - start
     curves = epoch_curves(history.history)
-    _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
+    train_loss, train_accuracy = model.evaluate(
+        x_train, y_train, batch_size=256, verbose=0
+    )
     test_accuracy = 1 - curves["test error (%)"][-1] / 100
     row = {
+        "train_loss": float(train_loss),
         "train_accuracy": float(train_accuracy),
         "test_accuracy": float(test_accuracy),
         "gap": float(train_accuracy - test_accuracy),
@@ -324,6 +328,46 @@ def train_classifier(
         "seconds": round(seconds, 1),
     }
     return row, curves
+
+
+# The final numbers of a `train_classifier` row shown by the HPARAMS dashboard.
+HPARAMS_METRICS = {
+    "test_error_%": "Test error (%) of the final model.",
+    "train_error_%": "Training-set error (%) of the final model in inference "
+    "mode (no dropout).",
+    "test_loss": "Test loss of the final model.",
+    "train_loss": "Training-set loss of the final model in inference mode.",
+    "gap": "Train minus test accuracy of the final model (= test minus "
+    "training error, as a fraction).",
+}
+
+
+def log_hparams(out, rows, by, hparams, **fixed):
+    """Logs every run of an experiment for TensorBoard's HPARAMS dashboard.
+
+    `rows` are `train_classifier` rows with the run's identity columns (as
+    `report_seeds` takes them); each row's run, `run_dir(out, row[by],
+    row["seed"])`, gets its hyperparameters (the columns `hparams` and the
+    settings `fixed` shared by all runs, e.g. epochs=20) and the final
+    metrics `HPARAMS_METRICS` (`kdrop.callbacks.log_hparams`); `out` gets
+    the experiment's declaration (`kdrop.callbacks.log_hparams_config`).
+    """
+    runs = []
+    for row in rows:
+        run_hparams = {name: row[name] for name in hparams} | fixed
+        metrics = dict(row, **{"train_error_%": 100 * (1 - row["train_accuracy"])})
+        kdrop.callbacks.log_hparams(
+            run_dir(out, row[by], row["seed"]),
+            run_hparams,
+            {name: metrics[name] for name in HPARAMS_METRICS},
+            step=fixed.get("epochs", 0),
+        )
+        runs.append(run_hparams)
+    kdrop.callbacks.log_hparams_config(
+        out,
+        {name: [run[name] for run in runs] for name in runs[0]},
+        HPARAMS_METRICS,
+    )
 
 
 def _events(log_dir):

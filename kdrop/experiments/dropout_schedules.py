@@ -121,6 +121,15 @@ def run(
         "seed(s): mean +- 1 std",
     )
     summary = common.report_seeds(rows, out, "schedule", COLUMNS)
+    common.log_hparams(
+        out,
+        rows,
+        "schedule",
+        ("schedule", "dropout", "seed"),
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="Adam",
+    )
     print(
         "Rates as logged by DropoutRateLogger before each step; accuracies in "
         "inference mode."

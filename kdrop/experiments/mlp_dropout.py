@@ -157,7 +157,7 @@ def run(
                 }
                 print(f"\n== {name}, seed {run_seed}")
                 keras.utils.set_random_seed(run_seed)
-                log_dir = common.run_dir(out, name.replace(" ", "_"), run_seed)
+                log_dir = common.run_dir(out, name, run_seed)
                 row, run_curves = common.train_classifier(
                     mlp(hidden, dropout, run_seed),
                     train,
@@ -193,6 +193,16 @@ def run(
         styles,
     )
     summary = common.report_seeds(rows, out, "model", COLUMNS)
+    common.log_hparams(
+        out,
+        rows,
+        "model",
+        ("model", "architecture", "dropout", "seed"),
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        optimizer=f"SGD(learning_rate={LEARNING_RATE}, momentum "
+        f"{MOMENTUM[0]} -> {MOMENTUM[1]})",
+    )
     print(
         "Final models in inference mode; train_accuracy re-evaluates the "
         "training set without dropout."

@@ -158,6 +158,15 @@ def run(
         "seed(s): mean +- 1 std",
     )
     summary = common.report_seeds(rows, out, "variant", COLUMNS)
+    common.log_hparams(
+        out,
+        rows,
+        "variant",
+        ("variant", "regularisation", "seed"),
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="Adam",
+    )
     print("Accuracies and losses of the final models, in inference mode.")
     common.tensorboard_hint(out)
     return rows, summary

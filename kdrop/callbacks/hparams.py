@@ -1,0 +1,188 @@
+"""Runs and their hyperparameters for TensorBoard's HPARAMS dashboard.
+
+Written with the `tensorboard` package alone (the protos of
+`tensorboard.plugins.hparams.summary_v2`), so it works on every Keras
+backend, without TensorFlow.
+"""
+
+import numbers
+
+import numpy as np
+from tensorboard.plugins.hparams import summary_v2
+
+from kdrop import validation
+from kdrop.callbacks.summary_writer import (
+    SummaryWriter,
+    check_log_dir,
+    prepare_log_dir,
+    scalar_summary,
+)
+
+HPARAM_TYPES = (bool, numbers.Real, str)
+METRIC_DESCRIPTION = "Final value of the run's `{}`, for the HPARAMS dashboard."
+
+
+def _check_names(mapping, argument, what):
+    if not isinstance(mapping, dict):
+        raise TypeError(
+            f"`{argument}` must be a dict of {what} by name. Received: "
+            f"{argument}={mapping!r} of type {type(mapping).__name__}."
+        )
+    for name in mapping:
+        if not isinstance(name, str) or not name:
+            raise TypeError(
+                f"`{argument}` keys must be non-empty strings (names). "
+                f"Received the key {name!r}."
+            )
+
+
+def _python_scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_hparams(hparams):
+    _check_names(hparams, "hparams", "bool, number or str values")
+    checked = {}
+    for name, value in hparams.items():
+        value = _python_scalar(value)
+        if not isinstance(value, HPARAM_TYPES):
+            raise TypeError(
+                f"`hparams[{name!r}]` must be a bool, a real number or a str. "
+                f"Received: {value!r} of type {type(value).__name__}."
+            )
+        checked[name] = value
+    return checked
+
+
+def _check_metrics(metrics):
+    _check_names(metrics, "metrics", "final numbers")
+    checked = {}
+    for name, value in metrics.items():
+        value = _python_scalar(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"`metrics[{name!r}]` must be a real number (NaN and inf "
+                f"are kept: a diverged run is a result). Received: {value!r} "
+                f"of type {type(value).__name__}."
+            )
+        checked[name] = float(value)
+    return checked
+
+
+def _write(log_dir, summaries):
+    """Writes `(summary proto, step)` pairs into one event file in
+    `log_dir` itself, a run of its own next to `train/` and `validation/`."""
+    writer = SummaryWriter(prepare_log_dir(log_dir, subdir=""))
+    try:
+        for summary, step in summaries:
+            writer.summary(summary, step)
+    finally:
+        writer.close()
+
+
+def log_hparams(log_dir, hparams, metrics, step=0):
+    """Logs one training run for TensorBoard's HPARAMS dashboard.
+
+    Writes into `log_dir` itself (the run's directory, where Keras's and
+    kdrop's callbacks write `train/` and `validation/`) the run's
+    hyperparameters (a session of the hparams plugin) and its final
+    `metrics`, one scalar each, tag = metric name, at `step`. Every run
+    logged under one TensorBoard log directory becomes a row of the
+    dashboard's table (sortable by any column, filtered by hyperparameter
+    values); runs that differ only by their seed are separate rows. Declare
+    the experiment with `log_hparams_config` so that the table shows these
+    metrics only (TensorBoard otherwise lists every scalar tag of every run).
+
+    Args:
+        log_dir: the run's directory (a path).
+        hparams: dict, name -> bool, real number or str (e.g. variant,
+            dropout, rate or schedule, seed, epochs, optimizer).
+        metrics: dict, name -> real number (e.g. train and test error and
+            loss, generalization gap); NaN and inf are written as they are.
+        step: int >= 0, the step of the metrics (e.g. the epochs trained).
+
+    Example:
+
+    ```python
+    kdrop.callbacks.log_hparams(
+        "logs/exp/dropout_0.5/seed_0",
+        {"dropout": "InvertedDropout(0.5)", "seed": 0, "epochs": 20},
+        {"test_error": 0.021, "test_loss": 0.07},
+        step=20,
+    )
+    ```
+    """
+    check_log_dir(log_dir)
+    hparams = _check_hparams(hparams)
+    metrics = _check_metrics(metrics)
+    step = validation.check_non_negative_int(step, "step")
+    summaries = [(summary_v2.hparams_pb(hparams), 0)]
+    summaries += [
+        (scalar_summary(name, value, METRIC_DESCRIPTION.format(name)), step)
+        for name, value in metrics.items()
+    ]
+    _write(log_dir, summaries)
+
+
+def _domain(name, values):
+    values = [_python_scalar(value) for value in values]
+    if all(isinstance(value, bool) for value in values):
+        return summary_v2.Discrete(values, dtype=bool)
+    if all(isinstance(value, str) for value in values):
+        return summary_v2.Discrete(values, dtype=str)
+    if all(
+        isinstance(value, numbers.Real) and not isinstance(value, bool)
+        for value in values
+    ):
+        return summary_v2.Discrete([float(value) for value in values], dtype=float)
+    raise TypeError(
+        f"`hparams[{name!r}]` must list values of one type: bools, real "
+        f"numbers or strs. Received: {values!r}."
+    )
+
+
+def log_hparams_config(log_dir, hparams, metrics):
+    """Declares an experiment's hyperparameters and metrics for TensorBoard's
+    HPARAMS dashboard.
+
+    Call it once per experiment, with `log_dir` the directory TensorBoard
+    is started on (the runs logged by `log_hparams` lie below it). The
+    dashboard's columns are then exactly `hparams` (TensorBoard sorts them
+    by name) and `metrics`; a hyperparameter given with its values gets a
+    checkbox filter per value.
+
+    Args:
+        log_dir: the experiment's directory (a path).
+        hparams: dict, name -> list of the values the runs take (bools,
+            real numbers or strs), or None (no list of values).
+        metrics: dict, name -> one-line description (shown by the
+            dashboard), for the metrics `log_hparams` writes.
+    """
+    check_log_dir(log_dir)
+    _check_names(hparams, "hparams", "lists of values (or None)")
+    _check_names(metrics, "metrics", "descriptions")
+    infos = []
+    for name, values in hparams.items():
+        if values is not None and not isinstance(values, (list, tuple)):
+            raise TypeError(
+                f"`hparams[{name!r}]` must be a list of the values the runs "
+                f"take, or None. Received: {values!r} of type "
+                f"{type(values).__name__}."
+            )
+        domain = None if values is None else _domain(name, list(dict.fromkeys(values)))
+        infos.append(summary_v2.HParam(name, domain))
+    for name, description in metrics.items():
+        if not isinstance(description, str):
+            raise TypeError(
+                f"`metrics[{name!r}]` must be a str (the metric's "
+                f"description). Received: {description!r} of type "
+                f"{type(description).__name__}."
+            )
+    config = summary_v2.hparams_config_pb(
+        infos,
+        [
+            summary_v2.Metric(name, display_name=name, description=description)
+            for name, description in metrics.items()
+        ],
+    )
+    _write(log_dir, [(config, 0)])
