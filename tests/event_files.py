@@ -45,10 +45,19 @@ def read_histograms(log_dir, subdir="train"):
     }
 
 
-def read_descriptions(log_dir, subdir="train"):
-    """{tag: the description in its summary metadata}."""
+def read_metadata(log_dir, subdir="train"):
+    """{tag: SummaryMetadata} for every tensor summary: `.plugin_data
+    .plugin_name` names the TensorBoard plugin that shows it ("scalars",
+    "histograms", "images", ...), `.summary_description` its description."""
     accumulator = _accumulator(log_dir, subdir)
     return {
-        tag: accumulator.SummaryMetadata(tag).summary_description
-        for tag in accumulator.Tags()["tensors"]
+        tag: accumulator.SummaryMetadata(tag) for tag in accumulator.Tags()["tensors"]
+    }
+
+
+def read_descriptions(log_dir, subdir="train"):
+    """{tag: the description in its summary metadata}."""
+    return {
+        tag: metadata.summary_description
+        for tag, metadata in read_metadata(log_dir, subdir).items()
     }

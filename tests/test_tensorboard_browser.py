@@ -1,0 +1,199 @@
+"""TensorBoard's dashboards over kdrop's logs, checked in a real browser.
+
+Trains two tiny runs with Keras's TensorBoard callback and every kdrop
+callback, starts `tensorboard` on a loopback port, loads the Custom
+Scalars, Time Series and Images dashboards in headless Chromium and reads
+what they show from the page (shadow DOM included): the charts and the
+(tag, run) lines each chart matches, the tag groups, the images with their
+descriptions, and the browser console, which must hold no error. What
+should be there comes from the runs' model and from the event files read
+back with TensorBoard's EventAccumulator.
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package
+(.ci/run installs them): skipped where they are missing, but failed when
+the environment variable CI is set, so CI can never skip it silently. Run
+it alone with `pytest -m browser`.
+"""
+
+import importlib.util
+import os
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kdrop
+from tests import tensorboard_browser as browser
+from tests.event_files import read_metadata, read_tensors
+
+pytestmark = pytest.mark.browser
+
+MODES = ("inverted", "weight_scaled")  # one run per dropout convention
+SUBDIRS = ("train", "validation")
+EPOCHS = 3
+TIME_SERIES_PLUGINS = ("scalars", "histograms", "images")
+MC_METRICS = ("accuracy", "nll", "brier", "ece")
+# Groups the Time Series dashboard must show for these runs: Keras's curves
+# and each kdrop callback's tags.
+REQUIRED_GROUPS = {
+    "epoch_loss",
+    "epoch_accuracy",
+    "dropout_rate",
+    "dropped_fraction",
+    "sparsity",
+    "mean_activation",
+    "weights",
+    "gradients",
+    "learning_rate",
+    "momentum",
+    "mc_dropout",
+}
+
+
+def require_browser():
+    missing = [
+        path
+        for path in (browser.CHROMIUM, browser.CHROMEDRIVER)
+        if not os.access(path, os.X_OK)
+    ]
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("the selenium package")
+    if missing:
+        reason = f"needs {' and '.join(missing)} (installed by .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI is set, so this test may not be skipped")
+        pytest.skip(reason)
+
+
+def train_run(log_dir, mode):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            kdrop.layers.ScheduledDropout(
+                kdrop.schedules.Linear(0.1, 0.5, steps=6), mode=mode, name="dropout"
+            ),
+            keras.layers.Dense(3, activation="softmax", name="classifier"),
+        ]
+    )
+    model.compile(
+        kdrop.optimizers.SGD(),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    probe = (x[:32], y[:32])
+    model.fit(
+        x[32:],
+        y[32:],
+        batch_size=32,
+        epochs=EPOCHS,
+        validation_data=probe,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir),
+            kdrop.callbacks.ActivationSparsity(log_dir, data=probe[0]),
+            kdrop.callbacks.WeightHistograms(log_dir, data=probe),
+            kdrop.callbacks.DropoutRateLogger(log_dir),
+            kdrop.callbacks.LRMomentumScheduler(
+                lambda epoch: 0.1 * 0.9**epoch,
+                kdrop.optimizer_schedules.LinearMomentum(0.5, 0.9, EPOCHS),
+                log_dir=log_dir,
+            ),
+            kdrop.callbacks.MCDropoutMonitor(log_dir, data=probe, samples=4),
+        ],
+    )
+
+
+def expected_custom_scalars():
+    runs = [f"{mode}/train" for mode in MODES]
+    return {
+        "MC dropout vs deterministic": {
+            metric: sorted(
+                f"mc_dropout/{metric}/{prediction} ({run})"
+                for prediction in ("deterministic", "mc")
+                for run in runs
+            )
+            for metric in MC_METRICS
+        }
+    }
+
+
+def time_series_tags(root):
+    """{run: tags} of the Time Series plugins, read from the event files."""
+    return {
+        f"{mode}/{subdir}": {
+            tag
+            for tag, metadata in read_metadata(root / mode, subdir).items()
+            if metadata.plugin_data.plugin_name in TIME_SERIES_PLUGINS
+        }
+        for mode in MODES
+        for subdir in SUBDIRS
+    }
+
+
+def expected_images(root):
+    cards = []
+    for mode in MODES:
+        metadata = read_metadata(root / mode)
+        for tag, events in read_tensors(root / mode).items():
+            if metadata[tag].plugin_data.plugin_name != "images":
+                continue
+            width = int(events[-1][1][0])  # [width, height, PNG] at the last step
+            description = metadata[tag].summary_description
+            cards.append((tag, f"{mode}/train", description, width))
+    return sorted(cards)
+
+
+def shown(read, expected, timeout=45):
+    """`read()` once it equals `expected`, or after `timeout` s (the caller's
+    assertion then shows the difference): pages fill in asynchronously."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(0.25)
+
+
+def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
+    require_browser()
+    root = tmp_path / "logs"
+    for mode in MODES:
+        train_run(root / mode, mode)
+    tags = time_series_tags(root)
+    groups = sorted(
+        {tag.split("/")[0] for run_tags in tags.values() for tag in run_tags}
+    )
+    assert set(groups) >= REQUIRED_GROUPS
+    images = expected_images(root)
+    assert len(images) == len(MODES)
+
+    with browser.tensorboard_server(root, tmp_path / "tensorboard.log") as url:
+        # The server answers before it has read every file.
+        assert shown(lambda: browser.served_tags(url), tags) == tags
+        driver = browser.chromium()
+        console = []
+        try:
+            browser.open_dashboard(driver, url, "custom_scalars")
+            expected = expected_custom_scalars()
+            read = lambda: browser.custom_scalar_charts(driver)  # noqa: E731
+            assert shown(read, expected) == expected
+            console += browser.console_log(driver)
+
+            browser.open_dashboard(driver, url, "timeseries")
+            read = lambda: browser.time_series_groups(driver)  # noqa: E731
+            assert shown(read, groups) == groups
+            console += browser.console_log(driver)
+
+            browser.open_dashboard(driver, url, "images")
+            read = lambda: sorted(browser.image_cards(driver))  # noqa: E731
+            assert shown(read, images) == images
+            console += browser.console_log(driver)
+        finally:
+            driver.quit()
+    errors = [entry for entry in console if entry["level"] == "SEVERE"]
+    assert errors == []
