@@ -211,24 +211,27 @@ return Array.from(grid.shadowRoot.querySelectorAll(section + ' tr'))
 
 
 def custom_scalar_charts(driver):
-    """{category title: {chart title: sorted ["tag (run)", ...]}} as the
-    Custom Scalars dashboard shows them, categories and charts in page
-    order (dicts keep it)."""
-    categories = {}
+    """[(category title, [(chart title, sorted ["tag (run)", ...]), ...])]
+    as the Custom Scalars dashboard shows them, in page order."""
+    categories = []
     for view in deep_elements(driver, "tf-category-paginated-view"):
         names = deep_texts(driver, "span.category-name", view)
         if not names:
             continue
-        categories[names[0]] = {
-            deep_texts(driver, "div.heading-label.name", card)[0]: sorted(
-                # "<marker symbol> <tag> (<run>)": the last two words
-                " ".join(entry.split()[-2:])
-                for entry in deep_texts(driver, "div.match-list-entry", card)
+        charts = [
+            (
+                deep_texts(driver, "div.heading-label.name", card)[0],
+                sorted(
+                    # "<marker symbol> <tag> (<run>)": the last two words
+                    " ".join(entry.split()[-2:])
+                    for entry in deep_texts(driver, "div.match-list-entry", card)
+                ),
             )
             for card in deep_elements(
                 driver, "tf-custom-scalar-multi-line-chart-card", view
             )
-        }
+        ]
+        categories.append((names[0], charts))
     return categories
 
 

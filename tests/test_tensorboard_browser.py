@@ -34,6 +34,7 @@ SUBDIRS = ("train", "validation")
 EPOCHS = 3
 TIME_SERIES_PLUGINS = ("scalars", "histograms", "images")
 MC_METRICS = ("accuracy", "nll", "brier", "ece")
+LAYERS = ("hidden", "dropout", "classifier")
 # Groups the Time Series dashboard must show for these runs: Keras's curves
 # and each kdrop callback's tags.
 REQUIRED_GROUPS = {
@@ -48,6 +49,7 @@ REQUIRED_GROUPS = {
     "learning_rate",
     "momentum",
     "mc_dropout",
+    "generalization_gap",
 }
 
 
@@ -104,22 +106,71 @@ def train_run(log_dir, mode):
                 log_dir=log_dir,
             ),
             kdrop.callbacks.MCDropoutMonitor(log_dir, data=probe, samples=4),
+            kdrop.callbacks.GeneralizationGap(log_dir),
         ],
     )
 
 
-def expected_custom_scalars():
-    runs = [f"{mode}/train" for mode in MODES]
-    return {
-        "MC dropout vs deterministic": {
-            metric: sorted(
-                f"mc_dropout/{metric}/{prediction} ({run})"
-                for prediction in ("deterministic", "mc")
-                for run in runs
+def lines(tags, subdirs=("train",)):
+    """The "tag (run)" lines a chart of `tags` draws for every run."""
+    return sorted(
+        f"{tag} ({mode}/{subdir})"
+        for tag in tags
+        for mode in MODES
+        for subdir in subdirs
+    )
+
+
+# The dropout dashboard these runs should get: categories and charts in
+# this order, each chart with the lines it draws.
+CUSTOM_SCALARS = [
+    (
+        "Dropout",
+        [
+            ("dropout rate per layer", lines(["dropout_rate/dropout"])),
+            (
+                "fraction of units dropped (training-mode draw)",
+                lines(["dropped_fraction/dropout"]),
+            ),
+            ("loss: train vs validation", lines(["epoch_loss"], SUBDIRS)),
+            ("accuracy: train vs validation", lines(["epoch_accuracy"], SUBDIRS)),
+            (
+                "generalization gap (validation - train)",
+                lines(["generalization_gap/loss", "generalization_gap/accuracy"]),
+            ),
+        ],
+    ),
+    (
+        "Optimisation",
+        [
+            ("learning rate", lines(["learning_rate"])),
+            ("momentum", lines(["momentum"])),
+        ],
+    ),
+    (
+        "Activations",
+        [
+            ("sparsity per layer", lines(f"sparsity/{layer}" for layer in LAYERS)),
+            (
+                "mean activation per layer",
+                lines(f"mean_activation/{layer}" for layer in LAYERS),
+            ),
+        ],
+    ),
+    (
+        "MC dropout vs deterministic",
+        [
+            (
+                metric,
+                lines(
+                    f"mc_dropout/{metric}/{prediction}"
+                    for prediction in ("deterministic", "mc")
+                ),
             )
             for metric in MC_METRICS
-        }
-    }
+        ],
+    ),
+]
 
 
 def time_series_tags(root):
@@ -179,9 +230,8 @@ def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
         console = []
         try:
             browser.open_dashboard(driver, url, "custom_scalars")
-            expected = expected_custom_scalars()
             read = lambda: browser.custom_scalar_charts(driver)  # noqa: E731
-            assert shown(read, expected) == expected
+            assert shown(read, CUSTOM_SCALARS) == CUSTOM_SCALARS
             console += browser.console_log(driver)
 
             browser.open_dashboard(driver, url, "timeseries")
