@@ -1,13 +1,14 @@
 """TensorBoard's dashboards over kdrop's logs, checked in a real browser.
 
 Trains two tiny runs with Keras's TensorBoard callback and every kdrop
-callback, starts `tensorboard` on a loopback port, loads the Custom
-Scalars, Time Series and Images dashboards in headless Chromium and reads
-what they show from the page (shadow DOM included): the charts and the
-(tag, run) lines each chart matches, the tag groups, the images with their
-descriptions, and the browser console, which must hold no error. What
-should be there comes from the runs' model and from the event files read
-back with TensorBoard's EventAccumulator.
+callback, logs their hyperparameters and final metrics, starts
+`tensorboard` on a loopback port, loads the Custom Scalars, HParams, Time
+Series and Images dashboards in headless Chromium and reads what they show
+from the page (shadow DOM included): the charts and the (tag, run) lines
+each chart draws, one table row per run with its values, the tag groups,
+the images with their descriptions, and the browser console, which must
+hold no error. What should be there comes from the runs' model, their
+History and the event files read back with TensorBoard's EventAccumulator.
 
 Needs Debian's `chromium` and `chromium-driver` and the `selenium` package
 (.ci/run installs them): skipped where they are missing, but failed when
@@ -35,6 +36,7 @@ EPOCHS = 3
 TIME_SERIES_PLUGINS = ("scalars", "histograms", "images")
 MC_METRICS = ("accuracy", "nll", "brier", "ece")
 LAYERS = ("hidden", "dropout", "classifier")
+METRICS = {"loss": "final training loss", "val_loss": "final validation loss"}
 # Groups the Time Series dashboard must show for these runs: Keras's curves
 # and each kdrop callback's tags.
 REQUIRED_GROUPS = {
@@ -88,7 +90,7 @@ def train_run(log_dir, mode):
         metrics=["accuracy"],
     )
     probe = (x[:32], y[:32])
-    model.fit(
+    history = model.fit(
         x[32:],
         y[32:],
         batch_size=32,
@@ -109,6 +111,13 @@ def train_run(log_dir, mode):
             kdrop.callbacks.GeneralizationGap(log_dir),
         ],
     )
+    metrics = {name: history.history[name][-1] for name in METRICS}
+    kdrop.callbacks.log_hparams(log_dir, hparams(mode), metrics, step=EPOCHS)
+    return metrics
+
+
+def hparams(mode):
+    return {"dropout": mode, "rate": "Linear(0.1, 0.5, 6)", "epochs": EPOCHS}
 
 
 def lines(tags, subdirs=("train",)):
@@ -174,16 +183,26 @@ CUSTOM_SCALARS = [
 
 
 def time_series_tags(root):
-    """{run: tags} of the Time Series plugins, read from the event files."""
-    return {
-        f"{mode}/{subdir}": {
-            tag
-            for tag, metadata in read_metadata(root / mode, subdir).items()
-            if metadata.plugin_data.plugin_name in TIME_SERIES_PLUGINS
-        }
-        for mode in MODES
-        for subdir in SUBDIRS
-    }
+    """{run: tags} of the Time Series plugins, read from the event files:
+    the callbacks' runs `<mode>/train` and `<mode>/validation`, and the run
+    `<mode>` where log_hparams writes the final metrics."""
+    tags = {}
+    for mode in MODES:
+        for subdir in ("", *SUBDIRS):
+            run = f"{mode}/{subdir}".rstrip("/")
+            tags[run] = {
+                tag
+                for tag, metadata in read_metadata(root / mode, subdir).items()
+                if metadata.plugin_data.plugin_name in TIME_SERIES_PLUGINS
+            }
+    return tags
+
+
+def hparams_rows(header, rows):
+    """{value of the dropout column: {column: cell text}} without the Trial
+    ID and Show Metrics columns."""
+    rows = [dict(zip(header[2:], row[2:])) for row in rows]
+    return {row["dropout"]: row for row in rows}
 
 
 def expected_images(root):
@@ -213,8 +232,10 @@ def shown(read, expected, timeout=45):
 def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
     require_browser()
     root = tmp_path / "logs"
-    for mode in MODES:
-        train_run(root / mode, mode)
+    final = {mode: train_run(root / mode, mode) for mode in MODES}
+    kdrop.callbacks.log_hparams_config(
+        root, {name: None for name in hparams(MODES[0])}, METRICS
+    )
     tags = time_series_tags(root)
     groups = sorted(
         {tag.split("/")[0] for run_tags in tags.values() for tag in run_tags}
@@ -232,6 +253,24 @@ def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
             browser.open_dashboard(driver, url, "custom_scalars")
             read = lambda: browser.custom_scalar_charts(driver)  # noqa: E731
             assert shown(read, CUSTOM_SCALARS) == CUSTOM_SCALARS
+            console += browser.console_log(driver)
+
+            browser.open_dashboard(driver, url, "hparams")
+            # One row per run; the columns: hyperparameters (by name), then
+            # the metrics in the declared order.
+            header = ["Trial ID", "Show Metrics", *sorted(hparams(MODES[0])), *METRICS]
+            read = lambda: browser.hparams_table(driver)[0]  # noqa: E731
+            assert shown(read, header) == header
+            table = lambda: hparams_rows(*browser.hparams_table(driver))  # noqa: E731
+            assert shown(lambda: sorted(table()), sorted(MODES)) == sorted(MODES)
+            for mode, row in table().items():
+                expected = hparams(mode) | final[mode]
+                texts = {k: v for k, v in expected.items() if isinstance(v, str)}
+                numbers = {k: v for k, v in expected.items() if k not in texts}
+                assert {name: row[name] for name in texts} == texts
+                # TensorBoard shows numbers to 5 significant digits.
+                shown_numbers = {name: float(row[name]) for name in numbers}
+                assert shown_numbers == pytest.approx(numbers, rel=1e-4)
             console += browser.console_log(driver)
 
             browser.open_dashboard(driver, url, "timeseries")
