@@ -40,14 +40,18 @@ def main(log_dir, jit_compile):
                 scheduled,
                 kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
                 inverted,
-                keras.layers.Dense(1),
+                keras.layers.Dense(3, activation="softmax"),
             ]
         )
-        model.compile(kdrop.optimizers.SGD(0.01), "mse", jit_compile=jit_compile)
+        model.compile(
+            kdrop.optimizers.SGD(0.01),
+            "sparse_categorical_crossentropy",
+            jit_compile=jit_compile,
+        )
     rng = np.random.default_rng(0)
     x, y = (
         rng.normal(size=(160, 16)).astype("float32"),
-        rng.normal(size=(160, 1)).astype("float32"),
+        rng.integers(0, 3, size=160),
     )
     model.fit(
         x,
@@ -55,8 +59,14 @@ def main(log_dir, jit_compile):
         batch_size=16,
         epochs=2,
         verbose=0,
-        callbacks=every_logging_callback(log_dir, x, y),
+        callbacks=[
+            *every_logging_callback(log_dir, x, y),
+            kdrop.callbacks.MCDropoutMonitor(log_dir, data=(x[:32], y[:32]), samples=4),
+        ],
     )
+    # Keras's predict splits a batch between the replicas, unlike
+    # predict_on_batch: the reference for the deterministic accuracy.
+    predicted = np.argmax(model.predict(x[:32], verbose=0), axis=-1)
 
     @tf.function
     def masks(inputs):
@@ -78,6 +88,8 @@ def main(log_dir, jit_compile):
                 "learning_rate_steps": sorted(scalars["learning_rate"]),
                 "sparsity_steps": sorted(scalars["sparsity/hidden"]),
                 "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
+                "deterministic_accuracy": scalars["mc_dropout/accuracy/deterministic"],
+                "predict_accuracy": float(np.mean(predicted == y[:32])),
             }
         )
     )

@@ -48,6 +48,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert report["learning_rate_steps"] == list(range(20))
     assert report["sparsity_steps"] == [0, 1]
     assert report["final_learning_rate"] == pytest.approx(0.01 / 20)
+    # MCDropoutMonitor's deterministic pass: one prediction per example,
+    # logged at each epoch end, the last one with the final weights.
+    accuracy = report["deterministic_accuracy"]
+    assert sorted(accuracy) == ["0", "1"]
+    assert accuracy["1"] == pytest.approx(report["predict_accuracy"])
 
 
 @pytest.mark.multiprocess

@@ -160,7 +160,12 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         for start in range(0, n, rows):
             part = slice(start, start + rows)
             batch = keras.tree.map_structure(lambda v, part=part: v[part], self.x)
-            outputs.append(np.asarray(self.model.predict_on_batch(batch)))
+            prediction = np.asarray(self.model.predict_on_batch(batch))
+            # Under a tf.distribute strategy with several replicas, Keras
+            # 3.15's predict_on_batch runs the whole batch on every replica
+            # and concatenates the (identical, inference-mode) copies: 2n
+            # rows on 2 replicas. The first n rows are one replica's.
+            outputs.append(prediction[: len(keras.tree.flatten(batch)[0])])
         return np.concatenate(outputs)
 
     def log_epoch(self, epoch):
