@@ -24,11 +24,16 @@ def test_per_batch_rates_follow_the_schedule_across_fits(tmp_path):
     logger = callbacks.DropoutRateLogger(tmp_path, update_freq="batch")
     model.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[logger])
     model.fit(
-        X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[logger]
+        X, Y, initial_epoch=2, epochs=3, batch_size=16, verbose=0, callbacks=[logger]
     )  # continues at step 8
-    logged = read_scalars(tmp_path)["dropout_rate/drop"]
-    assert logged == {
+    logged = read_scalars(tmp_path)
+    assert logged["batch/dropout_rate/drop"] == {
         step: pytest.approx(linear_rate(step), abs=1e-6) for step in range(12)
+    }
+    # Per epoch, always: the rate of the next step, (e + 1) * 4 for epoch e.
+    assert logged["dropout_rate/drop"] == {
+        epoch: pytest.approx(linear_rate(4 * (epoch + 1)), abs=1e-6)
+        for epoch in range(3)
     }
 
 
@@ -76,7 +81,7 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
     logged = read_scalars(tmp_path)
     # The first hook at or after steps 0, 3 and 6.
     steps = [0, 3, 6] if steps_per_execution == 1 else [0, 4, 6]
-    assert logged["dropout_rate/scheduled"] == {
+    assert logged["batch/dropout_rate/scheduled"] == {
         t: pytest.approx(linear_rate(t)) for t in steps
     }
     for name, rate in (
@@ -84,7 +89,12 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
         ("keras_dropout", 0.2),
         ("gaussian", 0.1),
     ):
-        assert logged[f"dropout_rate/{name}"] == {t: pytest.approx(rate) for t in steps}
+        assert logged[f"batch/dropout_rate/{name}"] == {
+            t: pytest.approx(rate) for t in steps
+        }
+        assert logged[f"dropout_rate/{name}"] == {
+            e: pytest.approx(rate) for e in (0, 1)
+        }
 
 
 @pytest.mark.parametrize(

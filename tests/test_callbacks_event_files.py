@@ -44,6 +44,7 @@ def kdrop_tags(model):
             "dropped_fraction/drop",
             f"gradient_norm/{model.name}/hidden/kernel",
             "dropout_rate/drop",
+            "batch/dropout_rate/drop",
             "learning_rate",
         },
         "histograms": {
@@ -81,7 +82,8 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
     assert expected["scalars"] <= set(scalars) and expected["histograms"] <= set(
         histograms
     )
-    assert sorted(scalars["dropout_rate/drop"]) == [0, 1, 2, 3]
+    assert sorted(scalars["batch/dropout_rate/drop"]) == [0, 1, 2, 3]
+    assert sorted(scalars["dropout_rate/drop"]) == [0, 1]
     assert scalars["learning_rate"] == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}
 
     descriptions = read_descriptions(tmp_path)
@@ -209,7 +211,7 @@ def test_interrupted_training_keeps_everything_logged(tmp_path, error):
     scalars = read_scalars(tmp_path)
     assert set(scalars["sparsity/hidden"]) == {0, 1}
     assert set(read_histograms(tmp_path)[f"weights/{model.name}/out/kernel"]) == {0, 1}
-    assert sorted(scalars["dropout_rate/drop"]) == list(range(8))
+    assert sorted(scalars["batch/dropout_rate/drop"]) == list(range(8))
     assert set(scalars["learning_rate"]) == {
         0,
         1,

@@ -56,8 +56,13 @@ def test_momentum_schedule_per_batch_changes_the_compiled_update(nesterov, tmp_p
     assert_weights(
         model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov)
     )
-    assert read_scalars(tmp_path)["momentum"] == {
+    logged = read_scalars(tmp_path)
+    assert logged["batch/momentum"] == {
         t: pytest.approx(momentum_after_step_4(t)) for t in range(9)
+    }
+    # Per epoch: the value of the epoch's last step, global step 3 e + 2.
+    assert logged["momentum"] == {
+        e: pytest.approx(momentum_after_step_4(3 * e + 2)) for e in range(3)
     }
     # The schedule made a difference: momentum 0 throughout ends elsewhere.
     no_momentum = sgd_reference(lambda t: 0.05, lambda t: 0.0, 9, nesterov)
@@ -143,8 +148,16 @@ def test_schedule_objects_per_batch_drive_learning_rate_and_momentum(tmp_path):
 
     assert_weights(model, sgd_reference(lr_numpy, momentum_numpy, 6))
     logged = read_scalars(tmp_path)
-    assert logged["learning_rate"] == {t: pytest.approx(lr_numpy(t)) for t in range(6)}
-    assert logged["momentum"] == {t: pytest.approx(momentum_numpy(t)) for t in range(6)}
+    for tag, numpy_schedule in (
+        ("learning_rate", lr_numpy),
+        ("momentum", momentum_numpy),
+    ):
+        assert logged[f"batch/{tag}"] == {
+            t: pytest.approx(numpy_schedule(t)) for t in range(6)
+        }
+        assert logged[tag] == {
+            e: pytest.approx(numpy_schedule(STEPS_PER_EPOCH * e + 2)) for e in range(2)
+        }
 
 
 def test_mixed_precision_loss_scale_optimizer_is_looked_through():

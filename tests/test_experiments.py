@@ -198,7 +198,7 @@ def test_cnn_dropout_smoke(tmp_path):
         if row["variant"] == "none":
             assert not any(tag.startswith("dropout_rate/") for tag in scalars)
             continue
-        rates = scalars["dropout_rate/dropout"]
+        rates = scalars["batch/dropout_rate/dropout"]
         assert sorted(rates) == list(steps)  # logged before every step
         if row["variant"] == "scheduled":
             # Curriculum(0.5, gamma = 6 / 32 steps), Morerio et al.'s formula.
@@ -511,10 +511,14 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
     logged = read_scalars(tmp_path / "mlp" / "seed_1")
     steps = np.arange(10)
     np.testing.assert_allclose(
-        [logged["learning_rate"][s] for s in steps], 1 / (1 + steps / 10000), rtol=1e-6
+        [logged["batch/learning_rate"][s] for s in steps],
+        1 / (1 + steps / 10000),
+        rtol=1e-6,
     )
     np.testing.assert_allclose(
-        [logged["momentum"][s] for s in steps], 0.5 + 0.49 * steps / 100000, rtol=1e-6
+        [logged["batch/momentum"][s] for s in steps],
+        0.5 + 0.49 * steps / 100000,
+        rtol=1e-6,
     )
 
 
@@ -601,7 +605,7 @@ def test_mlp_dropout_smoke(tmp_path):
         tmp_path, rows, "model", ("model", "architecture", "dropout", "seed")
     )
     # Momentum 0.5 -> 0.9 over the first 10 % of the 2 x 10 steps, then 0.9.
-    momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")["momentum"]
+    momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")["batch/momentum"]
     np.testing.assert_allclose(
         [momentum[step] for step in range(20)], [0.5, 0.7] + [0.9] * 18, rtol=1e-6
     )
@@ -661,7 +665,7 @@ def test_dropout_schedules_smoke(tmp_path):
     }
     for row in rows:
         log_dir = tmp_path / row["schedule"] / "seed_0"
-        logged = read_scalars(log_dir)["dropout_rate/dropout"]
+        logged = read_scalars(log_dir)["batch/dropout_rate/dropout"]
         rates = [logged[s] for s in steps]
         np.testing.assert_allclose(rates, expected[row["schedule"]], atol=1e-6)
         assert row["mean_rate"] == pytest.approx(

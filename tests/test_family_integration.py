@@ -289,7 +289,7 @@ def test_callbacks_and_round_trip(member, tmp_path):
         ],
     )
     logged = read_scalars(logs)
-    rates = logged["dropout_rate/member"]
+    rates = logged["batch/dropout_rate/member"]
     assert sorted(rates) == list(range(8))
     if member.rate is None:  # learned: what the layer held at each step
         assert rates == {

@@ -115,10 +115,12 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     assert all(f".{chief['pid']}." in name for name in files)
     tensors = read_tensors(log_dir)
     for tag, steps in {
-        "dropout_rate/scheduled": range(STEPS),
-        "dropout_rate/weight_scaled": range(STEPS),
-        "learning_rate": range(STEPS),
-        "momentum": range(STEPS),
+        "batch/dropout_rate/scheduled": range(STEPS),
+        "batch/dropout_rate/weight_scaled": range(STEPS),
+        "batch/learning_rate": range(STEPS),
+        "batch/momentum": range(STEPS),
+        "dropout_rate/scheduled": range(EPOCHS),
+        "learning_rate": range(EPOCHS),
         "sparsity/hidden": range(EPOCHS),
         "weights/net/hidden/kernel": range(EPOCHS),
         "gradients/net/hidden/kernel": range(EPOCHS),
@@ -126,9 +128,9 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     }.items():
         assert steps_of(tensors[tag]) == list(steps), tag
     for tag, schedule in {
-        "dropout_rate/scheduled": lambda t: 0.1 + 0.4 * t / 40,
-        "learning_rate": lambda t: 0.01 / (1 + t),
-        "momentum": lambda t: 0.5 + 0.01 * t,
+        "batch/dropout_rate/scheduled": lambda t: 0.1 + 0.4 * t / 40,
+        "batch/learning_rate": lambda t: 0.01 / (1 + t),
+        "batch/momentum": lambda t: 0.5 + 0.01 * t,
     }.items():
         values = [float(value) for _, value in tensors[tag]]
         np.testing.assert_allclose(values, [schedule(t) for t in range(STEPS)], 1e-6)

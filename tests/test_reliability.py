@@ -224,14 +224,15 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(tmp_path):
     reference_scalars = read_scalars(tmp_path / "ref_logs")
     # Every step logged exactly once (read_scalars keys are unique steps;
     # the event files are checked for repeats below), with the same values.
-    for tag in ("dropout_rate/scheduled", "learning_rate", "momentum"):
+    tags = ("batch/dropout_rate/scheduled", "dropout_rate/scheduled")
+    for tag in (*tags, "learning_rate", "momentum"):
         assert scalars[tag] == pytest.approx(reference_scalars[tag]), tag
-    assert sorted(scalars["dropout_rate/scheduled"]) == list(range(20))
+    assert sorted(scalars["batch/dropout_rate/scheduled"]) == list(range(20))
     assert sorted(scalars["learning_rate"]) == list(range(5))
-    steps = [
-        step for step, _ in read_tensors(tmp_path / "logs")["dropout_rate/scheduled"]
-    ]
-    assert sorted(steps) == list(range(20))  # no repeated or missing steps
+    tensors = read_tensors(tmp_path / "logs")
+    for tag, count in zip(tags, (20, 5)):  # per step, per epoch
+        steps = [step for step, _ in tensors[tag]]
+        assert sorted(steps) == list(range(count)), tag  # none repeated or missing
 
 
 def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):

@@ -16,7 +16,7 @@ def rated_layers(model):
 
 
 class DropoutRateLogger(LoggingCallback):
-    """Logs `dropout_rate/<path>` for every dropout layer of the model.
+    """Logs the drop rate of every dropout layer of the model.
 
     Every layer `kdrop.registry` knows as dropout-like and gives a rate is
     logged, wherever it sits: inside nested models, inside other layers
@@ -28,12 +28,16 @@ class DropoutRateLogger(LoggingCallback):
     layers log their current rate (it changes as training goes); the others
     their fixed rate.
 
-    - `update_freq="epoch"`: at each epoch end, at step = epoch index, the
-      rate the next training step will use.
-    - `update_freq="batch"` or an int N: before a training step, at its
-      global batch index, the rate that step uses (every step, or the first
-      step of each block of N). With `steps_per_execution` k > 1 Keras calls
-      batch hooks once per k steps, so a value is logged at most once per k.
+    - Always, at each epoch end: `dropout_rate/<path>` at step = epoch
+      index (the axis of Keras's `epoch_loss`), the rate the next training
+      step will use.
+    - With `update_freq="batch"` or an int N, also before a training step:
+      `batch/dropout_rate/<path>` at step = the 0-based global batch index
+      of that step, the rate it uses (every step, or the first step of each
+      block of N). Keras's own `batch_*` and `evaluation_*_vs_iterations`
+      curves count the steps done (1-based): their step s is our step
+      s - 1. With `steps_per_execution` k > 1 Keras calls batch hooks once
+      per k steps, so a value is logged at most once per k.
 
     On JAX, per-batch logging calls `model.jax_state_sync()` first (JAX's
     `fit` copies layer variables back only at epoch ends), which costs one
@@ -58,10 +62,10 @@ class DropoutRateLogger(LoggingCallback):
         self._next_logged_step = 0
         self._layers = []
 
-    def _log(self, step):
+    def _log(self, prefix, step):
         for path, layer in self._layers:
             rate = registry.current_rate(layer)
-            self.write_scalar(f"dropout_rate/{path}", rate, step)
+            self.write_scalar(f"{prefix}dropout_rate/{path}", rate, step)
         self.flush_writes()
 
     def dashboard_charts(self):
@@ -80,11 +84,10 @@ class DropoutRateLogger(LoggingCallback):
         step = self.global_step(batch)
         if step >= self._next_logged_step:
             sync_training_state(self.model)
-            self._log(step)
+            self._log("batch/", step)
             n = self._every_n_batches
             self._next_logged_step = (step // n + 1) * n
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._every_n_batches is None:
-            self._log(epoch)
+        self._log("", epoch)
         super().on_epoch_end(epoch, logs)

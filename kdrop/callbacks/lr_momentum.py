@@ -78,9 +78,13 @@ class LRMomentumScheduler(LoggingCallback):
     step; with `steps_per_execution` k > 1, before each block of k steps).
     A schedule is any callable of `t`: a Python function, a
     `keras.optimizers.schedules.LearningRateSchedule`, a kdrop schedule, or
-    the recipes `kdrop.optimizer_schedules.hinton2012()` / `srivastava2014()`. Both
-    values are logged as `learning_rate` and `momentum` when `log_dir` is
-    given.
+    the recipes `kdrop.optimizer_schedules.hinton2012()` / `srivastava2014()`.
+    With `log_dir`, both values are logged per epoch as `learning_rate` and
+    `momentum` at step = epoch index (the value the epoch used; with
+    `update_freq="batch"`, its last step's, written at the epoch end) and,
+    with `update_freq="batch"`, also as `batch/learning_rate` and
+    `batch/momentum` at step = the 0-based global batch index of the step
+    they are set for (Keras's own `batch_*` curves are 1-based).
 
     Momentum needs `kdrop.optimizers.SGD`, which holds it in a variable:
     Keras's optimizers read momentum (SGD) or beta_1 (Adam) as a Python
@@ -130,6 +134,7 @@ class LRMomentumScheduler(LoggingCallback):
         self.learning_rate = _check_schedule(learning_rate, "learning_rate")
         self.momentum = _check_schedule(momentum, "momentum")
         self.update_freq = check_choice(update_freq, "update_freq", ("epoch", "batch"))
+        self._last_values = {}  # what _apply set last, by tag
 
     def on_train_begin(self, logs=None):
         optimizer = _base_optimizer(self.model)
@@ -174,9 +179,11 @@ class LRMomentumScheduler(LoggingCallback):
         if self.momentum is not None:
             values["momentum"] = _value(self.momentum, "momentum", step)
             optimizer.momentum = values["momentum"]
+        self._last_values = values
         if self.log_dir is not None:
+            prefix = "batch/" if self.update_freq == "batch" else ""
             for tag, value in values.items():
-                self.write_scalar(tag, value, step)
+                self.write_scalar(prefix + tag, value, step)
             self.flush_writes()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -188,3 +195,10 @@ class LRMomentumScheduler(LoggingCallback):
         if self.update_freq == "batch":
             sync_training_state(self.model)
             self._apply(self.global_step(batch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Per batch, the epoch's curve gets the values of its last step.
+        if self.update_freq == "batch" and self.log_dir is not None:
+            for tag, value in self._last_values.items():
+                self.write_scalar(tag, value, epoch)
+        super().on_epoch_end(epoch, logs)

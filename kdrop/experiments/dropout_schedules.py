@@ -22,7 +22,7 @@ from kdrop import schedules
 from kdrop.experiments import common
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
-RATE_TAG = "dropout_rate/dropout"
+RATE_TAG = "batch/dropout_rate/dropout"
 DEFAULT_SEEDS = 3
 COLUMNS = ("mean_rate", "test_error_%", "test_loss", "train_accuracy", "gap")
 
