@@ -31,7 +31,12 @@ from kdrop.experiments import (
     scaling_demo,
     sparsity_autoencoder,
 )
-from tests.event_files import read_histograms, read_scalars, read_tensors
+from tests.event_files import (
+    read_descriptions,
+    read_histograms,
+    read_scalars,
+    read_tensors,
+)
 from tests.tensorboard_plugins import hparams_experiment, hparams_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -175,6 +180,7 @@ def test_cnn_dropout_smoke(tmp_path):
         tmp_path, {variant: variant for variant in CNN_VARIANTS}, [3, 4], epochs=2
     )
     assert_png(tmp_path / "curves.png")
+    assert_figure_logged(tmp_path, "curves")
     assert_hparams_table(tmp_path, rows, "variant", ("variant", "dropout", "seed"))
     steps = np.arange(32)  # 2 epochs of 512 / 32 steps
     for row in rows:
@@ -243,6 +249,33 @@ def test_plot_bands_draws_mean_and_sample_std(tmp_path):
     saved = read_csv(tmp_path / "curves.csv")
     np.testing.assert_allclose([float(r["std"]) for r in saved[:3]], std)
     assert_png(tmp_path / "bands.png")
+
+
+def assert_figure_logged(out, name):
+    """The figure `out/<name>.png` is also the image `<name>` of the run
+    `figures`: the same PNG bytes, with a description."""
+    tensors = read_tensors(out, common.FIGURES_RUN)
+    ((step, (width, height, png)),) = tensors[name]
+    saved = (out / f"{name}.png").read_bytes()
+    assert step == 0 and png == saved
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[:2] == (int(height), int(width))
+    assert read_descriptions(out, common.FIGURES_RUN)[name]
+
+
+def test_a_figure_is_logged_as_an_image_and_replaced_with_it(tmp_path):
+    for value in (1.0, 2.0):
+        with common.figure(str(tmp_path / "plot.png"), description="A line.") as (
+            _,
+            axes,
+        ):
+            axes.plot([0.0, value])
+        assert_figure_logged(tmp_path, "plot")
+    assert read_descriptions(tmp_path, common.FIGURES_RUN) == {"plot": "A line."}
+    # The second figure's event file replaced the first's: a script run
+    # again into `out` is not refused for its figures.
+    assert len(os.listdir(tmp_path / common.FIGURES_RUN)) == 1
+    common.prepare_out(str(tmp_path))
 
 
 def test_goal_verdicts():
@@ -559,6 +592,8 @@ def test_sparsity_autoencoder_smoke(tmp_path):
         assert np.all(pixels[0, :, :3] == 1.0) and 0.3 < pixels[1:29, 1:29].mean() < 0.7
     assert_png(tmp_path / "hidden_activations.png")
     assert_png(tmp_path / "features.png")
+    for name in ("hidden_activations", "features"):
+        assert_figure_logged(tmp_path, name)
 
 
 def test_feature_grid_places_each_unit_in_its_tile():
@@ -712,6 +747,8 @@ def test_mc_uncertainty_smoke(tmp_path):
         assert 0.1 <= row["mc_confidence"] <= 1 and row["mc_mutual_information"] >= 0
     assert_png(tmp_path / "rotated_one.png")
     assert_png(tmp_path / "reliability.png")
+    for name in ("rotated_one", "reliability"):
+        assert_figure_logged(tmp_path, name)
 
 
 def test_mc_uncertainty_tables_are_mean_and_std_over_seeds():

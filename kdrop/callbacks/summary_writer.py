@@ -117,12 +117,15 @@ class SummaryWriter:
     hook that made it (`flush()`), so a run stopped by an exception keeps
     everything logged before; the file is also closed when the writer is
     garbage-collected or the interpreter exits. With `temporary=True` the
-    writer owns `directory` and removes it, files and all, when closed.
+    writer owns `directory` and removes it, files and all, when closed;
+    `filename_suffix` ends the event file's name.
     """
 
-    def __init__(self, directory, temporary=False):
+    def __init__(self, directory, temporary=False, filename_suffix=""):
         self.directory = directory
-        self._writer = EventFileWriter(directory, flush_secs=5)
+        self._writer = EventFileWriter(
+            directory, flush_secs=5, filename_suffix=filename_suffix
+        )
         self._finalizer = weakref.finalize(
             self, _close, self._writer, directory if temporary else None
         )

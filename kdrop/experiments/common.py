@@ -13,6 +13,7 @@ import numpy as np
 
 import kdrop
 from kdrop import optional, validation
+from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
 
 # Curriculum(0.5, gamma) with gamma = CURRICULUM_SPEED / total_steps has
 # rate 0.5 * (1 - exp(-3)) = 0.475, 95 % of its final 0.5, at mid-training.
@@ -153,14 +154,18 @@ def prepare_out(out, overwrite=False):
     next to them, and TensorBoard then shows both runs' values at the same
     steps as one series. So an `out` holding event files is refused, unless
     `overwrite` is True, which deletes those event files (only them: figures
-    and summary.csv are rewritten anyway).
+    and summary.csv are rewritten anyway). The figures' own event files, in
+    `out/figures`, are not counted: each is replaced with its figure
+    (`log_figure`).
 
     Raises:
         ValueError: `out` holds event files and `overwrite` is False.
     """
+    figures = os.path.join(out, FIGURES_RUN)
     previous = sorted(
         os.path.join(root, name)
         for root, _, names in os.walk(out)
+        if root != figures
         for name in names
         if name.startswith(EVENT_FILE_PREFIX)
     )
@@ -392,9 +397,35 @@ def read_logged(log_dir, tag):
     return np.array([event.step for event in events]), values
 
 
+FIGURES_RUN = "figures"  # the TensorBoard run of a script's figures
+
+
+def log_figure(path, description):
+    """Writes the PNG at `path` as an image summary (tag = its file name
+    without ".png", step 0, with `description`) into the TensorBoard run
+    `FIGURES_RUN` beside it, in an event file of its own that replaces the
+    one a previous run wrote for that figure, as the PNG itself is
+    replaced. (`prepare_out` leaves that run alone for that reason.)"""
+    directory = prepare_log_dir(os.path.dirname(path) or ".", FIGURES_RUN)
+    tag = os.path.splitext(os.path.basename(path))[0]
+    suffix = f".{tag}"
+    for name in os.listdir(directory):
+        if name.startswith(EVENT_FILE_PREFIX) and name.endswith(suffix):
+            os.remove(os.path.join(directory, name))
+    with open(path, "rb") as handle:
+        png = handle.read()
+    writer = SummaryWriter(directory, filename_suffix=suffix)
+    try:
+        writer.image(tag, png, 0, description=description)
+    finally:
+        writer.close()
+
+
 @contextlib.contextmanager
-def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
-    """Yields (figure, axes) and saves the figure to `path` (Agg backend)."""
+def figure(path, ncols=1, nrows=1, size=(6, 4), *, description, **kwargs):
+    """Yields (figure, axes), saves the figure to `path` (Agg backend) and
+    logs it for TensorBoard's IMAGES dashboard (`log_figure`, with
+    `description`: what the figure shows, one line)."""
     matplotlib = optional.require("matplotlib", "The experiment scripts")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -406,6 +437,7 @@ def figure(path, ncols=1, nrows=1, size=(6, 4), **kwargs):
         fig.savefig(path, dpi=100)
     finally:
         plt.close(fig)
+    log_figure(path, description)
 
 
 def plot_lines(
@@ -424,7 +456,10 @@ def plot_lines(
     to its error-bar half-widths; `xscale` / `yscale` e.g. "log"."""
     import matplotlib.ticker
 
-    with figure(path) as (_, axes):
+    with figure(path, description=f"{title}: {ylabel} against {xlabel}.") as (
+        _,
+        axes,
+    ):
         for label, (xs, ys) in series.items():
             marker = "o" if len(xs) < 30 else None
             if errors and label in errors:
@@ -570,10 +605,18 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
     rows = []
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    with figure(path, ncols, nrows, size=(6 * ncols, 4 * nrows), squeeze=False) as (
-        fig,
-        axes,
-    ):
+    description = (
+        f"{title}: {', '.join(panels)} against {xlabel}; line = mean over "
+        "seeds, band = +- 1 sample std."
+    )
+    with figure(
+        path,
+        ncols,
+        nrows,
+        size=(6 * ncols, 4 * nrows),
+        squeeze=False,
+        description=description,
+    ) as (fig, axes):
         for axis, (panel, series) in zip(axes.flat, panels.items()):
             for index, (label, runs) in enumerate(series.items()):
                 runs = np.asarray(runs, dtype=float)

@@ -184,7 +184,13 @@ def plot_rotation(path, images, draws, deterministic):
     positions = np.arange(len(images))
     strip = np.concatenate([image[..., 0] for image in images], axis=1)
     with common.figure(
-        path, nrows=2, size=(10, 6), gridspec_kw={"height_ratios": [1, 3]}
+        path,
+        nrows=2,
+        size=(10, 6),
+        gridspec_kw={"height_ratios": [1, 3]},
+        description=f'A test "{DIGIT}" rotated 0-180 degrees: softmax outputs of '
+        "every MC dropout pass (points) and of the deterministic network "
+        "(diamonds) for the three classes the passes pick most.",
     ) as (_, (top, bottom)):
         top.imshow(strip, cmap="gray_r", extent=(-0.5, len(images) - 0.5, 0, 1))
         top.set_axis_off()
@@ -220,7 +226,13 @@ def plot_rotation(path, images, draws, deterministic):
 
 
 def plot_reliability(path, tables):
-    with common.figure(path, size=(4.5, 4.5)) as (_, axes):
+    with common.figure(
+        path,
+        size=(4.5, 4.5),
+        description="Reliability diagram on the test set (first seed): "
+        "accuracy per confidence bin of the deterministic and MC dropout "
+        "predictions; the diagonal is perfect calibration.",
+    ) as (_, axes):
         for prediction, label in zip(PREDICTIONS, ("deterministic", "MC dropout")):
             uncertainty.plot_reliability(tables[prediction], ax=axes, label=label)
         axes.set_title("Reliability on the test set (first seed)")

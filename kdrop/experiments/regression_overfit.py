@@ -114,7 +114,12 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
                 }
             )
     (x_train, y_train), (x_test, y_test) = first_data
-    with common.figure(os.path.join(out, "fit.png")) as (_, axes):
+    with common.figure(
+        os.path.join(out, "fit.png"),
+        description="The MLPs' fits to the 10 noisy training points (first "
+        "seed; mean +- 1 std over seeds as a band) against the test points "
+        "and y = 1.5 x.",
+    ) as (_, axes):
         axes.scatter(
             x_test, y_test, s=8, color="lightgray", label="test points (noise 0.3)"
         )

@@ -206,10 +206,13 @@ def run(
 
 def _plot_features(path, grids):
     """Srivastava Fig. 7: the learned features side by side."""
-    with common.figure(path, ncols=len(grids), size=(6 * len(grids), 6.4)) as (
-        _,
-        axes,
-    ):
+    with common.figure(
+        path,
+        ncols=len(grids),
+        size=(6 * len(grids), 6.4),
+        description="Features learned by the autoencoder's hidden units "
+        "(first seed): each tile is one unit's input weights as an image.",
+    ) as (_, axes):
         for axis, (label, grid) in zip(np.atleast_1d(axes), grids.items()):
             axis.imshow(grid, cmap="gray", vmin=0, vmax=1)
             axis.set_axis_off()
@@ -220,7 +223,15 @@ def _plot(path, unit_means, histograms, zero_fractions):
     """Srivastava Fig. 8's panels per model (first seed): histogram of the
     units' mean activations (top) and histogram of all activations
     (bottom)."""
-    with common.figure(path, ncols=len(unit_means), nrows=2, size=(10, 6)) as (_, axes):
+    with common.figure(
+        path,
+        ncols=len(unit_means),
+        nrows=2,
+        size=(10, 6),
+        description="Per model (first seed): histogram of the hidden units' "
+        "mean activations (top) and of all hidden activations (bottom, log "
+        "scale) on the test images.",
+    ) as (_, axes):
         for column, label in enumerate(unit_means):
             top, bottom = axes[0, column], axes[1, column]
             top.hist(unit_means[label], bins=30, color="darkorange")
