@@ -13,11 +13,17 @@ import urllib.request
 import keras
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import plugin_event_accumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
 
 import kdrop
 from kdrop import callbacks
-from kdrop.callbacks.summary_writer import SummaryWriter
+from kdrop.callbacks.summary_writer import (
+    SummaryWriter,
+    histogram_from_values,
+    prepare_log_dir,
+)
 from kdrop.callbacks.tags import DESCRIPTIONS, describe
 from tests.callback_models import X, Y, relu_model
 from tests.conftest import BACKEND
@@ -275,3 +281,41 @@ def test_temporary_writer_removes_its_directory_when_closed_or_collected(tmp_pat
     gc.collect()
     assert not closed.exists() and not collected.exists()
     assert read_scalars(kept, subdir="") == {"x": {3: 2.0}}
+
+
+def test_a_tags_metadata_goes_with_its_first_value_only(tmp_path):
+    writer = SummaryWriter(prepare_log_dir(tmp_path))
+    for step in range(3):
+        writer.scalar("loss", 0.5 * step, step, description="A loss. Per batch.")
+    buckets = histogram_from_values(np.arange(10.0))
+    for step in range(2):
+        writer.histogram("values", buckets, step, description="Values. Per epoch.")
+    writer.close()
+    (path,) = (tmp_path / "train").iterdir()
+    values = [
+        value
+        for event in EventFileLoader(str(path)).Load()
+        for value in event.summary.value
+    ]
+    assert [(v.tag, v.HasField("metadata")) for v in values] == [
+        ("loss", True),
+        ("loss", False),
+        ("loss", False),
+        ("values", True),
+        ("values", False),
+    ]
+    # TensorBoard still files every value under its plugin, with its
+    # description.
+    assert read_scalars(tmp_path) == {"loss": {0: 0.0, 1: 0.5, 2: 1.0}}
+    histograms = read_histograms(tmp_path)["values"]
+    assert sorted(histograms) == [0, 1]
+    np.testing.assert_array_equal(histograms[1], buckets)
+    assert read_descriptions(tmp_path) == {
+        "loss": "A loss. Per batch.",
+        "values": "Values. Per epoch.",
+    }
+    served = plugin_event_accumulator.EventAccumulator(str(tmp_path / "train"))
+    served.Reload()
+    assert set(served.PluginTagToContent("scalars")) == {"loss"}
+    assert set(served.PluginTagToContent("histograms")) == {"values"}
+    assert [event.step for event in served.Tensors("loss")] == [0, 1, 2]

@@ -118,7 +118,9 @@ class SummaryWriter:
     everything logged before; the file is also closed when the writer is
     garbage-collected or the interpreter exits. With `temporary=True` the
     writer owns `directory` and removes it, files and all, when closed;
-    `filename_suffix` ends the event file's name.
+    `filename_suffix` ends the event file's name. A tag's summary metadata
+    (plugin, display name, description) goes with its first scalar,
+    histogram or image only.
     """
 
     def __init__(self, directory, temporary=False, filename_suffix=""):
@@ -129,6 +131,7 @@ class SummaryWriter:
         self._finalizer = weakref.finalize(
             self, _close, self._writer, directory if temporary else None
         )
+        self._described_tags = set()
 
     def summary(self, summary, step):
         """Writes a `summary_pb2.Summary` (e.g. an hparams plugin proto)."""
@@ -136,12 +139,26 @@ class SummaryWriter:
             event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
         )
 
+    def _described_once(self, summary):
+        # TensorBoard keeps the first metadata it reads for a tag and ignores
+        # later ones, as TensorFlow 1's FileWriter writes it only with a
+        # tag's first value (tensorboard/backend/event_processing/
+        # plugin_event_accumulator.py). Repeating it, with its description,
+        # doubled the size of a per-batch scalar record (BENCHMARKS.md, soak).
+        for value in summary.value:
+            if value.tag in self._described_tags:
+                value.ClearField("metadata")
+            self._described_tags.add(value.tag)
+        return summary
+
     def _add(self, tag, array, metadata, step):
-        self.summary(_summary(tag, array, metadata), step)
+        self.summary(self._described_once(_summary(tag, array, metadata)), step)
 
     def scalar(self, tag, value, step, description=""):
         """Writes one scalar; `description` is shown next to its chart."""
-        self.summary(scalar_summary(tag, value, description), step)
+        self.summary(
+            self._described_once(scalar_summary(tag, value, description)), step
+        )
 
     def histogram(self, tag, buckets, step, description=""):
         """Writes a k x 3 [left, right, count] histogram array."""
