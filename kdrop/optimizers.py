@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kdrop import keras_internals, validation
+from kdrop.backend.assign import uncached
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -79,7 +80,9 @@ class SGD(keras.optimizers.Optimizer):
         if self._momentum_variable is None:
             self._initial_momentum = value
         else:
-            self._momentum_variable.assign(value)
+            self._momentum_variable.assign(
+                uncached(value, self._momentum_variable.dtype)
+            )
 
     @property
     def momentum_variable(self):

@@ -1,5 +1,7 @@
 """Every piece of kdrop that depends on the Keras backend, in one package.
 
+- `assign`: per-step values for variables, without TensorFlow's scalar
+  cache.
 - `distribute`: distinct dropout masks on each `tf.distribute` replica.
 - `gradients`: gradient of a compiled model's loss (tf.function / jax.jit /
   torch.autograd).

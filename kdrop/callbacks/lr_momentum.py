@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kdrop import keras_internals
+from kdrop.backend.assign import uncached
 from kdrop.backend.jax_sync import sync_training_state
 from kdrop.callbacks.base import LoggingCallback
 from kdrop.validation import check_choice
@@ -175,7 +176,10 @@ class LRMomentumScheduler(LoggingCallback):
         values = {}
         if self.learning_rate is not None:
             values["learning_rate"] = _value(self.learning_rate, "learning_rate", step)
-            optimizer.learning_rate = values["learning_rate"]
+            # The learning-rate variable has Keras's float type (floatx).
+            optimizer.learning_rate = uncached(
+                values["learning_rate"], keras.config.floatx()
+            )
         if self.momentum is not None:
             values["momentum"] = _value(self.momentum, "momentum", step)
             optimizer.momentum = values["momentum"]
