@@ -40,7 +40,7 @@ def main(log_dir, jit_compile):
                 scheduled,
                 kdrop.WeightScaledDropout(0.3, name="weight_scaled"),
                 inverted,
-                keras.layers.Dense(3, activation="softmax"),
+                keras.layers.Dense(3, activation="softmax", name="output"),
             ]
         )
         model.compile(
@@ -77,22 +77,49 @@ def main(log_dir, jit_compile):
         t.numpy() != 0 for t in strategy.experimental_local_results(per_replica)
     )
     scalars = read_scalars(log_dir)
-    print(
-        json.dumps(
-            {
-                "replicas": strategy.num_replicas_in_sync,
-                "iterations": int(model.optimizer.iterations.numpy()),
-                "scheduled_step": scheduled.step,
-                "mask_agreement": float(np.mean(first == second)),
-                "dropout_rate_steps": sorted(scalars["batch/dropout_rate/scheduled"]),
-                "learning_rate_steps": sorted(scalars["batch/learning_rate"]),
-                "sparsity_steps": sorted(scalars["sparsity/hidden"]),
-                "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
-                "deterministic_accuracy": scalars["mc_dropout/accuracy/deterministic"],
-                "predict_accuracy": float(np.mean(predicted == y[:32])),
-            }
-        )
+    report = {
+        "replicas": strategy.num_replicas_in_sync,
+        "iterations": int(model.optimizer.iterations.numpy()),
+        "scheduled_step": scheduled.step,
+        "mask_agreement": float(np.mean(first == second)),
+        "dropout_rate_steps": sorted(scalars["batch/dropout_rate/scheduled"]),
+        "learning_rate_steps": sorted(scalars["batch/learning_rate"]),
+        "sparsity_steps": sorted(scalars["sparsity/hidden"]),
+        "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
+        "deterministic_accuracy": scalars["mc_dropout/accuracy/deterministic"],
+        "predict_accuracy": float(np.mean(predicted == y[:32])),
+    }
+    report["in_scope_gradient_norm"], report["reference_gradient_norm"] = (
+        gradient_norms_in_scope(strategy, model, x[:32], y[:32], log_dir)
     )
+    print(json.dumps(report))
+
+
+def gradient_norms_in_scope(strategy, model, x, y, log_dir):
+    """Trains one more epoch with `fit` inside the strategy's scope, as many
+    scripts call it (the gradient probe then runs in cross-replica context),
+    and returns WeightHistograms' logged norm of the output kernel's gradient
+    and numpy's."""
+    in_scope = os.path.join(log_dir, "in_scope")
+    with strategy.scope():
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            verbose=0,
+            callbacks=[kdrop.callbacks.WeightHistograms(in_scope, data=(x, y))],
+        )
+    hidden, output = model.get_layer("hidden"), model.get_layer("output")
+    # Inference: relu, then x * keep for WeightScaledDropout(0.3), the
+    # inverted layers pass through; softmax cross-entropy's gradient.
+    features = np.maximum(x @ hidden.kernel.numpy() + hidden.bias.numpy(), 0) * 0.7
+    logits = features @ output.kernel.numpy() + output.bias.numpy()
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    probabilities[np.arange(len(y)), y] -= 1
+    reference = features.T @ probabilities / len(y)
+    logged = read_scalars(in_scope)["gradient_norm/sequential/output/kernel"][0]
+    return logged, float(np.linalg.norm(reference))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     accuracy = report["deterministic_accuracy"]
     assert sorted(accuracy) == ["0", "1"]
     assert accuracy["1"] == pytest.approx(report["predict_accuracy"])
+    # WeightHistograms with `fit` inside strategy.scope(): the whole probe
+    # batch's gradient (not 1/replicas of it), against numpy.
+    assert report["in_scope_gradient_norm"] == pytest.approx(
+        report["reference_gradient_norm"], rel=1e-4
+    )
 
 
 @pytest.mark.multiprocess

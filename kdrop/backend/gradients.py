@@ -12,14 +12,32 @@ from keras import ops
 def _tensorflow_gradients(model):
     import tensorflow as tf
 
-    @tf.function
     def gradients(x, y):
         with tf.GradientTape() as tape:
             y_pred = model(x, training=False)
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
         return tape.gradient(loss, model.trainable_variables)
 
-    return gradients
+    @tf.function
+    def on_one_replica(x, y):
+        # Inside a tf.distribute strategy's scope (`fit` called in
+        # `with strategy.scope()`), TensorFlow gives no handle of a
+        # distributed variable in cross-replica context: every replica
+        # computes the whole batch's gradient and the first is kept. Keras
+        # divided the loss by the replica count (scale_loss_for_distribution).
+        strategy = tf.distribute.get_strategy()
+        per_replica = strategy.run(gradients, args=(x, y))
+        first = strategy.experimental_local_results(per_replica)[0]
+        return [None if g is None else g * strategy.num_replicas_in_sync for g in first]
+
+    compiled = tf.function(gradients)
+
+    def in_context(x, y):
+        if tf.distribute.has_strategy():
+            return on_one_replica(x, y)
+        return compiled(x, y)
+
+    return in_context
 
 
 def _jax_gradients(model):
