@@ -17,9 +17,13 @@ import time
 import urllib.error
 import urllib.request
 
+from tests.event_files import read_metadata
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WINDOW = (1400, 900)
+# The plugins whose tags the Time Series dashboard shows.
+TIME_SERIES_PLUGINS = ("scalars", "histograms", "images")
 
 # Elements matching a CSS selector below `root` (the document when None),
 # inside shadow roots too: the Custom Scalars, Images and HParams dashboards
@@ -107,6 +111,24 @@ def _tail(path, chars=2000):
         return file.read()[-chars:]
 
 
+def logged_tags(logdir):
+    """{run: set of tags} of the Time Series plugins in the event files
+    below `logdir` (read with TensorBoard's EventAccumulator), runs named as
+    TensorBoard names them: the directory relative to `logdir`."""
+    tags = {}
+    for directory, _, files in os.walk(logdir):
+        if not any(name.startswith("events.out.tfevents") for name in files):
+            continue
+        run_tags = {
+            tag
+            for tag, metadata in read_metadata(directory, "").items()
+            if metadata.plugin_data.plugin_name in TIME_SERIES_PLUGINS
+        }
+        if run_tags:
+            tags[os.path.relpath(directory, logdir)] = run_tags
+    return tags
+
+
 def served_tags(url):
     """{run: set of tags} that the Time Series dashboard of the server at
     `url` can show (scalars, histograms and images), as loaded so far."""
@@ -171,9 +193,11 @@ def chromium(window=WINDOW):
 def open_dashboard(driver, url, dashboard):
     """Loads TensorBoard's `dashboard` ("custom_scalars", "hparams",
     "timeseries", "images": the URL fragment) in a fresh page, so no other
-    dashboard stays in the DOM."""
+    dashboard stays in the DOM. Time Series charts are drawn in SVG (the
+    forceSVG option), not WebGL, which headless Chromium without a GPU
+    leaves blank, and so their lines are in the DOM."""
     driver.get("about:blank")
-    driver.get(f"{url}/#{dashboard}")
+    driver.get(f"{url}/?forceSVG=true#{dashboard}")
 
 
 def deep_elements(driver, selector, root=None):

@@ -33,7 +33,6 @@ pytestmark = pytest.mark.browser
 MODES = ("inverted", "weight_scaled")  # one run per dropout convention
 SUBDIRS = ("train", "validation")
 EPOCHS = 3
-TIME_SERIES_PLUGINS = ("scalars", "histograms", "images")
 MC_METRICS = ("accuracy", "nll", "brier", "ece")
 LAYERS = ("hidden", "dropout", "classifier")
 METRICS = {"loss": "final training loss", "val_loss": "final validation loss"}
@@ -182,22 +181,6 @@ CUSTOM_SCALARS = [
 ]
 
 
-def time_series_tags(root):
-    """{run: tags} of the Time Series plugins, read from the event files:
-    the callbacks' runs `<mode>/train` and `<mode>/validation`, and the run
-    `<mode>` where log_hparams writes the final metrics."""
-    tags = {}
-    for mode in MODES:
-        for subdir in ("", *SUBDIRS):
-            run = f"{mode}/{subdir}".rstrip("/")
-            tags[run] = {
-                tag
-                for tag, metadata in read_metadata(root / mode, subdir).items()
-                if metadata.plugin_data.plugin_name in TIME_SERIES_PLUGINS
-            }
-    return tags
-
-
 def hparams_rows(header, rows):
     """{value of the dropout column: {column: cell text}} without the Trial
     ID and Show Metrics columns."""
@@ -236,7 +219,12 @@ def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
     kdrop.callbacks.log_hparams_config(
         root, {name: None for name in hparams(MODES[0])}, METRICS
     )
-    tags = time_series_tags(root)
+    # The runs <mode>/train and <mode>/validation (the callbacks), and <mode>
+    # (log_hparams' final metrics).
+    tags = browser.logged_tags(root)
+    assert sorted(tags) == sorted(
+        f"{mode}{subdir}" for mode in MODES for subdir in ("", "/train", "/validation")
+    )
     groups = sorted(
         {tag.split("/")[0] for run_tags in tags.values() for tag in run_tags}
     )

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Screenshots of TensorBoard's dashboards over a log directory.
+
+    .venv/bin/python scripts/dashboard_screenshots.py logs/cnn_dropout
+
+starts `tensorboard` on a loopback port, waits until it has read every
+event file, and saves the Custom Scalars, HParams, Time Series and Images
+dashboards, as headless Chromium shows them once loaded, to
+`docs/tensorboard_<dashboard>.png` (1400 x 900). Needs what the browser
+test needs: Debian's `chromium` and `chromium-driver` and `selenium`.
+The README's screenshots come from the main job's default run.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+# The browser helpers live with the test that checks the same pages.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import tensorboard_browser as browser
+
+
+def _charts_drawn(driver):
+    categories = browser.custom_scalar_charts(driver)
+    return categories and all(lines for _, charts in categories for _, lines in charts)
+
+
+def _images_loaded(driver):
+    cards = browser.image_cards(driver)
+    return cards and all(width > 0 for *_, width in cards)
+
+
+# The Time Series screenshot shows the tags of the dropout story only.
+TIME_SERIES_FILTER = (
+    r"^(dropout_rate|dropped_fraction|generalization_gap)/|^epoch_loss$"
+)
+_ON_SCREEN = """
+const box = arguments[0].getBoundingClientRect();
+return box.height > 0 && box.top < window.innerHeight;
+"""
+
+
+def _filter_time_series(driver, timeout):
+    """Closes the settings pane and filters the tags by TIME_SERIES_FILTER."""
+    from selenium.webdriver.common.keys import Keys
+
+    search = browser.wait_for(
+        lambda: browser.deep_elements(
+            driver, 'input[placeholder="Filter tags (regex)"]'
+        ),
+        timeout,
+        lambda: "the Time Series page has no tag filter",
+    )[0]
+    (settings,) = browser.deep_elements(
+        driver, 'button[aria-label="Toggle settings side pane"]'
+    )
+    settings.click()
+    # Escape closes the list of suggested tags that typing opens.
+    search.send_keys(TIME_SERIES_FILTER, Keys.ESCAPE)
+
+
+def _time_series_drawn(driver):
+    """Every scalar card on screen has its lines (TensorBoard draws only
+    the cards on screen)."""
+    cards = [
+        card
+        for card in browser.deep_elements(driver, "scalar-card")
+        if driver.execute_script(_ON_SCREEN, card)
+    ]
+    return cards and all(
+        browser.deep_elements(driver, "div.series-view svg path", card)
+        for card in cards
+    )
+
+
+# dashboard -> (what to do once it is open, or None; when it is drawn)
+DASHBOARDS = {
+    "custom_scalars": (None, _charts_drawn),
+    "hparams": (None, lambda driver: browser.hparams_table(driver)[1]),
+    "timeseries": (_filter_time_series, _time_series_drawn),
+    "images": (None, _images_loaded),
+}
+# Lines are drawn a moment after the elements that hold them appear.
+SETTLE_SECONDS = 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("logdir", help="the directory TensorBoard is started on")
+    parser.add_argument("--out", default="docs", help="folder of the PNG files")
+    parser.add_argument(
+        "--timeout", type=float, default=180, help="seconds to wait for each page"
+    )
+    args = parser.parse_args()
+    logged = browser.logged_tags(args.logdir)
+    if not logged:
+        parser.error(
+            f"no event files with scalars, histograms or images below {args.logdir!r}"
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        server_log = os.path.join(scratch, "tensorboard.log")
+        with browser.tensorboard_server(args.logdir, server_log) as url:
+            browser.wait_for(
+                lambda: browser.served_tags(url) == logged,
+                args.timeout,
+                lambda: f"TensorBoard did not load every run of {args.logdir}",
+            )
+            driver = browser.chromium()
+            try:
+                for dashboard, (prepare, drawn) in DASHBOARDS.items():
+                    browser.open_dashboard(driver, url, dashboard)
+                    if prepare is not None:
+                        prepare(driver, args.timeout)
+                    browser.wait_for(
+                        lambda drawn=drawn: drawn(driver),
+                        args.timeout,
+                        lambda dashboard=dashboard: f"{dashboard} was not drawn",
+                    )
+                    time.sleep(SETTLE_SECONDS)
+                    path = os.path.join(args.out, f"tensorboard_{dashboard}.png")
+                    driver.save_screenshot(path)
+                    errors = [
+                        entry["message"]
+                        for entry in browser.console_log(driver)
+                        if entry["level"] == "SEVERE"
+                    ]
+                    print(path, "console errors:", errors or "none")
+            finally:
+                driver.quit()
+
+
+if __name__ == "__main__":
+    main()
