@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -36,9 +37,13 @@ def free_ports(count):
 
 def run_workers(tmp_path, log_dir, model_path, timeout=240):
     """Starts both workers, waits at most `timeout` seconds in all, and
-    returns their reports in task order; kills any still running."""
+    returns their reports in task order; kills any still running.
+
+    Output goes to files, not pipes: a worker blocked on a full pipe would
+    stall the other one's collectives until the timeout."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    processes = []
+    deadline = time.monotonic() + timeout
+    processes, outputs = [], []
     try:
         for index in range(2):
             temporary = tmp_path / f"tmp{index}"
@@ -51,30 +56,39 @@ def run_workers(tmp_path, log_dir, model_path, timeout=240):
                     {"cluster": cluster, "task": {"type": "worker", "index": index}}
                 ),
             }
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        os.path.join(ROOT, "tests", "multi_worker_check.py"),
-                        str(log_dir),
-                        str(model_path),
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    cwd=ROOT,
-                    env=env,
-                )
+            outputs.append(
+                (tmp_path / f"worker{index}.out", tmp_path / f"worker{index}.err")
             )
-        outputs = [process.communicate(timeout=timeout) for process in processes]
+            with (
+                open(outputs[-1][0], "w") as stdout,
+                open(outputs[-1][1], "w") as stderr,
+            ):
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            os.path.join(ROOT, "tests", "multi_worker_check.py"),
+                            str(log_dir),
+                            str(model_path),
+                        ],
+                        stdout=stdout,
+                        stderr=stderr,
+                        cwd=ROOT,
+                        env=env,
+                    )
+                )
+        for process in processes:
+            process.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
         for process in processes:
             if process.poll() is None:
                 os.kill(process.pid, 9)
                 process.wait()
     for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
-    return [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+        assert process.returncode == 0, stderr.read_text()[-3000:]
+    return [
+        json.loads(stdout.read_text().strip().splitlines()[-1]) for stdout, _ in outputs
+    ]
 
 
 def steps_of(events):
