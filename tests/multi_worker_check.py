@@ -73,6 +73,12 @@ def fit_multi_worker(strategy, model, *args, **kwargs):
     """
     from keras.src.backend.tensorflow import trainer
 
+    # A renamed internal would make its patch a no-op: name it instead.
+    for owner, name in [
+        (trainer, "_collective_all_reduce_multi_worker"),
+        (model, "_maybe_symbolic_build"),
+    ]:
+        assert hasattr(owner, name), f"Keras {keras.__version__} has no {name}"
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
     trainer._collective_all_reduce_multi_worker = lambda strategy: False
