@@ -70,16 +70,24 @@ def assert_classifier_rows(rows, csv_path):
             0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
         )
         assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
+        assert row["train_error_%"] == pytest.approx(100 * (1 - row["train_accuracy"]))
         assert row["test_accuracy"] > ABOVE_CHANCE
         assert row["seconds"] > 0
 
 
-def assert_hparams_table(out, rows, by, hparams):
+def assert_hparams_table(
+    out,
+    rows,
+    by,
+    hparams,
+    metrics=common.HPARAMS_METRICS,
+    fixed=("epochs", "batch_size", "optimizer"),
+):
     """The HPARAMS dashboard (read by TensorBoard's plugin) has one row per
     run, with the run's identity and final numbers as in `rows`."""
-    names, _, metrics = hparams_experiment(out)
-    assert set(names) == {*hparams, "epochs", "batch_size", "optimizer"}
-    assert metrics == list(common.HPARAMS_METRICS)
+    names, _, logged_metrics = hparams_experiment(out)
+    assert set(names) == {*hparams, *fixed}
+    assert logged_metrics == list(metrics)
     table = {name: (run, values) for name, run, values in hparams_table(out, "gap")}
     assert len(table) == len(rows)
     for row in rows:
@@ -87,16 +95,9 @@ def assert_hparams_table(out, rows, by, hparams):
         assert {name: run[name] for name in hparams} == {
             name: row[name] for name in hparams
         }
+        # Scalars are float32 in the event file.
         assert values == pytest.approx(
-            {
-                "test_error_%": row["test_error_%"],
-                "train_error_%": 100 * (1 - row["train_accuracy"]),
-                "test_loss": row["test_loss"],
-                "train_loss": row["train_loss"],
-                "gap": row["gap"],
-            },
-            rel=1e-5,
-            abs=1e-6,
+            {name: row[name] for name in metrics}, rel=1e-5, abs=1e-6
         )
 
 
@@ -372,6 +373,7 @@ def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
     [
         cnn_dropout,
         dropout_schedules,
+        mc_uncertainty,
         mc_vs_weight_scaling,
         mlp_dropout,
         sparsity_autoencoder,
@@ -749,6 +751,33 @@ def test_mc_uncertainty_smoke(tmp_path):
     assert_png(tmp_path / "reliability.png")
     for name in ("rotated_one", "reliability"):
         assert_figure_logged(tmp_path, name)
+    # HPARAMS: one row per seed; their means are the calibration table's.
+    names, _, metrics = hparams_experiment(tmp_path)
+    assert set(names) == {
+        "model",
+        "dropout",
+        "seed",
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "samples",
+    }
+    assert metrics == list(mc_uncertainty.HPARAMS_METRICS)
+    table = hparams_table(tmp_path, "test_error_%")
+    assert sorted(run["seed"] for _, run, _ in table) == list(range(seeds))
+    for column, prediction, metric, to_column in [
+        ("test_error_%", "deterministic", "accuracy", lambda a: 100 * (1 - a)),
+        ("mc_test_error_%", "mc", "accuracy", lambda a: 100 * (1 - a)),
+        ("test_loss", "deterministic", "nll", float),
+        ("mc_test_loss", "mc", "nll", float),
+        ("mc_ece", "mc", "ece", float),
+    ]:
+        mean = np.mean([values[column] for _, _, values in table])
+        expected = to_column(calibration[prediction][f"{metric}_mean"])
+        assert mean == pytest.approx(expected, rel=1e-5, abs=1e-5), column
+    for _, _, values in table:
+        gap = (values["test_error_%"] - values["train_error_%"]) / 100
+        assert values["gap"] == pytest.approx(gap, abs=1e-5)
 
 
 def test_mc_uncertainty_tables_are_mean_and_std_over_seeds():

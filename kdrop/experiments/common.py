@@ -298,7 +298,8 @@ def train_classifier(
     writing to `log_dir`).
 
     Returns:
-        `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy, gap,
+        `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy,
+        gap, train_error_%,
         test_error_%, test_loss, seconds}, of the final model in inference
         mode (the training set is re-evaluated without dropout, as
         Srivastava et al. do, not the running accuracy of `fit` under
@@ -328,6 +329,7 @@ def train_classifier(
         "train_accuracy": float(train_accuracy),
         "test_accuracy": float(test_accuracy),
         "gap": float(train_accuracy - test_accuracy),
+        "train_error_%": 100 * (1 - float(train_accuracy)),
         "test_error_%": float(curves["test error (%)"][-1]),
         "test_loss": float(curves["test loss"][-1]),
         "seconds": round(seconds, 1),
@@ -347,31 +349,29 @@ HPARAMS_METRICS = {
 }
 
 
-def log_hparams(out, rows, by, hparams, **fixed):
+def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
     """Logs every run of an experiment for TensorBoard's HPARAMS dashboard.
 
-    `rows` are `train_classifier` rows with the run's identity columns (as
-    `report_seeds` takes them); each row's run, `run_dir(out, row[by],
-    row["seed"])`, gets its hyperparameters (the columns `hparams` and the
-    settings `fixed` shared by all runs, e.g. epochs=20) and the final
-    metrics `HPARAMS_METRICS` (`kdrop.callbacks.log_hparams`); `out` gets
+    `rows` are the experiment's per-run rows (as `report_seeds` takes them);
+    each row's run, `run_dir(out, row[by], row["seed"])`, gets its
+    hyperparameters (the columns `hparams` and the settings `fixed` shared
+    by all runs, e.g. epochs=20) and its final metrics (the columns
+    `metrics`, {column: description}; default: those of a
+    `train_classifier` row) with `kdrop.callbacks.log_hparams`; `out` gets
     the experiment's declaration (`kdrop.callbacks.log_hparams_config`).
     """
     runs = []
     for row in rows:
         run_hparams = {name: row[name] for name in hparams} | fixed
-        metrics = dict(row, **{"train_error_%": 100 * (1 - row["train_accuracy"])})
         kdrop.callbacks.log_hparams(
             run_dir(out, row[by], row["seed"]),
             run_hparams,
-            {name: metrics[name] for name in HPARAMS_METRICS},
+            {name: row[name] for name in metrics},
             step=fixed.get("epochs", 0),
         )
         runs.append(run_hparams)
     kdrop.callbacks.log_hparams_config(
-        out,
-        {name: [run[name] for run in runs] for name in runs[0]},
-        HPARAMS_METRICS,
+        out, {name: [run[name] for run in runs] for name in runs[0]}, metrics
     )
 
 

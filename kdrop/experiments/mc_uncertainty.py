@@ -35,6 +35,20 @@ ANGLES = np.linspace(0.0, 180.0, 12)
 DIGIT = 1
 BINS = 15
 PREDICTIONS = ("deterministic", "mc")
+DROPOUT = "InvertedDropout(0.5) before fc1 and the classifier"
+# Each seed's final numbers in the HPARAMS dashboard; "test" columns are the
+# deterministic prediction's (dropout off), "mc_" ones the MC average's.
+HPARAMS_METRICS = {
+    "test_error_%": "Test error (%), deterministic prediction.",
+    "mc_test_error_%": "Test error (%), MC dropout average.",
+    "test_loss": "Test NLL (nats), deterministic prediction.",
+    "mc_test_loss": "Test NLL (nats), MC dropout average.",
+    "ece": "Test expected calibration error, deterministic prediction.",
+    "mc_ece": "Test expected calibration error, MC dropout average.",
+    "train_error_%": "Training-set error (%), deterministic prediction.",
+    "train_loss": "Training-set loss, deterministic prediction.",
+    "gap": "Train minus test accuracy, deterministic prediction.",
+}
 
 
 def lenet(seed):
@@ -239,6 +253,27 @@ def plot_reliability(path, tables):
     return path
 
 
+def hparams_row(seed, train_loss, train_accuracy, calibration):
+    """One seed's row for `common.log_hparams`: its identity and the
+    `HPARAMS_METRICS` from its training-set evaluation and its test-set
+    `calibration` ({prediction: {metric: value}})."""
+    deterministic, mc = calibration["deterministic"], calibration["mc"]
+    return {
+        "model": "lenet",
+        "dropout": DROPOUT,
+        "seed": seed,
+        "test_error_%": 100 * (1 - deterministic["accuracy"]),
+        "mc_test_error_%": 100 * (1 - mc["accuracy"]),
+        "test_loss": deterministic["nll"],
+        "mc_test_loss": mc["nll"],
+        "ece": deterministic["ece"],
+        "mc_ece": mc["ece"],
+        "train_error_%": 100 * (1 - train_accuracy),
+        "train_loss": train_loss,
+        "gap": train_accuracy - deterministic["accuracy"],
+    }
+
+
 def run(
     epochs=20,
     dataset="offline",
@@ -249,13 +284,16 @@ def run(
     batch_size=128,
     train_size=None,
     verbose=0,
+    overwrite=False,
 ):
     """Trains the CNN once per seed and measures its uncertainty.
 
     Writes `out/rotated_one.png`, `out/reliability.png`,
     `out/calibration.csv`, `out/ood.csv` and `out/rotation.csv` (first
     seed: per angle, MC and deterministic predicted class and confidence,
-    mutual information).
+    mutual information), and each seed's hyperparameters and final numbers
+    (`HPARAMS_METRICS`) for TensorBoard's HPARAMS dashboard
+    (`out/lenet/seed_<s>`).
 
     Args:
         epochs: int > 0, training epochs per seed.
@@ -267,6 +305,9 @@ def run(
         batch_size: int > 0, examples per training step.
         train_size: None, or train on the first `train_size` images only.
         verbose: Keras `fit` verbosity.
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `common.prepare_out`).
 
     Returns:
         A dict of the three tables (lists of dicts): calibration, ood,
@@ -279,18 +320,24 @@ def run(
             "`samples` must be at least 2 (mutual information compares "
             f"passes). Received: samples={samples}."
         )
-    results = []
+    results, runs = [], []
     for run_seed, train, test, _ in common.seeded_runs(
-        dataset, seeds, train_size, out, False, epochs, batch_size
+        dataset, seeds, train_size, out, overwrite, epochs, batch_size
     ):
         one = test[0][np.flatnonzero(test[1] == DIGIT)[0]]
         rotated = np.stack([rotate(one, angle) for angle in ANGLES])
         keras.utils.set_random_seed(run_seed)
         model = lenet(run_seed)
         model.fit(*train, batch_size=batch_size, epochs=epochs, verbose=verbose)
+        train_loss, train_accuracy = model.evaluate(*train, batch_size=512, verbose=0)
         results.append(
             evaluate_seed(
                 model, test, rotated, ood_sets(test[0], run_seed), samples, run_seed
+            )
+        )
+        runs.append(
+            hparams_row(
+                run_seed, train_loss, train_accuracy, results[-1]["calibration"]
             )
         )
         accuracy = results[-1]["calibration"]["mc"]["accuracy"]
@@ -314,12 +361,30 @@ def run(
     common.report(calibration, out, "calibration.csv")
     common.report(ood, out, "ood.csv")
     common.report(rotation, out, "rotation.csv")
+    common.log_hparams(
+        out,
+        runs,
+        "model",
+        ("model", "dropout", "seed"),
+        HPARAMS_METRICS,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="Adam",
+        samples=samples,
+    )
+    common.tensorboard_hint(out)
     return {"calibration": calibration, "ood": ood, "rotation": rotation}
 
 
 def main(argv=None):
     parser = common.argument_parser(
-        "mc_uncertainty", __doc__, epochs=20, dataset=True, batch_size=128, seeds=3
+        "mc_uncertainty",
+        __doc__,
+        epochs=20,
+        dataset=True,
+        batch_size=128,
+        seeds=3,
+        events=True,
     )
     parser.add_argument(
         "--samples",
@@ -336,4 +401,5 @@ def main(argv=None):
         args.seeds,
         args.samples,
         args.batch_size,
+        overwrite=args.overwrite,
     )
