@@ -88,7 +88,10 @@ def assert_hparams_table(
     names, _, logged_metrics = hparams_experiment(out)
     assert set(names) == {*hparams, *fixed}
     assert logged_metrics == list(metrics)
-    table = {name: (run, values) for name, run, values in hparams_table(out, "gap")}
+    table = {
+        name: (run, values)
+        for name, run, values in hparams_table(out, next(iter(metrics)))
+    }
     assert len(table) == len(rows)
     for row in rows:
         run, values = table[f"{row[by]}/seed_{row['seed']}".replace(" ", "_")]
@@ -541,6 +544,20 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
     assert_aggregate(tmp_path, "samples", mc_vs_weight_scaling.COLUMNS, seeds=[0, 1])
     assert [row["samples"] for row in summary] == [1, 5]
     assert_png(tmp_path / "mc_vs_weight_scaling.png")
+    # HPARAMS: one row per trained MLP, its errors as in the per-k rows.
+    table = {
+        name: values
+        for name, _, values in hparams_table(tmp_path, "weight_scaling_test_error_%")
+    }
+    assert set(table) == {"mlp/seed_0", "mlp/seed_1"}
+    for row in rows:
+        values = table[f"mlp/seed_{row['seed']}"]
+        assert values[f"mc_test_error_%_k{row['samples']}"] == pytest.approx(
+            row["mc_test_error_%"], rel=1e-6
+        )
+        assert values["weight_scaling_test_error_%"] == pytest.approx(
+            row["weight_scaling_test_error_%"], rel=1e-6
+        )
     # Srivastava 2014's recipe, applied per step (10 steps of 100 images):
     # learning rate 1 / (1 + t / 10000), momentum 0.5 -> 0.99 over 100000 steps.
     logged = read_scalars(tmp_path / "mlp" / "seed_1")
@@ -570,8 +587,7 @@ def test_sparsity_autoencoder_smoke(tmp_path):
     assert_aggregate(tmp_path, "model", sparsity_autoencoder.COLUMNS, seeds=[0, 1])
     side = 16 * 29 + 1  # 16 tiles of 28 pixels, 1-pixel gaps and borders
     for row in rows:
-        log_dir = tmp_path / ("dropout" if "0.5" in row["model"] else "no_dropout")
-        log_dir = log_dir / f"seed_{row['seed']}"
+        log_dir = tmp_path / row["model"].replace(" ", "_") / f"seed_{row['seed']}"
         assert row["mean_activation"] >= 0 and 0 <= row["fraction_zero"] <= 1
         logged = read_scalars(log_dir)
         assert row["mean_activation"] == pytest.approx(
@@ -596,6 +612,14 @@ def test_sparsity_autoencoder_smoke(tmp_path):
     assert_png(tmp_path / "features.png")
     for name in ("hidden_activations", "features"):
         assert_figure_logged(tmp_path, name)
+    assert_hparams_table(
+        tmp_path,
+        rows,
+        "model",
+        ("model", "seed"),
+        sparsity_autoencoder.HPARAMS_METRICS,
+        fixed=("dropout", "epochs", "batch_size", "optimizer"),
+    )
 
 
 def test_feature_grid_places_each_unit_in_its_tile():

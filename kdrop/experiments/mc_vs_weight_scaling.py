@@ -24,6 +24,38 @@ from kdrop.experiments import common
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100)
 DEFAULT_SEEDS = 3
 COLUMNS = ("mc_test_error_%", "weight_scaling_test_error_%")
+DROPOUT = "WeightScaledDropout 0.2 (inputs), 0.5 (hidden units)"
+
+
+def hparams_rows(rows):
+    """One row per seed for `common.log_hparams`: the weight-scaling test
+    error and the MC test error for each k (`mc_test_error_%_k<k>`)."""
+    runs = {}
+    for row in rows:
+        run = runs.setdefault(
+            row["seed"],
+            {
+                "model": "mlp",
+                "dropout": DROPOUT,
+                "seed": row["seed"],
+                "weight_scaling_test_error_%": row["weight_scaling_test_error_%"],
+            },
+        )
+        run[f"mc_test_error_%_k{row['samples']}"] = row["mc_test_error_%"]
+    return list(runs.values())
+
+
+def hparams_metrics(sample_counts, repeats):
+    """The descriptions of the `hparams_rows` metrics."""
+    return {
+        "weight_scaling_test_error_%": "Test error (%) of the weight-scaling "
+        "rule (one pass of the fold_dropout model).",
+        **{
+            f"mc_test_error_%_k{k}": f"Test error (%) of MC averaging over {k} "
+            f"passes, mean of {repeats} draws."
+            for k in sample_counts
+        },
+    }
 
 
 def mlp(seed):
@@ -70,8 +102,9 @@ def run(
     scaling.
 
     Writes `out/mlp/seed_<s>/` (learning rate and momentum logged per
-    step), `out/mc_vs_weight_scaling.png` (mean over seeds, error bars +-
-    1 std over seeds), `out/summary.csv` (one row per k and seed) and
+    step; the seed's test errors for the HPARAMS dashboard),
+    `out/mc_vs_weight_scaling.png` (mean over seeds, error bars +- 1 std
+    over seeds), `out/summary.csv` (one row per k and seed) and
     `out/aggregate.csv`.
 
     Args:
@@ -151,6 +184,17 @@ def run(
                 f"(mean of {repeats} draws)"
             )
     summary = common.report_seeds(rows, out, "samples", COLUMNS)
+    common.log_hparams(
+        out,
+        hparams_rows(rows),
+        "model",
+        ("model", "dropout", "seed"),
+        hparams_metrics(sample_counts, repeats),
+        epochs=epochs,
+        batch_size=100,
+        optimizer="kdrop.optimizers.SGD, srivastava2014() schedules",
+        repeats=repeats,
+    )
     common.plot_lines(
         os.path.join(out, "mc_vs_weight_scaling.png"),
         {

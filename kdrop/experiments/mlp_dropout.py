@@ -171,6 +171,7 @@ def run(
                         kdrop.callbacks.LRMomentumScheduler(
                             momentum=momentum, update_freq="batch", log_dir=log_dir
                         ),
+                        kdrop.callbacks.GeneralizationGap(log_dir),
                     ],
                 )
                 rows.append(

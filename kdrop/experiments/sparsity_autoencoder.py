@@ -34,6 +34,13 @@ DROPOUT_BY_MODE = {
 }
 PAPER_MEAN_ACTIVATION = {"no dropout": 2.0, "dropout 0.5": 0.7}
 COLUMNS = ("mean_activation", "fraction_zero", "test_loss")
+HPARAMS_METRICS = {
+    "mean_activation": "Mean hidden activation on the test images after the "
+    "last epoch (inference mode).",
+    "fraction_zero": "Fraction of hidden activations that are 0 on the test "
+    "images after the last epoch (inference mode).",
+    "test_loss": "Test reconstruction cross-entropy of the final model.",
+}
 DEFAULT_SEEDS = 3
 FEATURES_TAG = "features/hidden"
 TILE = 28  # pixels per side of a unit's weight tile
@@ -111,8 +118,9 @@ def run(
 ):
     """Trains both autoencoders once per seed; returns the results.
 
-    Writes `out/<no_dropout|dropout>/seed_<s>/` (ActivationSparsity events
-    and the learned features as the image `features/hidden`),
+    Writes `out/<no_dropout|dropout_0.5>/seed_<s>/` (ActivationSparsity
+    events, the learned features as the image `features/hidden`, and the
+    run's hyperparameters and final numbers for the HPARAMS dashboard),
     `out/hidden_activations.png` (per model, first seed: histogram of the
     units' mean activations, and the logged histogram of all activations),
     `out/features.png` (the first seed's learned features, Fig. 7),
@@ -154,7 +162,7 @@ def run(
             )
             keras.utils.set_random_seed(run_seed)
             model = autoencoder(rate, run_seed, mode)
-            log_dir = common.run_dir(out, "dropout" if rate else "no_dropout", run_seed)
+            log_dir = common.run_dir(out, label, run_seed)
             model.fit(
                 x_train,
                 x_train,
@@ -195,6 +203,17 @@ def run(
     )
     _plot_features(os.path.join(out, "features.png"), features)
     summary = common.report_seeds(rows, out, "model", COLUMNS)
+    common.log_hparams(
+        out,
+        rows,
+        "model",
+        ("model", "seed"),
+        HPARAMS_METRICS,
+        dropout=DROPOUT_BY_MODE[mode].__name__,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="Adam",
+    )
     print(
         "mean_activation / fraction_zero: logged by ActivationSparsity after the "
         f"last epoch, hidden layer, {len(x_test)} test images. Paper: mean "

@@ -136,6 +136,7 @@ def run(
             callbacks = [
                 keras.callbacks.TensorBoard(log_dir),
                 kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+                kdrop.callbacks.GeneralizationGap(log_dir),
             ]
             row, run_curves = common.train_classifier(
                 model, train, test, epochs, batch_size, log_dir, verbose, callbacks
