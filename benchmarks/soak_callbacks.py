@@ -6,7 +6,8 @@ run, InvertedDropout 0.2, Dense 1; kdrop.optimizers.SGD, batch 8) for
 DropoutRateLogger and LRMomentumScheduler at `update_freq="batch"`,
 ActivationSparsity and WeightHistograms (gradients on) every epoch on a
 32-example probe, into `<log_dir>/kdrop`; and keras.callbacks.TensorBoard
-(`update_freq="batch"`, `histogram_freq=1`) into `<log_dir>/keras`.
+(`update_freq="batch"`, `histogram_freq=1`) into `<log_dir>/keras`, unless
+`--without-keras-tensorboard`.
 
 Every `--every` steps (before the step) it samples the process's resident
 memory (`/proc/self/statm`) and the bytes of each directory's event files.
@@ -16,6 +17,7 @@ and, from the files read back after the run, the number of logged values
 (summary values in all records) and the bytes per value.
 
     python benchmarks/soak_callbacks.py [--steps 20000 --every 1000 --warmup 2000]
+        [--without-keras-tensorboard]
 """
 
 import argparse
@@ -112,12 +114,15 @@ def soak_model(steps):
     return model
 
 
-def main(steps, every, warmup, log_dir):
+def main(steps, every, warmup, log_dir, keras_tensorboard=True):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(STEPS_PER_EPOCH * BATCH_SIZE, 8)).astype("float32")
     y = (x @ rng.normal(size=(8, 1))).astype("float32")
     kdrop_dir, keras_dir = (os.path.join(log_dir, name) for name in ("kdrop", "keras"))
-    sampler = Sampler(every, [kdrop_dir, keras_dir])
+    directories = {"kdrop": kdrop_dir}
+    if keras_tensorboard:
+        directories["keras TensorBoard"] = keras_dir
+    sampler = Sampler(every, list(directories.values()))
     callbacks = [
         kdrop.callbacks.DropoutRateLogger(kdrop_dir, update_freq="batch"),
         kdrop.callbacks.LRMomentumScheduler(
@@ -128,9 +133,14 @@ def main(steps, every, warmup, log_dir):
         ),
         kdrop.callbacks.ActivationSparsity(kdrop_dir, data=x[:32]),
         kdrop.callbacks.WeightHistograms(kdrop_dir, data=(x[:32], y[:32])),
-        keras.callbacks.TensorBoard(keras_dir, update_freq="batch", histogram_freq=1),
         sampler,
     ]
+    if keras_tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                keras_dir, update_freq="batch", histogram_freq=1
+            )
+        )
     model = soak_model(steps)
     start = time.perf_counter()
     model.fit(
@@ -142,9 +152,9 @@ def main(steps, every, warmup, log_dir):
         callbacks=callbacks,
     )
     print(f"{steps} steps in {time.perf_counter() - start:.0f} s")
-    print("step   RSS MiB  kdrop event bytes  keras event bytes")
-    for step, rss, kdrop_bytes, keras_bytes in sampler.samples:
-        print(f"{step:5d}  {rss / 2**20:7.1f}  {kdrop_bytes:17d}  {keras_bytes:17d}")
+    print("step   RSS MiB  event bytes: " + ", ".join(directories))
+    for step, rss, *sizes in sampler.samples:
+        print(f"{step:5d}  {rss / 2**20:7.1f}  " + ", ".join(map(str, sizes)))
 
     after = [sample for sample in sampler.samples if sample[0] >= warmup]
     steps_after = [sample[0] for sample in after]
@@ -153,9 +163,7 @@ def main(steps, every, warmup, log_dir):
         f"RSS at step {after[0][0]}: {after[0][1] / 2**20:.1f} MiB; slope after it: "
         f"{per_1000_steps(steps_after, rss_after) / 2**10:+.1f} KiB per 1000 steps"
     )
-    for column, (name, directory) in enumerate(
-        (("kdrop", kdrop_dir), ("keras TensorBoard", keras_dir)), start=2
-    ):
+    for column, (name, directory) in enumerate(directories.items(), start=2):
         sizes = [sample[column] for sample in after]
         values = count_values(directory)
         total = event_bytes(directory)
@@ -172,9 +180,12 @@ if __name__ == "__main__":
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--log-dir", default=None, help="default: a temporary one")
+    parser.add_argument("--without-keras-tensorboard", action="store_true")
     args = parser.parse_args()
+    options = (args.steps, args.every, args.warmup)
+    keras_tensorboard = not args.without_keras_tensorboard
     if args.log_dir is None:
         with tempfile.TemporaryDirectory() as log_dir:
-            main(args.steps, args.every, args.warmup, log_dir)
+            main(*options, log_dir, keras_tensorboard)
     else:
-        main(args.steps, args.every, args.warmup, args.log_dir)
+        main(*options, args.log_dir, keras_tensorboard)
