@@ -138,6 +138,14 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
             time.sleep(0.5)
         served_histograms = get_json(port, "/data/plugin/histograms/tags")
         assert expected["histograms"] <= set(served_histograms["train"])
+        # The served CUSTOM SCALARS layout (the Rust data server's reading
+        # where it is installed) is the merge of the four callbacks' charts.
+        layout = get_json(port, "/data/plugin/custom_scalars/layout")
+        assert [category["title"] for category in layout["category"]] == [
+            "Dropout",
+            "Optimisation",
+            "Activations",
+        ]
     finally:
         server.terminate()
         server.wait(timeout=30)
