@@ -75,7 +75,10 @@ def layout(names):
     the order of `CHARTS`, one category per distinct category name."""
     unknown = set(names) - set(CHARTS)
     if unknown:
-        raise ValueError(f"Unknown dashboard charts {sorted(unknown)}.")
+        raise ValueError(
+            f"Unknown dashboard charts {sorted(unknown)} (from a callback's "
+            f"`dashboard_charts()`). Known charts: {list(CHARTS)}."
+        )
     categories = {}
     for name, (category, title, regexes) in CHARTS.items():
         if name in names:
