@@ -130,6 +130,64 @@ def test_pass_through_layers_are_left_out_unless_named(tmp_path):
     )
 
 
+def histogram_model():
+    """hidden -> reshape -> flatten -> drop -> features -> out."""
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(40, activation="relu", name="hidden"),
+            keras.layers.Reshape((5, 8), name="reshape"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(8, activation="relu", name="features"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "histograms, expected",
+    [
+        # The input of the dropout layer (behind flatten and reshape) and
+        # of the last layer.
+        (True, {"hidden", "features"}),
+        ("all", {"hidden", "drop", "features", "out"}),
+        (["out", "hidden"], {"out", "hidden"}),
+        (False, set()),
+    ],
+)
+def test_histograms_by_default_for_the_inputs_of_dropout_and_last_layers(
+    histograms, expected, tmp_path
+):
+    model = histogram_model()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(
+        X,
+        Y,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(tmp_path, data=X, histograms=histograms)
+        ],
+    )
+    logged = {tag.split("/", 1)[1] for tag in read_histograms(tmp_path)}
+    assert logged == expected
+
+
+def test_a_histogram_of_a_layer_that_is_not_logged_fails_before_training(tmp_path):
+    model = histogram_model()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"`histograms` entries \['flatten'\]"):
+        model.fit(
+            X,
+            Y,
+            verbose=0,
+            callbacks=[
+                callbacks.ActivationSparsity(tmp_path, data=X, histograms=["flatten"])
+            ],
+        )
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
 def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     model = relu_model()
     model.fit(
@@ -333,6 +391,8 @@ def test_unknown_layer_and_subclassed_model_fail_before_training(tmp_path):
         ({"threshold": float("nan")}, ValueError, ["threshold", "nan"]),
         ({"threshold": "0"}, TypeError, ["threshold", "'0'"]),
         ({"layers": 3}, TypeError, ["layers", "3"]),
+        ({"histograms": "some"}, ValueError, ["histograms", "'some'", "'all'"]),
+        ({"histograms": 3}, TypeError, ["histograms", "3", "'all'"]),
         ({"data": "x"}, TypeError, ["data", "str"]),
         ({"data": (X, Y, Y)}, ValueError, ["data", "length 3"]),
     ],

@@ -146,6 +146,15 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
             "Optimisation",
             "Activations",
         ]
+        # A tag's metadata (plugin, description) is written with its first
+        # value only: TensorBoard still serves every value, and the
+        # description, rendered from Markdown.
+        served_rates = get_json(
+            port, "/data/plugin/scalars/scalars?run=train&tag=batch/dropout_rate/drop"
+        )
+        assert [step for _, step, _ in served_rates] == [0, 1, 2, 3]
+        served = served_scalars["train"]["batch/dropout_rate/drop"]["description"]
+        assert descriptions["batch/dropout_rate/drop"] in served
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -30,7 +30,7 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         Y,
         epochs=1,
         verbose=0,
-        callbacks=[callbacks.WeightHistograms(tmp_path, data=(X, Y))],
+        callbacks=[callbacks.WeightHistograms(tmp_path, data=(X, Y), variables="all")],
     )
     kernel, bias = (v.numpy() for v in model.get_layer("linear").weights)
     gradients = dict(zip(("kernel", "bias"), full_batch_gradients(kernel, bias)))
@@ -80,7 +80,9 @@ def test_every_float_weight_without_gradients_every_n_epochs(tmp_path):
         epochs=4,
         verbose=0,
         callbacks=[
-            callbacks.WeightHistograms(tmp_path, every_n_epochs=2, gradients=False)
+            callbacks.WeightHistograms(
+                tmp_path, every_n_epochs=2, gradients=False, variables="all"
+            )
         ],
     )
     histograms = read_histograms(tmp_path)
@@ -97,10 +99,55 @@ def test_every_float_weight_without_gradients_every_n_epochs(tmp_path):
         )
 
 
+def test_kernels_embeddings_and_recurrent_kernels_by_default_every_weight_on_request(
+    tmp_path,
+):
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype="int32"),
+            keras.layers.Embedding(10, 4, name="embed"),
+            keras.layers.LSTM(5, name="lstm"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(1).integers(0, 10, (16, 3))
+    y = np.zeros((16, 1), "float32")
+    logged = {}
+    for variables in ("kernels", "all"):
+        model.fit(
+            x,
+            y,
+            verbose=0,
+            callbacks=[
+                callbacks.WeightHistograms(
+                    tmp_path / variables, data=(x, y), variables=variables
+                )
+            ],
+        )
+        logged[variables] = read_histograms(tmp_path / variables)
+    names = {
+        variables: sorted(tag.rsplit("/", 1)[1] for tag in tags if "weights/" in tag)
+        for variables, tags in logged.items()
+    }
+    # Embedding (10 x 4), LSTM kernel and recurrent kernel, Dense kernel;
+    # "all" adds the LSTM's and the Dense's biases.
+    assert names["kernels"] == ["embeddings", "kernel", "kernel", "recurrent_kernel"]
+    assert names["all"] == sorted(names["kernels"] + ["bias", "bias"])
+    gradients = [tag for tag in logged["kernels"] if tag.startswith("gradients/")]
+    assert len(gradients) == 4
+
+
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
         ({}, ValueError, ["data", "gradients=True", "data=None"]),
+        (
+            {"gradients": False, "variables": "biases"},
+            ValueError,
+            ["variables", "'biases'", "'kernels'", "'all'"],
+        ),
+        ({"gradients": False, "variables": 2}, TypeError, ["variables", "2"]),
         ({"data": X}, ValueError, ["data", "targets"]),
         ({"data": (X, Y), "every_n_epochs": -1}, ValueError, ["every_n_epochs", "-1"]),
     ],
@@ -132,9 +179,9 @@ def test_twin_sub_models_with_one_name_get_distinct_weight_tags(tmp_path):
         assert scalars[f"weight_norm/{tag}"][0] == pytest.approx(
             np.linalg.norm(variable.numpy()), rel=1e-6
         )
-    # Three float weights per Dense, two Denses in blocks plus 'out'.
-    assert len([t for t in scalars if t.startswith("weight_norm/")]) == 6
-    assert len([t for t in scalars if t.startswith("gradient_norm/")]) == 6
+    # By default the kernels only: two Denses in blocks plus 'out'.
+    assert len([t for t in scalars if t.startswith("weight_norm/")]) == 3
+    assert len([t for t in scalars if t.startswith("gradient_norm/")]) == 3
 
 
 def two_input_two_output_model():
@@ -158,7 +205,9 @@ def test_two_inputs_and_two_outputs_gradients_match_numpy(tmp_path):
         y,
         epochs=1,
         verbose=0,
-        callbacks=[callbacks.WeightHistograms(tmp_path, data=([X, right], y))],
+        callbacks=[
+            callbacks.WeightHistograms(tmp_path, data=([X, right], y), variables="all")
+        ],
     )
     # Loss = mean((f_a - Y)^2) + mean(f_b^2): the gradient of 'a''s bias is
     # 2 * mean(f_a - Y), of 'b''s bias 2 * mean(f_b, axis=0) / 2.

@@ -133,17 +133,70 @@ def _drawn_in_training_mode(layer):
     )
 
 
-def _check_layer_choice(layers):
+def _check_layer_choice(layers, name="layers", allowed="None"):
     if isinstance(layers, (str, keras.layers.Layer)):
         layers = [layers]
     if not hasattr(layers, "__iter__") or not all(
         isinstance(item, (str, keras.layers.Layer)) for item in layers
     ):
         raise TypeError(
-            "`layers` must be None or a list of layer paths or layers. "
-            f"Received: layers={layers!r}."
+            f"`{name}` must be {allowed} or a list of layer paths or layers. "
+            f"Received: {name}={layers!r}."
         )
     return list(layers)
+
+
+_HISTOGRAM_CHOICES = (
+    "True (the layers feeding a dropout layer or the last layer), False, 'all'"
+)
+
+
+def _check_histograms(histograms):
+    if isinstance(histograms, bool) or histograms == "all":
+        return histograms
+    if isinstance(histograms, str):
+        raise ValueError(
+            f"`histograms` must be {_HISTOGRAM_CHOICES} or a list of layer "
+            f"paths or layers. Received: histograms={histograms!r}."
+        )
+    return _check_layer_choice(histograms, "histograms", _HISTOGRAM_CHOICES)
+
+
+def _feeding_layers(model):
+    """Names of the top-level layers whose output feeds a dropout layer or
+    the model's last layer (the classifier's input), looked for behind
+    pass-through and dropout layers, which repeat their input."""
+    graph = keras_internals.functional_graph(model)
+    nodes = keras_internals.graph_nodes(graph)
+    producers = {id(t): node for node in nodes for t in node.output_tensors}
+
+    def source(tensor):
+        node = producers.get(id(tensor))
+        while (
+            node is not None
+            and node.input_tensors
+            and (
+                isinstance(node.operation, PASS_THROUGH)
+                or _drawn_in_training_mode(node.operation)
+            )
+        ):
+            node = producers.get(id(node.input_tensors[0]))
+        return node
+
+    fed = [
+        node.input_tensors[0]
+        for node in nodes
+        if node.input_tensors and _drawn_in_training_mode(node.operation)
+    ]
+    for output in graph.outputs:
+        last = source(output)
+        if last is not None:
+            fed += last.input_tensors
+    return {
+        node.operation.name
+        for node in map(source, fed)
+        if node is not None and node.input_tensors
+    }
 
 
 def _single_node(layer):
@@ -196,7 +249,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
         sparsity/<path>           = mean(a <= threshold)
         mean_activation/<path>    = mean(a)
         activations/<path>        = histogram of a: 30 equal bins between
-                                    the layer's min and max
+                                    the layer's min and max (the layers of
+                                    `histograms`)
         nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
                                     the three above; training goes on),
                                     written at the first and the last probe
@@ -247,7 +301,12 @@ class ActivationSparsity(PeriodicLoggingCallback):
             name), layers of nested models included; a layer named here is
             always logged.
         threshold: float, activations `<= threshold` count as inactive.
-        histograms: bool, whether to log activation histograms.
+        histograms: which layers get `activations/<path>`: True (default:
+            the top-level layers feeding each dropout layer and the input
+            of the model's last layer, i.e. the classifier's input, looked
+            for behind pass-through and dropout layers), `"all"` (every
+            logged layer), a list of layers or layer paths among the
+            logged ones, or False (none).
         every_n_epochs: int > 0, log at the end of every N-th epoch.
 
     Example:
@@ -278,8 +337,29 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self.threshold = validation.check_number(
             threshold, "threshold", "a number, not NaN"
         )
-        self.histograms = bool(histograms)
+        self.histograms = _check_histograms(histograms)
         self._probe = None
+
+    def _resolve(self, items, name):
+        """`[(path, layer)]` of `items` (layers or layer paths), or a
+        ValueError naming argument `name` and the entry."""
+        walked = layer_paths.walk(self.model)
+        resolved = []
+        for item in items:
+            if isinstance(item, str):
+                layer = dict(walked).get(item)
+                path = item
+            else:
+                path = next((p for p, known in walked if known is item), None)
+                layer = item
+            if path is None or layer is None:
+                raise ValueError(
+                    f"`{name}` entry {item!r} is not a layer of model "
+                    f"'{self.model.name}'. Layer paths: "
+                    f"{[p for p, _ in walked]}."
+                )
+            resolved.append((path, layer))
+        return resolved
 
     def _chosen_paths(self):
         """`[(path, layer)]` of the layers to log, in the model's order."""
@@ -290,23 +370,24 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 if not isinstance(layer, (keras.layers.InputLayer, *PASS_THROUGH))
                 and _single_node(layer) is not None
             ]
-        walked = layer_paths.walk(self.model)
-        chosen = []
-        for item in self.layer_choice:
-            if isinstance(item, str):
-                layer = dict(walked).get(item)
-                path = item
-            else:
-                path = next((p for p, known in walked if known is item), None)
-                layer = item
-            if path is None or layer is None:
-                raise ValueError(
-                    f"`layers` entry {item!r} is not a layer of model "
-                    f"'{self.model.name}'. Layer paths: "
-                    f"{[p for p, _ in walked]}."
-                )
-            chosen.append((path, layer))
-        return chosen
+        return self._resolve(self.layer_choice, "layers")
+
+    def _histogram_paths(self):
+        """The logged paths that get an activation histogram."""
+        if self.histograms is True:
+            return set(self._paths) & _feeding_layers(self.model)
+        if self.histograms is False:
+            return set()
+        if self.histograms == "all":
+            return set(self._paths)
+        paths = {path for path, _ in self._resolve(self.histograms, "histograms")}
+        if not paths <= set(self._paths):
+            raise ValueError(
+                f"`histograms` entries {sorted(paths - set(self._paths))} are "
+                f"not among the logged layers {self._paths}: add them to "
+                "`layers`."
+            )
+        return paths
 
     def _build_probe(self):
         chosen = self._chosen_paths()
@@ -322,6 +403,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                     dropped.append(_DroppedFraction()([layer_input, layer_output]))
             outputs.append(_ActivationStats(self.threshold)(layer_output))
         outputs += dropped
+        self._histograms = self._histogram_paths()
         # The model's own input structure, so the probe takes what the
         # model takes.
         self._probe = keras.Model(input_structure(self.model), outputs)
@@ -369,7 +451,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 )
             else:
                 unwritten[path] = stats[_NONFINITE]
-            if self.histograms and stats[_NONFINITE] < 1.0:
+            if path in self._histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.write_histogram(
                     f"activations/{path}",

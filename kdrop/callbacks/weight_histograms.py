@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kdrop import layer_paths
+from kdrop import layer_paths, validation
 from kdrop.backend.gradients import loss_gradient_function
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
@@ -31,15 +31,25 @@ def weight_tags(model):
     return tags
 
 
+def _is_kernel(variable):
+    # Kernels, recurrent kernels and embeddings are matrices or larger;
+    # biases, scales and BatchNormalization statistics are vectors.
+    return len(variable.shape) >= 2
+
+
 class WeightHistograms(PeriodicLoggingCallback):
-    """Logs histograms and L2 norms of every weight and of its gradient.
+    """Logs histograms and L2 norms of the weights and of their gradients.
 
-    At the end of every `every_n_epochs`-th epoch:
+    At the end of every `every_n_epochs`-th epoch, for the chosen weights
+    (`variables`: by default the kernels, i.e. every float weight with 2 or
+    more dimensions: Dense and convolution kernels, recurrent kernels,
+    embeddings; `"all"`: every float weight, biases and normalization
+    statistics included):
 
-        weights/<path>, weight_norm/<path>      every float weight
+        weights/<path>, weight_norm/<path>      each chosen weight
                                                 (trainable or not)
         gradients/<path>, gradient_norm/<path>  d loss / d w on `data`, for
-                                                every trainable weight
+                                                each chosen trainable weight
 
     `<path>` is the model's name, the layer's path from
     `kdrop.layer_paths.walk` and the variable's name
@@ -60,6 +70,8 @@ class WeightHistograms(PeriodicLoggingCallback):
         log_dir: directory; events go to `log_dir/train`.
         every_n_epochs: int > 0, log at the end of every N-th epoch.
         gradients: bool, whether to log gradients (needs `data`).
+        variables: `"kernels"` (weights with 2 or more dimensions) or
+            `"all"` (every float weight).
         data: probe batch with targets: an `(x, y)` tuple or a
             `tf.data.Dataset` of `(x, y)` (its first batch is used). `x` and
             `y` are what `model.fit(x, y)` takes: lists or dicts of arrays
@@ -77,9 +89,14 @@ class WeightHistograms(PeriodicLoggingCallback):
     ```
     """
 
-    def __init__(self, log_dir, every_n_epochs=1, gradients=True, data=None):
+    def __init__(
+        self, log_dir, every_n_epochs=1, gradients=True, data=None, variables="kernels"
+    ):
         super().__init__(log_dir, every_n_epochs)
         self.gradients = bool(gradients)
+        self.variables = validation.check_choice(
+            variables, "variables", ("kernels", "all")
+        )
         self.x = self.y = None
         self._gradient_function = None
         if self.gradients:
@@ -112,20 +129,32 @@ class WeightHistograms(PeriodicLoggingCallback):
                 self, self.model, lambda: self._gradient_function(self.x, self.y)
             )
 
+    def _chosen(self, variable):
+        return self.variables == "all" or _is_kernel(variable)
+
     def log_epoch(self, epoch):
         tags = weight_tags(self.model)
         for variable in self.model.weights:
-            if "float" not in variable.dtype:
-                continue  # step counters and other integer state
-            self._log_array(
-                "weights", "weight_norm", tags[id(variable)], variable.numpy(), epoch
-            )
+            # Integer weights are step counters and other state.
+            if "float" in variable.dtype and self._chosen(variable):
+                self._log_array(
+                    "weights",
+                    "weight_norm",
+                    tags[id(variable)],
+                    variable.numpy(),
+                    epoch,
+                )
         if self.gradients:
             gradients = self._gradient_function(self.x, self.y)
             for variable, gradient in zip(self.model.trainable_variables, gradients):
-                self._log_array(
-                    "gradients", "gradient_norm", tags[id(variable)], gradient, epoch
-                )
+                if self._chosen(variable):
+                    self._log_array(
+                        "gradients",
+                        "gradient_norm",
+                        tags[id(variable)],
+                        gradient,
+                        epoch,
+                    )
 
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
         values = np.asarray(values, dtype=np.float64)
