@@ -474,3 +474,27 @@ def test_a_list_probe_is_the_inputs_of_a_two_input_model(tmp_path):
     assert read_scalars(tmp_path)[f"mean_activation/{concatenate.name}"][
         0
     ] == pytest.approx(features.mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dropout",
+    [
+        lambda: kdrop.WeightScaledDropout(0.4, seed=1, name="drop"),
+        lambda: keras.layers.Dropout(0.4, seed=1, name="drop"),
+    ],
+)
+def test_logging_does_not_change_the_masks_training_draws(dropout, tmp_path):
+    # The dropped-fraction draw uses the layer's own seed generator; its
+    # state is put back, so training follows the same masks with the
+    # callback as without it.
+    def trained_weights(extra_callbacks):
+        keras.utils.set_random_seed(3)
+        model = relu_model(dropout())
+        model.compile(keras.optimizers.SGD(0.05), "mse")
+        model.fit(X, Y, epochs=3, batch_size=16, verbose=0, callbacks=extra_callbacks)
+        return model.get_weights()
+
+    logged = trained_weights([callbacks.ActivationSparsity(tmp_path, data=PROBE)])
+    assert "dropped_fraction/drop" in read_scalars(tmp_path)
+    for got, expected in zip(logged, trained_weights([])):
+        np.testing.assert_array_equal(got, expected)

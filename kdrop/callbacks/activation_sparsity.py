@@ -266,7 +266,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
     sparsity `s`. Dropout layers that zero units (kdrop's,
     `keras.layers.Dropout` and `SpatialDropout*`:
     `kdrop.registry.zeroes_units`) also log `dropped_fraction/<path>`: the
-    fraction of the layer's non-zero inputs that this draw zeroes.
+    fraction of the layer's non-zero inputs that this draw zeroes. The
+    layer's random-number state is put back after the draw, so logging
+    never changes the masks training draws.
 
     `<path>` is the layer's path from `kdrop.layer_paths.walk`: its name
     for a top-level layer, `"encoder/drop"` for layer "drop" of nested
@@ -395,9 +397,11 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self._paths = [path for path, _ in chosen]
         self._dropout_paths = []
         outputs, dropped = [], []
+        self._seed_generators = []
         for (path, layer), (layer_input, layer_output) in zip(chosen, tensors):
             if _drawn_in_training_mode(layer):
                 layer_output = _TrainingDraw(layer)(layer_input)
+                self._seed_generators += keras_internals.own_seed_generators(layer)
                 if registry.zeroes_units(layer):
                     self._dropout_paths.append(path)
                     dropped.append(_DroppedFraction()([layer_input, layer_output]))
@@ -435,7 +439,17 @@ class ActivationSparsity(PeriodicLoggingCallback):
         run_probe_once(self, self.model, self._run_probe)
 
     def _run_probe(self):
+        # The training-mode draws advance the layers' own seed states; they
+        # are put back, so that logging never changes the masks
+        # training draws (nor a resumed run, which probes once more in
+        # on_train_begin, its masks).
+        states = [
+            keras.ops.convert_to_numpy(generator.state)
+            for generator in self._seed_generators
+        ]
         results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
+        for generator, state in zip(self._seed_generators, states):
+            generator.state.assign(state)
         return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
     def log_epoch(self, epoch):
