@@ -12,9 +12,11 @@ import os
 import shutil
 import struct
 import time
+import warnings
 import weakref
 
 import numpy as np
+from tensorboard.compat import tf as tensorboard_tf
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
@@ -24,6 +26,19 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 HISTOGRAM_BINS = 30
+
+# Directories where a write failed in this process; no writer of this
+# module writes there again, so a full disk gets one warning, not one per
+# callback and step.
+_FAILED_DIRECTORIES = set()
+
+
+def _write_errors():
+    """What a failed event-file write raises: `tensorboard` writes through
+    `tf.io.gfile` when TensorFlow is installed (a full disk or a file-size
+    limit then raises `tf.errors.OutOfRangeError`, "File too large"), else
+    through Python's files (`OSError`)."""
+    return (OSError, tensorboard_tf.errors.OpError)
 
 
 def check_log_dir(log_dir, optional=False):
@@ -82,7 +97,12 @@ def histogram_from_values(values, bins=HISTOGRAM_BINS):
 
 
 def _close(writer, temporary_directory):
-    writer.close()
+    # After a failed write, closing flushes the same unwritable buffer
+    # again; at garbage collection or exit there is nobody to tell.
+    try:
+        writer.close()
+    except _write_errors():
+        pass
     if temporary_directory is not None:
         shutil.rmtree(temporary_directory, ignore_errors=True)
 
@@ -121,23 +141,62 @@ class SummaryWriter:
     `filename_suffix` ends the event file's name. A tag's summary metadata
     (plugin, display name, description) goes with its first scalar,
     histogram or image only.
+
+    A write that fails (a full disk, a file-size limit, a removed
+    directory) never stops training: it gives one `RuntimeWarning` naming
+    the directory and the error, and nothing more is written to that
+    directory in this process, by this writer or any other. Records written
+    before stay readable. `tensorboard`'s writer writes from a background
+    thread and raises its error at the next `add_event` or `flush`, so
+    every call into it is guarded.
     """
 
     def __init__(self, directory, temporary=False, filename_suffix=""):
         self.directory = directory
+        self._writer = None
+        self._finalizer = None
+        self._described_tags = set()
+        self._guarded(
+            lambda: self._open(directory if temporary else None, filename_suffix)
+        )
+
+    def _open(self, temporary_directory, filename_suffix):
         self._writer = EventFileWriter(
-            directory, flush_secs=5, filename_suffix=filename_suffix
+            self.directory, flush_secs=5, filename_suffix=filename_suffix
         )
         self._finalizer = weakref.finalize(
-            self, _close, self._writer, directory if temporary else None
+            self, _close, self._writer, temporary_directory
         )
-        self._described_tags = set()
+
+    def _guarded(self, action):
+        """Runs `action` unless writing here has failed; a failure warns."""
+        key = os.path.abspath(self.directory)
+        if key in _FAILED_DIRECTORIES:
+            self._discard()
+            return
+        try:
+            action()
+        except _write_errors() as error:
+            _FAILED_DIRECTORIES.add(key)
+            warnings.warn(
+                f"kdrop could not write TensorBoard events to {self.directory!r} "
+                f"({type(error).__name__}: {error}). Training goes on; kdrop "
+                "writes nothing more to this directory in this process (what "
+                "was written before stays readable). Free space or pass "
+                "another `log_dir` to log again.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._discard()
+
+    def _discard(self):
+        if self._finalizer is not None:
+            self._finalizer()
 
     def summary(self, summary, step):
         """Writes a `summary_pb2.Summary` (e.g. an hparams plugin proto)."""
-        self._writer.add_event(
-            event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
-        )
+        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        self._guarded(lambda: self._writer.add_event(event))
 
     def _described_once(self, summary):
         # TensorBoard keeps the first metadata it reads for a tag and ignores
@@ -195,11 +254,13 @@ class SummaryWriter:
         )
 
     def flush(self):
-        self._writer.flush()
+        self._guarded(lambda: self._writer.flush())
 
     @property
     def closed(self):
-        return not self._finalizer.alive
+        return self._finalizer is None or not self._finalizer.alive
 
     def close(self):
-        self._finalizer()
+        if not self.closed:
+            self._guarded(self._writer.close)
+        self._discard()
