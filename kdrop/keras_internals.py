@@ -138,3 +138,48 @@ def inbound_nodes(layer):
     that made the call (for a nested model: the outer model's graph, where
     `model.output` gives its own). Checked on Keras 3.10 to 3.15."""
     return list(_private(layer, "_inbound_nodes"))
+
+
+def untrained_step_function(model):
+    """A stand-in for `model.train_function` that draws one call's batches
+    from the data and trains on none of them: `fit`'s loop calls
+    `model.train_function` anew for every batch, so setting it skips
+    batches without changing the data order. Returns empty logs.
+
+    The call signatures of the backends' train functions: `(iterator)` on
+    TensorFlow, `(state, iterator)` returning `(logs, state)` on JAX, the
+    batches themselves on torch. Checked on Keras 3.10 to 3.15.
+    """
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return lambda data: {}
+
+    def draw(iterator):
+        for _ in range(model.steps_per_execution):
+            next(iterator)
+
+    if backend == "jax":
+
+        def skip_with_state(state, iterator):
+            draw(iterator)
+            return {}, state
+
+        return skip_with_state
+
+    def skip(iterator):
+        draw(iterator)
+        return {}
+
+    return skip
+
+
+def set_backup_epoch(callback, epoch):
+    """Makes Keras's `BackupAndRestore` record `epoch` in the backups it
+    writes during that epoch.
+
+    It keeps the epoch in `_current_epoch`, set only at epoch ends (from 0),
+    so a resumed run's backups before its first epoch end say epoch 0.
+    Checked on Keras 3.10 to 3.15.
+    """
+    _private(callback, "_current_epoch")
+    callback._current_epoch = epoch

@@ -1,4 +1,4 @@
-"""A callback that stops training the way a crash or Ctrl-C would."""
+"""Callbacks that stop training the way a crash or Ctrl-C would."""
 
 import keras
 
@@ -12,4 +12,17 @@ class RaiseAtEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
+            raise self.error
+
+
+class RaiseAtStep(keras.callbacks.Callback):
+    """Raises `error` before training step `step` (optimizer iterations)."""
+
+    def __init__(self, error, step):
+        super().__init__()
+        self.error, self.step = error, step
+
+    def on_train_batch_begin(self, batch, logs=None):
+        iterations = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+        if int(iterations) == self.step:
             raise self.error

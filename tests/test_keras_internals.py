@@ -106,6 +106,7 @@ def test_variable_index_follows_the_build_order():
         (keras_internals.graph_nodes, "_nodes_by_depth"),
         (keras_internals.inputs_structure, "_inputs_struct"),
         (keras_internals.outputs_structure, "_outputs_struct"),
+        (lambda obj: keras_internals.set_backup_epoch(obj, 1), "_current_epoch"),
     ],
 )
 def test_a_missing_internal_is_named_in_the_error(function, internal):
@@ -150,3 +151,50 @@ def test_inbound_nodes_give_a_nested_models_tensors_in_the_outer_graph():
     assert node.input_tensors == [inputs], f"{CHANGED} Node.input_tensors"
     assert node.output_tensors == [outputs], f"{CHANGED} Node.output_tensors"
     assert keras_internals.inbound_nodes(keras.layers.Dense(1)) == []
+
+
+class TrainFrom(keras.callbacks.Callback):
+    """Sets `untrained_step_function` as the train function for the batches
+    before `first`, the real one from batch `first` on."""
+
+    def __init__(self, first):
+        super().__init__()
+        self.first, self.real = first, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            self.real = self.model.train_function
+            self.model.train_function = keras_internals.untrained_step_function(
+                self.model
+            )
+        if batch == self.first:
+            self.model.train_function = self.real
+
+
+def test_untrained_step_function_draws_batches_without_training():
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+
+    def fitted(data, extra):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.fit(*data, batch_size=8, shuffle=False, verbose=0, callbacks=extra)
+        return model
+
+    skipped = fitted((x, y), [TrainFrom(2)])
+    expected = fitted((x[16:], y[16:]), [])  # the last two batches alone
+    assert int(keras.ops.convert_to_numpy(skipped.optimizer.iterations)) == 2
+    for got, want in zip(skipped.get_weights(), expected.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_set_backup_epoch_is_the_epoch_keras_records_in_a_backup(tmp_path):
+    backup = keras.callbacks.BackupAndRestore(tmp_path, save_freq=1)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    backup.set_model(model)
+    keras_internals.set_backup_epoch(backup, 3)
+    backup.on_train_batch_end(0)
+    metadata = (tmp_path / "training_metadata.json").read_text()
+    assert '"epoch": 3' in metadata, CHANGED

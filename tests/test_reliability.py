@@ -1,5 +1,6 @@
 """Distributed training, mixed precision, resuming, determinism, bad files."""
 
+import functools
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import kdrop
 from kdrop import callbacks, schedules
 from tests.event_files import read_scalars, read_tensors
-from tests.interruptions import RaiseAtEpoch
+from tests.interruptions import RaiseAtEpoch, RaiseAtStep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
@@ -178,7 +179,7 @@ def test_mixed_precision_fit(policy, jit_compile, restore_policy):
     assert scheduled.current_rate == pytest.approx(0.5)
 
 
-def resumable_run(log_dir, backup_dir, interrupt_at=None):
+def resumable_run(log_dir, backup, interruption=None):
     keras.utils.set_random_seed(1)
     model = keras.Sequential(
         [
@@ -191,9 +192,7 @@ def resumable_run(log_dir, backup_dir, interrupt_at=None):
         ]
     )
     model.compile(kdrop.optimizers.SGD(0.05), "mse")
-    extra = (
-        [] if interrupt_at is None else [RaiseAtEpoch(KeyboardInterrupt, interrupt_at)]
-    )
+    extra = [] if interruption is None else [interruption]
     model.fit(
         X,
         Y,
@@ -202,7 +201,7 @@ def resumable_run(log_dir, backup_dir, interrupt_at=None):
         shuffle=False,
         verbose=0,
         callbacks=[
-            keras.callbacks.BackupAndRestore(backup_dir),
+            backup,
             callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
             callbacks.LRMomentumScheduler(
                 learning_rate=lambda e: 0.05 * 0.5**e,
@@ -215,29 +214,48 @@ def resumable_run(log_dir, backup_dir, interrupt_at=None):
     return model
 
 
-def test_interrupted_run_resumes_exactly_where_it_stopped(tmp_path):
-    reference = resumable_run(tmp_path / "ref_logs", tmp_path / "ref_backup")
+@pytest.mark.parametrize(
+    "backup, interruption, logged_twice",
+    [
+        (keras.callbacks.BackupAndRestore, RaiseAtEpoch(KeyboardInterrupt, 3), []),
+        # Backups after steps 2, 5 and 8 (epoch 2, batch 0); stopped before
+        # step 11, whose rate was already logged: the rerun skips batch 0 of
+        # epoch 2 and trains and logs steps 9 to 11 again.
+        (
+            functools.partial(callbacks.BackupAndRestore, save_freq=3),
+            RaiseAtStep(KeyboardInterrupt, 11),
+            [9, 10, 11],
+        ),
+    ],
+    ids=["keras_epoch_backup", "kdrop_mid_epoch_backup"],
+)
+def test_interrupted_run_resumes_exactly_where_it_stopped(
+    tmp_path, backup, interruption, logged_twice
+):
+    reference = resumable_run(tmp_path / "ref_logs", backup(tmp_path / "ref_backup"))
     with pytest.raises(KeyboardInterrupt):
-        resumable_run(tmp_path / "logs", tmp_path / "backup", interrupt_at=3)
-    resumed = resumable_run(tmp_path / "logs", tmp_path / "backup")
+        resumable_run(tmp_path / "logs", backup(tmp_path / "backup"), interruption)
+    resumed = resumable_run(tmp_path / "logs", backup(tmp_path / "backup"))
 
     assert resumed.get_layer("scheduled").step == 20  # 5 epochs of 4 steps
-    assert int(resumed.optimizer.iterations.numpy()) == 20
+    assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == 20
     for got, expected in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-    scalars = read_scalars(tmp_path / "logs")
     reference_scalars = read_scalars(tmp_path / "ref_logs")
-    # Every step logged exactly once (read_scalars keys are unique steps;
-    # the event files are checked for repeats below), with the same values.
+    tensors = read_tensors(tmp_path / "logs")
+    # Every step logged once, or twice (before the interruption and after
+    # the restore) with the same value.
     tags = ("batch/dropout_rate/scheduled", "dropout_rate/scheduled")
     for tag in (*tags, "learning_rate", "momentum"):
-        assert scalars[tag] == pytest.approx(reference_scalars[tag]), tag
-    assert sorted(scalars["batch/dropout_rate/scheduled"]) == list(range(20))
-    assert sorted(scalars["learning_rate"]) == list(range(5))
-    tensors = read_tensors(tmp_path / "logs")
-    for tag, count in zip(tags, (20, 5)):  # per step, per epoch
-        steps = [step for step, _ in tensors[tag]]
-        assert sorted(steps) == list(range(count)), tag  # none repeated or missing
+        for step, value in tensors[tag]:
+            assert float(value) == pytest.approx(reference_scalars[tag][step]), tag
+        assert {step for step, _ in tensors[tag]} == set(reference_scalars[tag])
+    assert sorted(reference_scalars["batch/dropout_rate/scheduled"]) == list(range(20))
+    assert sorted(reference_scalars["learning_rate"]) == list(range(5))
+    steps = [step for step, _ in tensors["batch/dropout_rate/scheduled"]]
+    assert sorted(steps) == sorted(list(range(20)) + logged_twice)
+    epochs = [step for step, _ in tensors["dropout_rate/scheduled"]]
+    assert sorted(epochs) == list(range(5))  # both stop before an epoch's end
 
 
 def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):

@@ -1,6 +1,7 @@
 """Keras callbacks that log dropout's effects to TensorBoard."""
 
 from kdrop.callbacks.activation_sparsity import ActivationSparsity
+from kdrop.callbacks.backup_and_restore import BackupAndRestore
 from kdrop.callbacks.dropout_rate_logger import DropoutRateLogger
 from kdrop.callbacks.generalization_gap import GeneralizationGap
 from kdrop.callbacks.hparams import log_hparams, log_hparams_config
@@ -10,6 +11,7 @@ from kdrop.callbacks.weight_histograms import WeightHistograms
 
 __all__ = [
     "ActivationSparsity",
+    "BackupAndRestore",
     "DropoutRateLogger",
     "GeneralizationGap",
     "LRMomentumScheduler",

@@ -8,6 +8,7 @@ import numpy as np
 from kdrop import keras_internals, validation
 from kdrop.backend import distribute
 from kdrop.callbacks import dashboard
+from kdrop.callbacks.backup_and_restore import restored_batches
 from kdrop.callbacks.summary_writer import (
     SummaryWriter,
     check_log_dir,
@@ -142,7 +143,10 @@ class LoggingCallback(keras.callbacks.Callback):
     global batch index `global_step(batch)`, the optimizer's iteration count
     at the start of the epoch plus the batch index, so it stays right with
     `steps_per_execution > 1` and continues across `fit` calls and resumed
-    runs. No `on_train_batch_end` hook is defined: it would make Keras
+    runs. After `kdrop.callbacks.BackupAndRestore` restored a mid-epoch
+    backup, the batches it skips are numbered as in an uninterrupted run
+    and `is_restored_step(step)` is true for them: nothing is logged there.
+    No `on_train_batch_end` hook is defined: it would make Keras
     dispatch every batch's logs synchronously on JAX and torch.
 
     Nothing written is lost when training stops early: Keras calls
@@ -163,6 +167,7 @@ class LoggingCallback(keras.callbacks.Callback):
         self._temporary = False  # writes to a directory removed at close
         self._writer = None
         self._epoch_first_step = 0
+        self._first_trained_step = 0
 
     @property
     def writer(self):
@@ -196,13 +201,21 @@ class LoggingCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Variables are current at epoch boundaries on every backend.
         iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
-        self._epoch_first_step = (
+        self._first_trained_step = (
             0 if iterations is None else int(keras.ops.convert_to_numpy(iterations))
+        )
+        self._epoch_first_step = self._first_trained_step - restored_batches(
+            self.model, epoch
         )
 
     def global_step(self, batch):
         """The global index of batch `batch` of the current epoch."""
         return self._epoch_first_step + batch
+
+    def is_restored_step(self, step):
+        """Whether `step` was trained before a mid-epoch restore (its batch
+        is skipped, not trained, in this run)."""
+        return step < self._first_trained_step
 
     def write_scalar(self, tag, value, step):
         """Writes a scalar with its family's description (`tags.describe`)."""

@@ -82,7 +82,7 @@ class DropoutRateLogger(LoggingCallback):
         if self._every_n_batches is None:
             return
         step = self.global_step(batch)
-        if step >= self._next_logged_step:
+        if step >= self._next_logged_step and not self.is_restored_step(step):
             sync_training_state(self.model)
             self._log("batch/", step)
             n = self._every_n_batches

@@ -196,9 +196,10 @@ class LRMomentumScheduler(LoggingCallback):
             self._apply(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.update_freq == "batch":
+        step = self.global_step(batch)
+        if self.update_freq == "batch" and not self.is_restored_step(step):
             sync_training_state(self.model)
-            self._apply(self.global_step(batch))
+            self._apply(step)
 
     def on_epoch_end(self, epoch, logs=None):
         # Per batch, the epoch's curve gets the values of its last step.

@@ -1,0 +1,124 @@
+"""Keras's BackupAndRestore, resuming a mid-epoch backup where it was taken."""
+
+import json
+import os
+import weakref
+
+import keras
+
+from kdrop import keras_internals
+
+# model -> (epoch, batches of it already trained) after a mid-epoch restore;
+# read by kdrop's logging callbacks to number the batches of that epoch.
+_RESTORED = weakref.WeakKeyDictionary()
+
+
+def restored_batches(model, epoch):
+    """How many batches of `epoch` a restored backup had already trained."""
+    restored_epoch, batches = _RESTORED.get(model, (None, 0))
+    return batches if epoch == restored_epoch else 0
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that resumes mid-epoch backups
+    exactly.
+
+    With an integer `save_freq` Keras backs up after a batch, but restores
+    only the weights and the epoch: the resumed run starts that epoch at its
+    first batch, so the batches trained before the backup are trained a
+    second time (and a backup written by a resumed run before its first
+    epoch end records epoch 0). This subclass, after restoring a backup
+    taken after batch `b` of epoch `e`, draws batches `0..b` of epoch `e`
+    from the data without training on them, so the run continues with batch
+    `b + 1` on the data an uninterrupted run would see there: it ends with
+    the same weights, optimizer iterations, schedule steps and masks
+    (kdrop's layers save their random-number state). kdrop's logging
+    callbacks number the steps as an uninterrupted run would and log
+    nothing for the skipped batches; steps trained after the last backup
+    by the interrupted run are trained and logged again, with the same
+    values.
+
+    The data order of every epoch must not depend on the run (`shuffle=False`,
+    or a dataset whose shuffle is seeded per epoch), and the same `fit` call
+    must be repeated, as Keras requires for its callback. Keras's per-epoch
+    metrics (History, the progress bar) of the resumed epoch average over
+    the batches trained after the restore only.
+
+    Args:
+        backup_dir: directory for the backup, used by this callback alone.
+        save_freq: `"epoch"` or an int N: back up after every N trained
+            batches.
+        double_checkpoint: keep the previous backup too (see Keras's).
+        delete_checkpoint: delete the backup when `fit` ends normally.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=10, shuffle=False, callbacks=[
+        kdrop.callbacks.BackupAndRestore("backup", save_freq=100)])
+    # killed at any batch? run the same script again
+    ```
+
+    References:
+        keras.callbacks.BackupAndRestore:
+        https://keras.io/api/callbacks/backup_and_restore/
+    """
+
+    def __init__(
+        self,
+        backup_dir,
+        save_freq="epoch",
+        double_checkpoint=False,
+        delete_checkpoint=True,
+    ):
+        super().__init__(backup_dir, save_freq, double_checkpoint, delete_checkpoint)
+        self._skip_epoch = None
+        self._skip_batches = 0
+        self._train_function = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._skip_epoch, self._skip_batches = None, 0
+        _RESTORED.pop(self.model, None)
+        metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        if self.save_freq == "epoch" or not os.path.exists(metadata_path):
+            return
+        with open(metadata_path) as file:
+            metadata = json.load(file)
+        # Backups of an integer save_freq are all written after batch
+        # `batch` of epoch `epoch` (Keras's epoch-end backup is for "epoch").
+        self._skip_epoch, self._skip_batches = metadata["epoch"], metadata["batch"] + 1
+        _RESTORED[self.model] = (self._skip_epoch, self._skip_batches)
+
+    def _skipping(self, batch):
+        return self._current_epoch == self._skip_epoch and batch < self._skip_batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        keras_internals.set_backup_epoch(self, epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        skipping = self._skipping(batch)
+        if skipping and self._train_function is None:
+            self._train_function = self.model.train_function
+            self.model.train_function = keras_internals.untrained_step_function(
+                self.model
+            )
+        elif not skipping:
+            self._stop_skipping()
+
+    def _stop_skipping(self):
+        if self._train_function is not None:
+            self.model.train_function = self._train_function
+            self._train_function = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._skipping(batch):  # nothing to back up after a skip
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop_skipping()
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        _RESTORED.pop(self.model, None)
+        super().on_train_end(logs)
