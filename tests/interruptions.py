@@ -4,14 +4,19 @@ import keras
 
 
 class RaiseAtEpoch(keras.callbacks.Callback):
-    """Raises `error` when epoch `epoch` begins."""
+    """Raises `error` when epoch `epoch` begins, or with `at_end=True` when
+    it ends (before the epoch-end hooks of the callbacks listed after it)."""
 
-    def __init__(self, error, epoch):
+    def __init__(self, error, epoch, at_end=False):
         super().__init__()
-        self.error, self.epoch = error, epoch
+        self.error, self.epoch, self.at_end = error, epoch, at_end
 
     def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
+        if epoch == self.epoch and not self.at_end:
+            raise self.error
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch and self.at_end:
             raise self.error
 
 

@@ -258,6 +258,48 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(
     assert sorted(epochs) == list(range(5))  # both stop before an epoch's end
 
 
+def test_a_run_stopped_between_an_epochs_last_backup_and_its_end(tmp_path):
+    # Backups after each epoch's last batch; the run stops in epoch 2's
+    # end hooks, before the scheduler wrote that epoch's values. The rerun
+    # skips all of epoch 2 and still writes them, from its last step.
+    def run(log_dir, interruption=()):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        model.compile(kdrop.optimizers.SGD(0.05), "mse")
+        model.fit(
+            X,
+            Y,
+            batch_size=16,
+            epochs=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                callbacks.BackupAndRestore(log_dir / "backup", save_freq=4),
+                *interruption,
+                callbacks.LRMomentumScheduler(
+                    learning_rate=lambda step: 0.1 * 0.9**step,
+                    update_freq="batch",
+                    log_dir=log_dir,
+                ),
+            ],
+        )
+        return model
+
+    reference = run(tmp_path / "reference")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", [RaiseAtEpoch(KeyboardInterrupt, 2, at_end=True)])
+    resumed = run(tmp_path / "resumed")
+
+    for got, expected in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    per_epoch = read_scalars(tmp_path / "resumed")["learning_rate"]
+    assert per_epoch == pytest.approx(
+        read_scalars(tmp_path / "reference")["learning_rate"]
+    )
+    # Epoch e ends on step 4e + 3.
+    assert per_epoch == pytest.approx({e: 0.1 * 0.9 ** (4 * e + 3) for e in range(4)})
+
+
 def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):
     path = tmp_path / "checkpoint.keras"
     model = all_dropout_model()

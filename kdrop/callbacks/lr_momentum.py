@@ -171,17 +171,23 @@ class LRMomentumScheduler(LoggingCallback):
             scheduled += [f"batch_{name}" for name in scheduled]
         return tuple(scheduled)
 
+    def _values(self, step):
+        """{"learning_rate": ..., "momentum": ...} of the schedules given."""
+        return {
+            name: _value(getattr(self, name), name, step)
+            for name in ("learning_rate", "momentum")
+            if getattr(self, name) is not None
+        }
+
     def _apply(self, step):
         optimizer = _base_optimizer(self.model)
-        values = {}
-        if self.learning_rate is not None:
-            values["learning_rate"] = _value(self.learning_rate, "learning_rate", step)
+        values = self._values(step)
+        if "learning_rate" in values:
             # The learning-rate variable has Keras's float type (floatx).
             optimizer.learning_rate = uncached(
                 values["learning_rate"], keras.config.floatx()
             )
-        if self.momentum is not None:
-            values["momentum"] = _value(self.momentum, "momentum", step)
+        if "momentum" in values:
             optimizer.momentum = values["momentum"]
         self._last_values = values
         if self.log_dir is not None:
@@ -196,10 +202,16 @@ class LRMomentumScheduler(LoggingCallback):
             self._apply(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
+        if self.update_freq != "batch":
+            return
         step = self.global_step(batch)
-        if self.update_freq == "batch" and not self.is_restored_step(step):
-            sync_training_state(self.model)
-            self._apply(step)
+        if self.is_restored_step(step):
+            # Not trained in this run; the epoch's curve still gets the
+            # values of its last step when the restore skips a whole epoch.
+            self._last_values = self._values(step)
+            return
+        sync_training_state(self.model)
+        self._apply(step)
 
     def on_epoch_end(self, epoch, logs=None):
         # Per batch, the epoch's curve gets the values of its last step.
