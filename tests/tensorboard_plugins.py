@@ -106,8 +106,9 @@ def hparams_experiment(logdir):
 
 def hparams_table(logdir, sort_by, descending=False):
     """The HPARAMS table's rows, sorted by metric `sort_by` by the plugin's
-    own session-group listing: [(session name, {hparam: value}, {metric:
-    value})], one row per session."""
+    own session-group listing: [(trial id, {hparam: value}, {metric:
+    value})], one row per session; the trial id is the session group's
+    name, what the table's "Trial ID" column shows."""
     context_ = plugins(logdir)["hparams"]._context
     order = api_pb2.ORDER_DESC if descending else api_pb2.ORDER_ASC
     request = api_pb2.ListSessionGroupsRequest(
@@ -121,7 +122,7 @@ def hparams_table(logdir, sort_by, descending=False):
     groups = list_session_groups.Handler(REQUEST, context_, EXPERIMENT, request).run()
     return [
         (
-            session.name,
+            group.name,
             {
                 name: getattr(value, value.WhichOneof("kind"))
                 for name, value in group.hparams.items()

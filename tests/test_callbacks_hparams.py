@@ -25,6 +25,7 @@ def log_experiment(root):
                 {"variant": variant, "rate": rate, "seed": np.int64(seed)},
                 final_metrics(variant, seed),
                 step=5,
+                trial_id=f"{variant}/seed_{seed}",
             )
     log_hparams_config(
         root,
@@ -70,6 +71,7 @@ def test_metrics_are_scalars_at_the_given_step_with_a_description(tmp_path):
     "arguments, error, message",
     [
         ((None, {}, {}), TypeError, "`log_dir` must be a path"),
+        (("d", {}, {}, 0, ""), TypeError, "`trial_id` must be None or a non-empty"),
         (("d", [("seed", 0)], {}), TypeError, "`hparams` must be a dict"),
         (("d", {1: 0}, {}), TypeError, "`hparams` keys must be non-empty strings"),
         (("d", {"rate": [0.5]}, {}), TypeError, r"`hparams\['rate'\]` must be a bool"),

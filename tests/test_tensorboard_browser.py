@@ -111,7 +111,9 @@ def train_run(log_dir, mode):
         ],
     )
     metrics = {name: history.history[name][-1] for name in METRICS}
-    kdrop.callbacks.log_hparams(log_dir, hparams(mode), metrics, step=EPOCHS)
+    kdrop.callbacks.log_hparams(
+        log_dir, hparams(mode), metrics, step=EPOCHS, trial_id=mode
+    )
     return metrics
 
 
@@ -182,10 +184,9 @@ CUSTOM_SCALARS = [
 
 
 def hparams_rows(header, rows):
-    """{value of the dropout column: {column: cell text}} without the Trial
-    ID and Show Metrics columns."""
-    rows = [dict(zip(header[2:], row[2:])) for row in rows]
-    return {row["dropout"]: row for row in rows}
+    """{Trial ID: {column: cell text}} without the Trial ID and Show
+    Metrics columns."""
+    return {row[0]: dict(zip(header[2:], row[2:])) for row in rows}
 
 
 def expected_images(root):

@@ -80,7 +80,7 @@ def _write(log_dir, summaries):
         writer.close()
 
 
-def log_hparams(log_dir, hparams, metrics, step=0):
+def log_hparams(log_dir, hparams, metrics, step=0, trial_id=None):
     """Logs one training run for TensorBoard's HPARAMS dashboard.
 
     Writes into `log_dir` itself (the run's directory, where Keras's and
@@ -100,6 +100,10 @@ def log_hparams(log_dir, hparams, metrics, step=0):
         metrics: dict, name -> real number (e.g. train and test error and
             loss, generalization gap); NaN and inf are written as they are.
         step: int >= 0, the step of the metrics (e.g. the epochs trained).
+        trial_id: None or a non-empty str, the name of the row in the
+            table's "Trial ID" column, e.g. the run's path below the
+            experiment's directory (`"dropout_0.5/seed_0"`). None gives
+            TensorBoard's default, a hash of `hparams`.
 
     Example:
 
@@ -109,6 +113,7 @@ def log_hparams(log_dir, hparams, metrics, step=0):
         {"dropout": "InvertedDropout(0.5)", "seed": 0, "epochs": 20},
         {"test_error": 0.021, "test_loss": 0.07},
         step=20,
+        trial_id="dropout_0.5/seed_0",
     )
     ```
     """
@@ -116,7 +121,12 @@ def log_hparams(log_dir, hparams, metrics, step=0):
     hparams = _check_hparams(hparams)
     metrics = _check_metrics(metrics)
     step = validation.check_non_negative_int(step, "step")
-    summaries = [(summary_v2.hparams_pb(hparams), 0)]
+    if trial_id is not None and (not isinstance(trial_id, str) or not trial_id):
+        raise TypeError(
+            "`trial_id` must be None or a non-empty str (the row's name in "
+            f"the HPARAMS table). Received: trial_id={trial_id!r}."
+        )
+    summaries = [(summary_v2.hparams_pb(hparams, trial_id=trial_id), 0)]
     summaries += [
         (scalar_summary(name, value, METRIC_DESCRIPTION.format(name)), step)
         for name, value in metrics.items()

@@ -363,11 +363,15 @@ def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
     runs = []
     for row in rows:
         run_hparams = {name: row[name] for name in hparams} | fixed
+        directory = run_dir(out, row[by], row["seed"])
         kdrop.callbacks.log_hparams(
-            run_dir(out, row[by], row["seed"]),
+            directory,
             run_hparams,
             {name: row[name] for name in metrics},
             step=fixed.get("epochs", 0),
+            # The run's own name (`inverted/seed_0`), not a hash, in the
+            # table's Trial ID column.
+            trial_id=os.path.relpath(directory, out),
         )
         runs.append(run_hparams)
     kdrop.callbacks.log_hparams_config(
