@@ -39,13 +39,21 @@ with tempfile.TemporaryDirectory() as work:
     )
     events = EventAccumulator(os.path.join(work, "train"), {"tensors": 0})
     events.Reload()
-    logged = {
-        e.step: float(tensor_util.make_ndarray(e.tensor_proto))
-        for e in events.Tensors("dropout_rate/drop")
-    }
-    expected = {step: 0.5 * step / 4 for step in range(4)}  # Linear(0, 0.5, 4)
-    assert logged.keys() == expected.keys(), logged
-    assert all(abs(logged[s] - expected[s]) < 1e-6 for s in expected), logged
+
+    def logged(tag):
+        return {
+            e.step: float(tensor_util.make_ndarray(e.tensor_proto))
+            for e in events.Tensors(tag)
+        }
+
+    # Linear(0, 0.5, 4): before each of the 4 steps, and after the epoch.
+    for tag, expected in [
+        ("batch/dropout_rate/drop", {step: 0.5 * step / 4 for step in range(4)}),
+        ("dropout_rate/drop", {0: 0.5}),
+    ]:
+        values = logged(tag)
+        assert values.keys() == expected.keys(), (tag, values)
+        assert all(abs(values[s] - expected[s]) < 1e-6 for s in expected), values
     path = os.path.join(work, "model.keras")
     model.save(path)
     restored = keras.saving.load_model(path).get_layer("drop")
