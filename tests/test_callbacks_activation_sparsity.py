@@ -275,6 +275,39 @@ def test_zero_nonfinite_fractions_are_written_at_the_first_and_last_probe(
     assert set(scalars["sparsity/hidden"]) == probes
 
 
+class ProbeWithNaNAt(keras.callbacks.Callback):
+    """Gives `sparsity` a probe with one NaN input at the epochs `nan_epochs`
+    (it must come before `sparsity` in the callbacks list)."""
+
+    def __init__(self, sparsity, nan_epochs):
+        super().__init__()
+        self.sparsity, self.nan_epochs = sparsity, nan_epochs
+        self.with_nan = X.copy()
+        self.with_nan[0, 0] = np.nan
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.sparsity.x = self.with_nan if epoch in self.nan_epochs else X
+
+
+def test_nonfinite_fraction_changes_at_the_probes_where_it_changed(tmp_path):
+    sparsity = callbacks.ActivationSparsity(tmp_path, data=X)
+    relu_model().fit(
+        X,
+        Y,
+        epochs=7,
+        verbose=0,
+        callbacks=[ProbeWithNaNAt(sparsity, nan_epochs={3}), sparsity],
+    )
+    hidden = X.copy()
+    hidden[0, 0] = np.nan
+    fraction = 1 - np.isfinite(hidden @ W_HIDDEN).mean()
+    # 0: first probe; 2: the zero before the NaN; 3: the NaN; 4: back to
+    # zero; 6: last probe. Not 1 or 5, where nothing changed.
+    assert read_scalars(tmp_path)["nonfinite_fraction/hidden"] == pytest.approx(
+        {0: 0.0, 2: 0.0, 3: fraction, 4: 0.0, 6: 0.0}
+    )
+
+
 @pytest.mark.tensorflow_only
 def test_model_compiled_with_xla(tmp_path):
     """The probe is a model of its own, never XLA-compiled on TensorFlow (no

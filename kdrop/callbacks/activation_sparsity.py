@@ -254,7 +254,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
         nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
                                     the three above; training goes on),
                                     written at the first and the last probe
-                                    of each `fit` and whenever non-zero
+                                    of each `fit`, whenever non-zero, where
+                                    it returns to zero and at the probe
+                                    before it becomes non-zero
 
     A dropout-like layer whose inference output is its input (inverted
     dropout, Keras's Dropout and GaussianDropout) or a scaled copy of it
@@ -420,9 +422,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        # (epoch, {path: fraction}) of this fit's last probe, fractions not
-        # written yet; None before its first probe.
-        self._unwritten_nonfinite = None
+        # (epoch, {path: (fraction, written)}) of this fit's last probe;
+        # None before its first probe.
+        self._last_nonfinite = None
         if self._probe is not None:
             return
         build_for_probe(self.model, self.x)
@@ -452,19 +454,32 @@ class ActivationSparsity(PeriodicLoggingCallback):
             generator.state.assign(state)
         return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
+    def _log_nonfinite(self, results, epoch):
+        """Writes `nonfinite_fraction/<path>` at the first probe, while it is
+        non-zero and where it returns to zero; and the unwritten zero of the
+        probe before a non-zero value, so that the chart's line rises and
+        falls at the probes where it changed, not across unwritten epochs.
+        """
+        last_epoch, last = self._last_nonfinite or (None, {})
+        current = {}
+        for path, stats in zip(self._paths, results):
+            tag, fraction = f"nonfinite_fraction/{path}", float(stats[_NONFINITE])
+            last_fraction, last_written = last.get(path, (None, True))
+            if fraction > 0 and not last_written:
+                self.write_scalar(tag, last_fraction, last_epoch)
+            written = last_fraction is None or fraction > 0 or last_fraction > 0
+            if written:
+                self.write_scalar(tag, fraction, epoch)
+            current[path] = (fraction, written)
+        self._last_nonfinite = (epoch, current)
+
     def log_epoch(self, epoch):
         results = self._run_probe()
-        first_probe = self._unwritten_nonfinite is None
-        unwritten = {}
+        # First, as it may write at the previous probe's step.
+        self._log_nonfinite(results, epoch)
         for path, stats in zip(self._paths, results):
             self.write_scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
             self.write_scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
-            if first_probe or stats[_NONFINITE] > 0:
-                self.write_scalar(
-                    f"nonfinite_fraction/{path}", stats[_NONFINITE], epoch
-                )
-            else:
-                unwritten[path] = stats[_NONFINITE]
             if path in self._histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.write_histogram(
@@ -474,14 +489,14 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 )
         for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
             self.write_scalar(f"dropped_fraction/{path}", fraction, epoch)
-        self._unwritten_nonfinite = (epoch, unwritten)
 
     def on_train_end(self, logs=None):
         # The last probe's zeros, so that the curve shows the check ran to
         # the end. Keras skips on_train_end after an exception: that run
-        # keeps the first probe's values and every non-zero one.
-        if self._unwritten_nonfinite is not None:
-            epoch, unwritten = self._unwritten_nonfinite
-            for path, fraction in unwritten.items():
-                self.write_scalar(f"nonfinite_fraction/{path}", fraction, epoch)
+        # keeps the values written at the probes.
+        if self._last_nonfinite is not None:
+            epoch, last = self._last_nonfinite
+            for path, (fraction, written) in last.items():
+                if not written:
+                    self.write_scalar(f"nonfinite_fraction/{path}", fraction, epoch)
         super().on_train_end(logs)

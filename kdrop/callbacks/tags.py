@@ -27,7 +27,7 @@ DESCRIPTIONS = {
     "training-mode draw. Per epoch.",
     "nonfinite_fraction": "Fraction of NaN/Inf among the layer's outputs on the "
     "probe batch (left out of its other statistics); written at the first "
-    "and last probe and whenever non-zero. Per epoch.",
+    "and last probe, whenever non-zero and where it changes. Per epoch.",
     "learning_rate": "Learning rate the optimizer used in the epoch (with a "
     "per-batch schedule, in its last step). Per epoch.",
     "batch/learning_rate": f"Learning rate set for the training step. {_PER_BATCH}",
