@@ -21,13 +21,23 @@ class RaiseAtEpoch(keras.callbacks.Callback):
 
 
 class RaiseAtStep(keras.callbacks.Callback):
-    """Raises `error` before training step `step` (optimizer iterations)."""
+    """Raises `error` when a batch begins with `step` optimizer iterations
+    done, or with `at_end=True` when a batch ends with `step` done (after
+    the batch-end hooks of the callbacks listed before it)."""
 
-    def __init__(self, error, step):
+    def __init__(self, error, step, at_end=False):
         super().__init__()
-        self.error, self.step = error, step
+        self.error, self.step, self.at_end = error, step, at_end
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def _raise_at_step(self):
         iterations = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
         if int(iterations) == self.step:
             raise self.error
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.at_end:
+            self._raise_at_step()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.at_end:
+            self._raise_at_step()

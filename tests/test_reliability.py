@@ -300,6 +300,40 @@ def test_a_run_stopped_between_an_epochs_last_backup_and_its_end(tmp_path):
     assert per_epoch == pytest.approx({e: 0.1 * 0.9 ** (4 * e + 3) for e in range(4)})
 
 
+def test_a_run_stopped_while_skipping_restored_batches_leaves_a_trainable_model(
+    tmp_path,
+):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(kdrop.optimizers.SGD(0.05), "mse")
+
+    def fit(*extra):
+        model.fit(
+            X,
+            Y,
+            batch_size=16,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                callbacks.BackupAndRestore(tmp_path / "backup", save_freq=3),
+                *extra,
+            ],
+        )
+
+    # Stopped by another callback's batch-end hook, after the backup of
+    # the first 3 steps; the rerun, restored, is stopped by it again while
+    # skipping the first of them: Keras then calls no epoch or train end.
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            fit(RaiseAtStep(KeyboardInterrupt, 3, at_end=True))
+    before = model.get_weights()
+    model.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    # A later fit trains: 4 more steps, and the weights move.
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 + 4
+    assert not np.allclose(model.get_weights()[0], before[0])
+
+
 def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):
     path = tmp_path / "checkpoint.keras"
     model = all_dropout_model()

@@ -42,7 +42,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     or a dataset whose shuffle is seeded per epoch), and the same `fit` call
     must be repeated, as Keras requires for its callback. Keras's per-epoch
     metrics (History, the progress bar) of the resumed epoch average over
-    the batches trained after the restore only.
+    the batches trained after the restore only. A skipped batch runs a step
+    that trains nothing, put in place by this callback's batch-begin hook
+    and taken away by its batch-end hook; if another callback's batch-begin
+    hook raises in between, that step stays on the model until this
+    callback's next `on_train_begin`: rerun the script (a new model), or
+    call `fit` again with the same callback.
 
     Args:
         backup_dir: directory for the backup, used by this callback alone.
@@ -77,6 +82,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._train_function = None
 
     def on_train_begin(self, logs=None):
+        self._stop_skipping()
         super().on_train_begin(logs)
         self._skip_epoch, self._skip_batches = None, 0
         _RESTORED.pop(self.model, None)
@@ -97,14 +103,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         keras_internals.set_backup_epoch(self, epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
-        skipping = self._skipping(batch)
-        if skipping and self._train_function is None:
+        if self._skipping(batch):
             self._train_function = self.model.train_function
             self.model.train_function = keras_internals.untrained_step_function(
                 self.model
             )
-        elif not skipping:
-            self._stop_skipping()
 
     def _stop_skipping(self):
         if self._train_function is not None:
@@ -112,11 +115,19 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self._train_function = None
 
     def on_train_batch_end(self, batch, logs=None):
+        # The model's own step function is put back after every skipped
+        # batch, so a run stopped while skipping (Ctrl-C, another
+        # callback's error: Keras then calls no end hook) never leaves the
+        # model with a step that trains nothing for its next `fit`.
+        self._stop_skipping()
         if not self._skipping(batch):  # nothing to back up after a skip
             super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._stop_skipping()
+        if epoch == self._skip_epoch:
+            # Read by the logging callbacks when this epoch began; a later
+            # `fit` of the model without this callback must not see it.
+            _RESTORED.pop(self.model, None)
         super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
