@@ -59,7 +59,7 @@ def get_json(url, timeout=5):
 
 
 @contextlib.contextmanager
-def tensorboard_server(logdir, output, timeout=60):
+def tensorboard_server(logdir, output, timeout=180):
     """Runs `tensorboard --logdir logdir` on a free loopback port; yields its
     base URL once it answers `/data/runs`. The server's output goes to the
     file `output`. The server is stopped by its PID on exit."""

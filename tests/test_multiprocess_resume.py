@@ -11,6 +11,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -55,12 +56,17 @@ def run_and_kill(out, step):
             cwd=ROOT,
             env=ENV,
         )
+        # A child that never reaches the step is killed, so the readline
+        # below returns instead of hanging CI.
+        watchdog = threading.Timer(300, process.kill)
+        watchdog.start()
         try:
             line = process.stdout.readline()  # empty if the script ended
             assert line.strip() == f"paused {step}", (
                 out / f"stderr_{step}.txt"
             ).read_text()[-3000:]
         finally:
+            watchdog.cancel()
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
             process.stdout.close()

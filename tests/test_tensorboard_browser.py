@@ -202,7 +202,7 @@ def expected_images(root):
     return sorted(cards)
 
 
-def shown(read, expected, timeout=45):
+def shown(read, expected, timeout=120):
     """`read()` once it equals `expected`, or after `timeout` s (the caller's
     assertion then shows the difference): pages fill in asynchronously."""
     deadline = time.monotonic() + timeout

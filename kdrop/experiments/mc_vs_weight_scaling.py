@@ -25,6 +25,7 @@ SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100)
 DEFAULT_SEEDS = 3
 COLUMNS = ("mc_test_error_%", "weight_scaling_test_error_%")
 DROPOUT = "WeightScaledDropout 0.2 (inputs), 0.5 (hidden units)"
+BATCH_SIZE = 100
 
 
 def hparams_rows(rows):
@@ -146,7 +147,7 @@ def run(
         model.fit(
             x_train,
             y_train,
-            batch_size=100,
+            batch_size=BATCH_SIZE,
             epochs=epochs,
             verbose=verbose,
             callbacks=[
@@ -191,7 +192,7 @@ def run(
         ("model", "dropout", "seed"),
         hparams_metrics(sample_counts, repeats),
         epochs=epochs,
-        batch_size=100,
+        batch_size=BATCH_SIZE,
         optimizer="kdrop.optimizers.SGD, srivastava2014() schedules",
         repeats=repeats,
     )
