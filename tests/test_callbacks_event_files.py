@@ -2,13 +2,9 @@
 interrupted runs, unusable directories, and a real TensorBoard server."""
 
 import gc
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import keras
 import numpy as np
@@ -25,6 +21,7 @@ from kdrop.callbacks.summary_writer import (
     prepare_log_dir,
 )
 from kdrop.callbacks.tags import DESCRIPTIONS, describe
+from tests import tensorboard_browser as browser
 from tests.callback_models import X, Y, relu_model
 from tests.conftest import BACKEND
 from tests.event_files import read_descriptions, read_histograms, read_scalars
@@ -61,17 +58,6 @@ def kdrop_tags(model):
     }
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get_json(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-        return json.loads(reply.read())
-
-
 def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_path):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
     model.fit(
@@ -106,41 +92,27 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
     assert "training-mode draw" in descriptions["dropped_fraction/drop"]
     assert "inference mode" in descriptions[f"gradients/{model.name}/hidden/kernel"]
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(tmp_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                served_scalars = get_json(port, "/data/plugin/scalars/tags")
-                if expected["scalars"] <= set(served_scalars.get("train", {})):
-                    break
-            except OSError:
-                pass  # not listening yet
-            assert server.poll() is None, "TensorBoard exited"
-            assert time.monotonic() < deadline, (
-                "TensorBoard did not serve kdrop's tags in 60 s"
+    with browser.tensorboard_server(
+        tmp_path, tmp_path / "tensorboard.txt", timeout=60
+    ) as url:
+
+        def served_kdrop_scalars():
+            served = browser.get_json(url + "/data/plugin/scalars/tags")
+            return (
+                served if expected["scalars"] <= set(served.get("train", {})) else None
             )
-            time.sleep(0.5)
-        served_histograms = get_json(port, "/data/plugin/histograms/tags")
+
+        served_scalars = browser.wait_for(
+            served_kdrop_scalars,
+            60,
+            lambda: "TensorBoard did not serve kdrop's tags in 60 s",
+            poll=0.5,
+        )
+        served_histograms = browser.get_json(url + "/data/plugin/histograms/tags")
         assert expected["histograms"] <= set(served_histograms["train"])
         # The served CUSTOM SCALARS layout (the Rust data server's reading
         # where it is installed) is the merge of the four callbacks' charts.
-        layout = get_json(port, "/data/plugin/custom_scalars/layout")
+        layout = browser.get_json(url + "/data/plugin/custom_scalars/layout")
         assert [category["title"] for category in layout["category"]] == [
             "Dropout",
             "Optimisation",
@@ -149,15 +121,12 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
         # A tag's metadata (plugin, description) is written with its first
         # value only: TensorBoard still serves every value, and the
         # description, rendered from Markdown.
-        served_rates = get_json(
-            port, "/data/plugin/scalars/scalars?run=train&tag=batch/dropout_rate/drop"
+        served_rates = browser.get_json(
+            url + "/data/plugin/scalars/scalars?run=train&tag=batch/dropout_rate/drop"
         )
         assert [step for _, step, _ in served_rates] == [0, 1, 2, 3]
         served = served_scalars["train"]["batch/dropout_rate/drop"]["description"]
         assert descriptions["batch/dropout_rate/drop"] in served
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.tensorflow_only

@@ -258,14 +258,20 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(
     assert sorted(epochs) == list(range(5))  # both stop before an epoch's end
 
 
+def linear_sgd_model():
+    """A seeded Dense(1) regression of X, compiled with kdrop's SGD."""
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(kdrop.optimizers.SGD(0.05), "mse")
+    return model
+
+
 def test_a_run_stopped_between_an_epochs_last_backup_and_its_end(tmp_path):
     # Backups after each epoch's last batch; the run stops in epoch 2's
     # end hooks, before the scheduler wrote that epoch's values. The rerun
     # skips all of epoch 2 and still writes them, from its last step.
     def run(log_dir, interruption=()):
-        keras.utils.set_random_seed(1)
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-        model.compile(kdrop.optimizers.SGD(0.05), "mse")
+        model = linear_sgd_model()
         model.fit(
             X,
             Y,
@@ -303,9 +309,7 @@ def test_a_run_stopped_between_an_epochs_last_backup_and_its_end(tmp_path):
 def test_a_run_stopped_while_skipping_restored_batches_leaves_a_trainable_model(
     tmp_path,
 ):
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-    model.compile(kdrop.optimizers.SGD(0.05), "mse")
+    model = linear_sgd_model()
 
     def fit(*extra):
         model.fit(
