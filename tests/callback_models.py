@@ -98,17 +98,19 @@ def twin_blocks_model():
     return model
 
 
-def every_logging_callback(log_dir, x, y):
+def every_logging_callback(
+    log_dir, x, y, learning_rate=lambda t: 0.01 / (1 + t), momentum=lambda t: 0.5
+):
     """kdrop's logging callbacks, per batch where they can be, probing the
-    first 32 examples, with the learning rate 0.01 / (1 + t) and momentum
-    0.5 (for a model compiled with kdrop.optimizers.SGD)."""
+    first 32 examples, with the per-step schedules `learning_rate` and
+    `momentum` (for a model compiled with kdrop.optimizers.SGD)."""
     return [
         kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
         kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
         kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
         kdrop.callbacks.LRMomentumScheduler(
-            learning_rate=lambda t: 0.01 / (1 + t),
-            momentum=lambda t: 0.5,
+            learning_rate=learning_rate,
+            momentum=momentum,
             update_freq="batch",
             log_dir=log_dir,
         ),

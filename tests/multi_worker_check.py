@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 import kdrop
+from tests.callback_models import every_logging_callback
 
 EXAMPLES, BATCH_SIZE, EPOCHS = 160, 16, 2  # 10 global steps per epoch
 # A ramp longer than the run, so that a resumed run still moves along it.
@@ -127,12 +128,7 @@ def main(log_dir, model_path):
         verbose=0,
         shuffle=False,
         callbacks=[
-            kdrop.callbacks.ActivationSparsity(log_dir, data=x[:32]),
-            kdrop.callbacks.WeightHistograms(log_dir, data=(x[:32], y[:32])),
-            kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
-            kdrop.callbacks.LRMomentumScheduler(
-                learning_rate, momentum, update_freq="batch", log_dir=log_dir
-            ),
+            *every_logging_callback(log_dir, x, y, learning_rate, momentum),
             kdrop.callbacks.MCDropoutMonitor(log_dir, data=(x[:32], y[:32]), samples=4),
             temporary,
         ],
