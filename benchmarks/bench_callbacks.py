@@ -28,7 +28,7 @@ import time
 import keras
 
 import kdrop
-from kdrop.experiments.common import simple_mnist_convnet
+from kdrop.experiments.models import simple_mnist_convnet
 
 HOOKS = (
     "on_train_begin",

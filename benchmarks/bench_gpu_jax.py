@@ -36,7 +36,7 @@ import keras
 import numpy as np
 from contenders import dropout_layers
 
-from kdrop.experiments.common import simple_mnist_convnet
+from kdrop.experiments.models import simple_mnist_convnet
 
 
 def jitted_training_call(layer, x):

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 import kdrop
-from kdrop.experiments.common import simple_mnist_convnet
+from kdrop.experiments.models import simple_mnist_convnet
 
 MC_ROWS_PER_CALL = 750  # mc_predict's default for this CNN: 15 images x 50
 FOLD_REPEATS = 5  # the 1000 test images 5 times: short runs, more rounds

@@ -37,7 +37,7 @@ def child(samples, examples, batch_size, return_samples):
     import numpy as np
 
     import kdrop
-    from kdrop.experiments.common import simple_mnist_convnet
+    from kdrop.experiments.models import simple_mnist_convnet
 
     keras.utils.set_random_seed(0)
     model = simple_mnist_convnet(keras.layers.Dropout(0.5))
@@ -94,7 +94,7 @@ def monitor(rounds, epochs):
     import keras
 
     import kdrop
-    from kdrop.experiments.common import simple_mnist_convnet
+    from kdrop.experiments.models import simple_mnist_convnet
 
     (x, y), (x_test, y_test) = kdrop.datasets.load_mnist("offline", seed=0)
     held_out = (x_test, y_test)

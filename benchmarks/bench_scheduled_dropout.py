@@ -37,7 +37,7 @@ import keras
 from contenders import RATE
 
 import kdrop
-from kdrop.experiments.common import simple_mnist_convnet
+from kdrop.experiments.models import simple_mnist_convnet
 
 BATCH = 128
 TENSORFLOW = keras.backend.backend() == "tensorflow"

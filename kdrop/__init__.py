@@ -3,12 +3,15 @@
 from kdrop import (
     callbacks,
     datasets,
+    inference,
     layer_paths,
     layers,
     optimizer_schedules,
     optimizers,
     registry,
+    sampling,
     schedules,
+    tensorboard,
     uncertainty,
 )
 from kdrop.inference import MCResult, fold_dropout, mc_predict
@@ -24,12 +27,15 @@ __all__ = [
     "callbacks",
     "datasets",
     "fold_dropout",
+    "inference",
     "layer_paths",
     "layers",
     "mc_predict",
     "optimizer_schedules",
     "optimizers",
     "registry",
+    "sampling",
     "schedules",
+    "tensorboard",
     "uncertainty",
 ]

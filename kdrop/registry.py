@@ -1,4 +1,9 @@
-"""The one place that knows which layers are dropout-like.
+"""The one place that knows what kinds of layers there are.
+
+Two parts: the registry of dropout-like layers, and the tables of other
+Keras layer kinds that folding and logging need (`FOLD_TARGETS`,
+`POSITIVE_SCALE_COMMUTING`, `HOMOGENEOUS_ACTIVATIONS`, `PASS_THROUGH`, at
+the end of this module).
 
 For every dropout-like layer class it answers: what is the layer's rate,
 what does it do at inference, and how to draw one training-mode sample of
@@ -262,3 +267,76 @@ for _layer_class in (DropConnectDense, DropConnectConv2D, ConcreteDropout):
         inference=NOT_FOLDABLE,
         sample=_own_sample,
     )
+
+
+# Other layer kinds, which fold_dropout and the callbacks need to know.
+# Layers computing `activation(L(x, kernel) + bias)` with L linear in both the
+# input and the named kernel, so `L(k x, W) == L(x, k W)`: a factor k on the
+# input folds into that kernel (the bias and the activation stay as they are).
+FOLD_TARGETS = {
+    keras.layers.Dense: "kernel",
+    keras.layers.EinsumDense: "kernel",
+    keras.layers.Conv1D: "kernel",
+    keras.layers.Conv2D: "kernel",
+    keras.layers.Conv3D: "kernel",
+    keras.layers.Conv1DTranspose: "kernel",
+    keras.layers.Conv2DTranspose: "kernel",
+    keras.layers.Conv3DTranspose: "kernel",
+    keras.layers.DepthwiseConv1D: "kernel",
+    keras.layers.DepthwiseConv2D: "kernel",
+    keras.layers.SeparableConv1D: "depthwise_kernel",
+    keras.layers.SeparableConv2D: "depthwise_kernel",
+}
+
+
+# Layers f with f(k x) == k f(x) for every k > 0, which a keep_prob factor
+# travels through on its way to a fold target. ReLU and Activation qualify
+# only with a positively homogeneous function, and dropout-like layers only
+# when they are identity or a positive factor at inference: see
+# `_commutes_with_scale`.
+POSITIVE_SCALE_COMMUTING = (
+    keras.layers.Identity,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Permute,
+    keras.layers.RepeatVector,
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+    keras.layers.UpSampling1D,
+    keras.layers.UpSampling2D,
+    keras.layers.UpSampling3D,
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+)
+
+
+HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
+
+
+# Layers whose output holds their input's values, rearranged or repeated:
+# their sparsity, mean and histogram repeat the input layer's by
+# construction, so they are logged only when named in `layers=`.
+PASS_THROUGH = (
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Permute,
+    keras.layers.RepeatVector,
+    keras.layers.Identity,
+    keras.layers.ActivityRegularization,
+)

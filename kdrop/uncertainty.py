@@ -46,7 +46,7 @@ import numbers
 import numpy as np
 
 from kdrop import optional, validation
-from kdrop.inference import MCResult
+from kdrop.inference.result import MCResult, entropy
 
 # Rows may be float32 softmax outputs, whose sums are off by about 1e-7.
 SUM_TOLERANCE = 1e-3
@@ -138,11 +138,6 @@ def check_labels(y, n, classes):
             f"values in [{labels.min()}, {labels.max()}]."
         )
     return labels.astype(np.int64)
-
-
-def _entropy(probs):
-    terms = np.where(probs > 0, probs * np.log(np.where(probs > 0, probs, 1.0)), 0.0)
-    return -terms.sum(axis=-1)
 
 
 def negative_log_likelihood(probs, y):
@@ -278,7 +273,7 @@ def max_calibration_error(probs, y, bins=15):
 def predictive_entropy(probs):
     """Entropy of the predictive distribution `H[pbar]` per example, in
     nats: total uncertainty. float64 array of shape (n,)."""
-    return _entropy(_mean(probs))
+    return entropy(_mean(probs))
 
 
 def mutual_information(probs):
@@ -292,7 +287,7 @@ def mutual_information(probs):
         return np.asarray(probs.mutual_information, dtype=np.float64)
     passes = _check_probabilities(probs, "probs")
     # Non-negative by Jensen's inequality; clip float rounding below 0.
-    return np.maximum(_entropy(passes.mean(axis=0)) - _entropy(passes).mean(0), 0.0)
+    return np.maximum(entropy(passes.mean(axis=0)) - entropy(passes).mean(0), 0.0)
 
 
 def expected_entropy(probs):

@@ -8,8 +8,8 @@ import pytest
 
 import kdrop
 from kdrop import callbacks
-from kdrop.callbacks import dashboard
-from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from kdrop.tensorboard import dashboard
+from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
 from tests.callback_models import X, Y, relu_model
 from tests.event_files import read_descriptions, read_scalars
 from tests.tensorboard_plugins import chart_tags, custom_scalars_layout

@@ -15,12 +15,12 @@ from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
 
 import kdrop
 from kdrop import callbacks
-from kdrop.callbacks.summary_writer import (
+from kdrop.tensorboard.tags import DESCRIPTIONS, describe
+from kdrop.tensorboard.writer import (
     SummaryWriter,
     histogram_from_values,
     prepare_log_dir,
 )
-from kdrop.callbacks.tags import DESCRIPTIONS, describe
 from tests import tensorboard_browser as browser
 from tests.callback_models import X, Y, relu_model
 from tests.conftest import BACKEND

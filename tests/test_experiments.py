@@ -21,15 +21,17 @@ from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 
 import kdrop
 from kdrop.experiments import (
+    cli,
     cnn_dropout,
-    common,
     dropout_schedules,
+    figures,
     mc_uncertainty,
     mc_vs_weight_scaling,
     mlp_dropout,
     regression_overfit,
     scaling_demo,
     sparsity_autoencoder,
+    training,
 )
 from tests.event_files import (
     read_descriptions,
@@ -80,7 +82,7 @@ def assert_hparams_table(
     rows,
     by,
     hparams,
-    metrics=common.HPARAMS_METRICS,
+    metrics=training.HPARAMS_METRICS,
     fixed=("epochs", "batch_size", "optimizer"),
 ):
     """The HPARAMS dashboard (read by TensorBoard's plugin) has one row per
@@ -229,7 +231,7 @@ def test_cnn_dropout_smoke(tmp_path):
 
 def test_plot_bands_draws_mean_and_sample_std(tmp_path):
     runs = np.array([[3.0, 2.0, 1.0], [5.0, 2.0, 0.0], [4.0, 5.0, 2.0]])
-    fig = common.plot_bands(
+    fig = figures.plot_bands(
         str(tmp_path / "bands.png"),
         {"test error (%)": {"a": runs, "b": runs[:1]}},
         "title",
@@ -258,28 +260,28 @@ def test_plot_bands_draws_mean_and_sample_std(tmp_path):
 def assert_figure_logged(out, name):
     """The figure `out/<name>.png` is also the image `<name>` of the run
     `figures`: the same PNG bytes, with a description."""
-    tensors = read_tensors(out, common.FIGURES_RUN)
+    tensors = read_tensors(out, figures.FIGURES_RUN)
     ((step, (width, height, png)),) = tensors[name]
     saved = (out / f"{name}.png").read_bytes()
     assert step == 0 and png == saved
     pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert pixels.shape[:2] == (int(height), int(width))
-    assert read_descriptions(out, common.FIGURES_RUN)[name]
+    assert read_descriptions(out, figures.FIGURES_RUN)[name]
 
 
 def test_a_figure_is_logged_as_an_image_and_replaced_with_it(tmp_path):
     for value in (1.0, 2.0):
-        with common.figure(str(tmp_path / "plot.png"), description="A line.") as (
+        with figures.figure(str(tmp_path / "plot.png"), description="A line.") as (
             _,
             axes,
         ):
             axes.plot([0.0, value])
         assert_figure_logged(tmp_path, "plot")
-    assert read_descriptions(tmp_path, common.FIGURES_RUN) == {"plot": "A line."}
+    assert read_descriptions(tmp_path, figures.FIGURES_RUN) == {"plot": "A line."}
     # The second figure's event file replaced the first's: a script run
     # again into `out` is not refused for its figures.
-    assert len(os.listdir(tmp_path / common.FIGURES_RUN)) == 1
-    common.prepare_out(str(tmp_path))
+    assert len(os.listdir(tmp_path / figures.FIGURES_RUN)) == 1
+    cli.prepare_out(str(tmp_path))
 
 
 def test_goal_verdicts():

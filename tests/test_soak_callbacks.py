@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.soak_callbacks import count_values, event_bytes, per_1000_steps
-from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
+from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
 
 
 def test_event_bytes_and_values_are_counted_from_the_files(tmp_path):

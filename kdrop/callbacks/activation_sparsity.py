@@ -14,7 +14,7 @@ from kdrop.callbacks.base import (
     probe_batch_xy,
     run_probe_once,
 )
-from kdrop.callbacks.summary_writer import HISTOGRAM_BINS, histogram_from_counts
+from kdrop.tensorboard.writer import HISTOGRAM_BINS, histogram_from_counts
 
 # Layout of the statistics vector each probe output holds.
 _SPARSITY, _MEAN, _NONFINITE, _LOW, _HIGH = range(5)
@@ -109,19 +109,6 @@ class _DroppedFraction(keras.layers.Layer):
         return ops.sum(ops.cast(dropped, "float32")) / total
 
 
-# Layers whose output holds their input's values, rearranged or repeated:
-# their sparsity, mean and histogram repeat the input layer's by
-# construction, so they are logged only when named in `layers=`.
-PASS_THROUGH = (
-    keras.layers.Flatten,
-    keras.layers.Reshape,
-    keras.layers.Permute,
-    keras.layers.RepeatVector,
-    keras.layers.Identity,
-    keras.layers.ActivityRegularization,
-)
-
-
 def _drawn_in_training_mode(layer):
     """Whether `layer`'s statistics come from a training-mode draw: a
     dropout-like layer whose inference output is its input (inverted
@@ -176,7 +163,7 @@ def _feeding_layers(model):
             node is not None
             and node.input_tensors
             and (
-                isinstance(node.operation, PASS_THROUGH)
+                isinstance(node.operation, registry.PASS_THROUGH)
                 or _drawn_in_training_mode(node.operation)
             )
         ):
@@ -298,7 +285,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
             (its first batch is used, by the same rule). A list is always
             read as the inputs, never as `(x, y)`.
         layers: None (every top-level layer with one tensor output except
-            the pass-through layers of `PASS_THROUGH`: Flatten, Reshape,
+            the pass-through layers of `kdrop.registry.PASS_THROUGH`: Flatten, Reshape,
             Permute, RepeatVector, Identity, ActivityRegularization, whose
             statistics repeat their input layer's), or a list of layers or
             layer paths (`"encoder/drop"`; a top-level layer's path is its
@@ -371,7 +358,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
             return [
                 (layer.name, layer)
                 for layer in self.model.layers
-                if not isinstance(layer, (keras.layers.InputLayer, *PASS_THROUGH))
+                if not isinstance(
+                    layer, (keras.layers.InputLayer, *registry.PASS_THROUGH)
+                )
                 and _single_node(layer) is not None
             ]
         return self._resolve(self.layer_choice, "layers")

@@ -7,14 +7,14 @@ import numpy as np
 
 from kdrop import keras_internals, validation
 from kdrop.backend import distribute
-from kdrop.callbacks import dashboard
 from kdrop.callbacks.backup_and_restore import restored_batches
-from kdrop.callbacks.summary_writer import (
+from kdrop.tensorboard import dashboard
+from kdrop.tensorboard.tags import describe
+from kdrop.tensorboard.writer import (
     SummaryWriter,
     check_log_dir,
     prepare_log_dir,
 )
-from kdrop.callbacks.tags import describe
 
 
 def check_update_freq(update_freq):

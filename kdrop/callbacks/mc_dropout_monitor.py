@@ -11,7 +11,7 @@ from kdrop.callbacks.base import (
     check_probe_shape,
     probe_batch_xy,
 )
-from kdrop.callbacks.tags import describe
+from kdrop.tensorboard.tags import describe
 
 PREFIX = "mc_dropout"
 METRICS = {

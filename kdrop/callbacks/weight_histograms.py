@@ -11,7 +11,7 @@ from kdrop.callbacks.base import (
     probe_batch_xy,
     run_probe_once,
 )
-from kdrop.callbacks.summary_writer import histogram_from_values
+from kdrop.tensorboard.writer import histogram_from_values
 
 
 def weight_tags(model):

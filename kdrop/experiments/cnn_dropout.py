@@ -20,7 +20,7 @@ import os
 import keras
 
 import kdrop
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, models, tables, training
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
 DEFAULT_VARIANTS = ("none", "inverted", "weight_scaled")
@@ -40,7 +40,7 @@ def dropout_layer(variant, seed, total_steps):
     if variant == "weight_scaled":
         return kdrop.WeightScaledDropout(0.5, seed=seed, name="dropout")
     return kdrop.ScheduledDropout(
-        common.curriculum_to_half(total_steps), seed=seed, name="dropout"
+        models.curriculum_to_half(total_steps), seed=seed, name="dropout"
     )
 
 
@@ -48,7 +48,7 @@ def describe(layer):
     if layer is None:
         return "no dropout"
     if isinstance(layer, kdrop.ScheduledDropout):
-        return f"ScheduledDropout({common.describe_schedule(layer.schedule)})"
+        return f"ScheduledDropout({models.describe_schedule(layer.schedule)})"
     return f"{type(layer).__name__}({layer.rate})"
 
 
@@ -113,7 +113,7 @@ def run(
         verbose: Keras `fit` verbosity (2: one line per epoch).
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
-            `common.prepare_out`).
+            `cli.prepare_out`).
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
@@ -122,10 +122,10 @@ def run(
         one dict per variant: variant, seeds, and `<c>_mean`, `<c>_std`
         for c in `COLUMNS`.
     """
-    variants = common.check_names(variants, "variants", VARIANTS)
-    seed_values = common.seed_list(seed, seeds)
+    variants = cli.check_names(variants, "variants", VARIANTS)
+    seed_values = cli.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test, total_steps in common.seeded_runs(
+    for run_seed, train, test, total_steps in training.seeded_runs(
         dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
         for variant in variants:
@@ -135,14 +135,14 @@ def run(
                 f"\n== {variant}, seed {run_seed}: {describe(layer)}, {epochs} "
                 f"epochs of {total_steps // epochs} steps"
             )
-            model = common.simple_mnist_convnet(layer)
-            row, run_curves = common.train_classifier(
+            model = models.simple_mnist_convnet(layer)
+            row, run_curves = training.train_classifier(
                 model,
                 train,
                 test,
                 epochs,
                 batch_size,
-                common.run_dir(out, variant, run_seed),
+                training.run_dir(out, variant, run_seed),
                 verbose,
             )
             rows.append(
@@ -153,15 +153,15 @@ def run(
                     **row,
                 }
             )
-            common.add_curves(curves, variant, run_curves)
-    common.plot_bands(
+            training.add_curves(curves, variant, run_curves)
+    figures.plot_bands(
         os.path.join(out, "curves.png"),
         curves,
         f"Simple MNIST convnet, {len(train[0])} training images, "
         f"{len(seed_values)} seed(s): mean +- 1 std",
     )
-    summary = common.report_seeds(rows, out, "variant", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "variant", COLUMNS)
+    training.log_hparams(
         out,
         rows,
         "variant",
@@ -181,12 +181,12 @@ def run(
             + ", ".join(f"{name} {value}" for name, value in verdict.items())
             + f" -> goal {'holds' if holds else 'does not hold'}"
         )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "cnn_dropout",
         __doc__,
         epochs=DEFAULT_EPOCHS,

@@ -19,7 +19,7 @@ import numpy as np
 
 import kdrop
 from kdrop import schedules
-from kdrop.experiments import common
+from kdrop.experiments import cli, events, figures, models, tables, training
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
 RATE_TAG = "batch/dropout_rate/dropout"
@@ -32,7 +32,7 @@ def make_schedule(name, total_steps):
     if name == "constant":
         return schedules.Constant(0.5)
     if name == "curriculum":
-        return common.curriculum_to_half(total_steps)
+        return models.curriculum_to_half(total_steps)
     if name == "early":
         return schedules.Early(0.5, until_step=half)
     return schedules.Late(0.5, from_step=half)
@@ -73,55 +73,57 @@ def run(
         schedule: schedule, seeds, `<c>_mean` and `<c>_std` for c in
         `COLUMNS`.
     """
-    names = common.check_names(names, "names", SCHEDULES)
-    seed_values = common.seed_list(seed, seeds)
+    names = cli.check_names(names, "names", SCHEDULES)
+    seed_values = cli.seed_list(seed, seeds)
     rows, rate_curves, curves = [], {}, {}
-    for run_seed, train, test, total_steps in common.seeded_runs(
+    for run_seed, train, test, total_steps in training.seeded_runs(
         dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
         for name in names:
             schedule = make_schedule(name, total_steps)
             print(
                 f"\n== {name}, seed {run_seed}: "
-                f"{common.describe_schedule(schedule)}, {total_steps} steps"
+                f"{models.describe_schedule(schedule)}, {total_steps} steps"
             )
             keras.utils.set_random_seed(run_seed)
-            model = common.simple_mnist_convnet(
+            model = models.simple_mnist_convnet(
                 kdrop.ScheduledDropout(schedule, seed=run_seed, name="dropout")
             )
-            log_dir = common.run_dir(out, name, run_seed)
-            row, run_curves = common.train_classifier(
+            log_dir = training.run_dir(out, name, run_seed)
+            row, run_curves = training.train_classifier(
                 model, train, test, epochs, batch_size, log_dir, verbose
             )
-            common.add_curves(curves, name, run_curves, ("test error (%)", "test loss"))
-            steps, rates = common.read_logged(log_dir, RATE_TAG)
+            training.add_curves(
+                curves, name, run_curves, ("test error (%)", "test loss")
+            )
+            steps, rates = events.read_logged(log_dir, RATE_TAG)
             if run_seed == seed_values[0]:
                 rate_curves[name] = (steps, rates)
             rows.append(
                 {
                     "schedule": name,
                     "seed": run_seed,
-                    "dropout": common.describe_schedule(schedule),
+                    "dropout": models.describe_schedule(schedule),
                     "mean_rate": float(np.mean(rates)),
                     "last_rate": rates[-1],
                     **row,
                 }
             )
-    common.plot_lines(
+    figures.plot_lines(
         os.path.join(out, "rates.png"),
         rate_curves,
         "training step",
         "dropout rate (logged each step)",
         "Dropout-rate schedules",
     )
-    common.plot_bands(
+    figures.plot_bands(
         os.path.join(out, "test_error.png"),
         curves,
         f"Per schedule, {len(train[0])} training images, {len(seed_values)} "
         "seed(s): mean +- 1 std",
     )
-    summary = common.report_seeds(rows, out, "schedule", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "schedule", COLUMNS)
+    training.log_hparams(
         out,
         rows,
         "schedule",
@@ -134,12 +136,12 @@ def run(
         "Rates as logged by DropoutRateLogger before each step; accuracies in "
         "inference mode."
     )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "dropout_schedules",
         __doc__,
         epochs=10,

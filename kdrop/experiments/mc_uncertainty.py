@@ -29,7 +29,7 @@ import numpy as np
 
 import kdrop
 from kdrop import uncertainty, validation
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, tables, training
 
 ANGLES = np.linspace(0.0, 180.0, 12)
 DIGIT = 1
@@ -167,8 +167,8 @@ def evaluate_seed(model, test, rotated, ood, samples, seed):
 
 def summarize(results):
     """Per-seed results -> the calibration and OOD tables, each column as
-    mean and sample std over the seeds (`common.aggregate`)."""
-    calibration = common.aggregate(
+    mean and sample std over the seeds (`tables.aggregate`)."""
+    calibration = tables.aggregate(
         [
             {"prediction": prediction, **result["calibration"][prediction]}
             for result in results
@@ -177,7 +177,7 @@ def summarize(results):
         "prediction",
         list(results[0]["calibration"]["mc"]),
     )
-    ood = common.aggregate(
+    ood = tables.aggregate(
         [
             {"case": f"{name} / {score}", "auroc": auroc, "fpr95": fpr95}
             for result in results
@@ -197,7 +197,7 @@ def plot_rotation(path, images, draws, deterministic):
     classes = np.argsort(votes)[::-1][:3]
     positions = np.arange(len(images))
     strip = np.concatenate([image[..., 0] for image in images], axis=1)
-    with common.figure(
+    with figures.figure(
         path,
         nrows=2,
         size=(10, 6),
@@ -240,7 +240,7 @@ def plot_rotation(path, images, draws, deterministic):
 
 
 def plot_reliability(path, tables):
-    with common.figure(
+    with figures.figure(
         path,
         size=(4.5, 4.5),
         description="Reliability diagram on the test set (first seed): "
@@ -254,7 +254,7 @@ def plot_reliability(path, tables):
 
 
 def hparams_row(seed, train_loss, train_accuracy, calibration):
-    """One seed's row for `common.log_hparams`: its identity and the
+    """One seed's row for `training.log_hparams`: its identity and the
     `HPARAMS_METRICS` from its training-set evaluation and its test-set
     `calibration` ({prediction: {metric: value}})."""
     deterministic, mc = calibration["deterministic"], calibration["mc"]
@@ -307,13 +307,13 @@ def run(
         verbose: Keras `fit` verbosity.
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
-            `common.prepare_out`).
+            `cli.prepare_out`).
 
     Returns:
         A dict of the three tables (lists of dicts): calibration, ood,
         rotation.
     """
-    seeds = common.seed_list(seed, seeds)
+    seeds = cli.seed_list(seed, seeds)
     samples = validation.check_positive_int(samples, "samples")
     if samples < 2:
         raise ValueError(
@@ -321,7 +321,7 @@ def run(
             f"passes). Received: samples={samples}."
         )
     results, runs = [], []
-    for run_seed, train, test, _ in common.seeded_runs(
+    for run_seed, train, test, _ in training.seeded_runs(
         dataset, seeds, train_size, out, overwrite, epochs, batch_size
     ):
         one = test[0][np.flatnonzero(test[1] == DIGIT)[0]]
@@ -358,10 +358,10 @@ def run(
     ]
     plot_rotation(os.path.join(out, "rotated_one.png"), images, draws, deterministic)
     plot_reliability(os.path.join(out, "reliability.png"), results[0]["reliability"])
-    common.report(calibration, out, "calibration.csv")
-    common.report(ood, out, "ood.csv")
-    common.report(rotation, out, "rotation.csv")
-    common.log_hparams(
+    tables.report(calibration, out, "calibration.csv")
+    tables.report(ood, out, "ood.csv")
+    tables.report(rotation, out, "rotation.csv")
+    training.log_hparams(
         out,
         runs,
         "model",
@@ -372,12 +372,12 @@ def run(
         optimizer="Adam",
         samples=samples,
     )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return {"calibration": calibration, "ood": ood, "rotation": rotation}
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "mc_uncertainty",
         __doc__,
         epochs=20,
@@ -388,7 +388,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--samples",
-        type=common.positive_int,
+        type=cli.positive_int,
         default=100,
         help="MC dropout passes per example",
     )

@@ -19,7 +19,7 @@ import numpy as np
 
 import kdrop
 from kdrop import validation
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, tables, training
 
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100)
 DEFAULT_SEEDS = 3
@@ -29,7 +29,7 @@ BATCH_SIZE = 100
 
 
 def hparams_rows(rows):
-    """One row per seed for `common.log_hparams`: the weight-scaling test
+    """One row per seed for `training.log_hparams`: the weight-scaling test
     error and the MC test error for each k (`mc_test_error_%_k<k>`)."""
     runs = {}
     for row in rows:
@@ -122,7 +122,7 @@ def run(
         verbose: Keras `fit` verbosity.
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
-            `common.prepare_out`).
+            `cli.prepare_out`).
 
     Returns:
         `(rows, summary)`: rows, one dict per k and seed: samples, seed,
@@ -135,9 +135,9 @@ def run(
     sample_counts = [
         validation.check_positive_int(k, "sample_counts") for k in sample_counts
     ]
-    seed_values = common.seed_list(seed, seeds)
+    seed_values = cli.seed_list(seed, seeds)
     rows = []
-    for run_seed, (x_train, y_train), (x_test, y_test) in common.seeded_data(
+    for run_seed, (x_train, y_train), (x_test, y_test) in training.seeded_data(
         dataset, seed_values, train_size, out, overwrite
     ):
         print(f"\n== seed {run_seed}")
@@ -155,7 +155,7 @@ def run(
                     learning_rate,
                     momentum,
                     update_freq="batch",
-                    log_dir=common.run_dir(out, "mlp", run_seed),
+                    log_dir=training.run_dir(out, "mlp", run_seed),
                 )
             ],
         )
@@ -184,8 +184,8 @@ def run(
                 f"k = {k:3d}: MC averaging test error {np.mean(errors):.2f} % "
                 f"(mean of {repeats} draws)"
             )
-    summary = common.report_seeds(rows, out, "samples", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "samples", COLUMNS)
+    training.log_hparams(
         out,
         hparams_rows(rows),
         "model",
@@ -196,7 +196,7 @@ def run(
         optimizer="kdrop.optimizers.SGD, srivastava2014() schedules",
         repeats=repeats,
     )
-    common.plot_lines(
+    figures.plot_lines(
         os.path.join(out, "mc_vs_weight_scaling.png"),
         {
             "Monte-Carlo averaging": (
@@ -218,12 +218,12 @@ def run(
         "Paper (Fig. 11): MC averaging reaches the weight-scaling error at about "
         "k = 50."
     )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "mc_vs_weight_scaling",
         __doc__,
         epochs=20,
@@ -233,7 +233,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--repeats",
-        type=common.positive_int,
+        type=cli.positive_int,
         default=3,
         help="MC estimates per k and trained MLP, with different seeds",
     )

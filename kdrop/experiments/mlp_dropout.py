@@ -22,7 +22,7 @@ import keras
 
 import kdrop
 from kdrop import validation
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, tables, training
 
 DEFAULT_ARCHITECTURES = ("2x512", "3x512", "2x1024")
 DEFAULT_EPOCHS = 23
@@ -120,7 +120,7 @@ def run(
         verbose: Keras `fit` verbosity.
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
-            `common.prepare_out`).
+            `cli.prepare_out`).
 
     Returns:
         `(rows, summary)`: rows, one dict per model and seed: model,
@@ -139,9 +139,9 @@ def run(
             f"repeats. Received: architectures={architectures}."
         )
     validation.check_positive_int(epochs, "epochs")
-    seed_values = common.seed_list(seed, seeds)
+    seed_values = cli.seed_list(seed, seeds)
     styles, rows, curves = {}, [], {}
-    for run_seed, train, test in common.seeded_data(
+    for run_seed, train, test in training.seeded_data(
         dataset, seed_values, train_size, out, overwrite
     ):
         total_steps = epochs * -(-len(train[0]) // BATCH_SIZE)
@@ -157,8 +157,8 @@ def run(
                 }
                 print(f"\n== {name}, seed {run_seed}")
                 keras.utils.set_random_seed(run_seed)
-                log_dir = common.run_dir(out, name, run_seed)
-                row, run_curves = common.train_classifier(
+                log_dir = training.run_dir(out, name, run_seed)
+                row, run_curves = training.train_classifier(
                     mlp(hidden, dropout, run_seed),
                     train,
                     test,
@@ -183,18 +183,18 @@ def run(
                         **row,
                     }
                 )
-                common.add_curves(
+                training.add_curves(
                     curves, name, run_curves, ("test error (%)", "test loss")
                 )
-    common.plot_bands(
+    figures.plot_bands(
         os.path.join(out, "test_error.png"),
         curves,
         f"MNIST MLPs, {len(train[0])} training images, {len(seed_values)} "
         "seed(s): mean +- 1 std (dashed: no dropout)",
         styles,
     )
-    summary = common.report_seeds(rows, out, "model", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "model", COLUMNS)
+    training.log_hparams(
         out,
         rows,
         "model",
@@ -208,12 +208,12 @@ def run(
         "Final models in inference mode; train_accuracy re-evaluates the "
         "training set without dropout."
     )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "mlp_dropout",
         __doc__,
         epochs=DEFAULT_EPOCHS,

@@ -15,7 +15,7 @@ import numpy as np
 
 import kdrop
 from kdrop import validation
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, tables
 
 RATES = (0.0, 0.5)
 DEFAULT_SEEDS = 3
@@ -89,7 +89,7 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
         `<c>_mean` and `<c>_std` over seeds for c in `COLUMNS`.
     """
     iterations = validation.check_positive_int(iterations, "iterations")
-    seed_values = common.seed_list(seed, seeds)
+    seed_values = cli.seed_list(seed, seeds)
     os.makedirs(out, exist_ok=True)
     grid = np.linspace(-1, 1, 200, dtype="float32")[:, None]
     rows, curves = [], {}
@@ -114,7 +114,7 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
                 }
             )
     (x_train, y_train), (x_test, y_test) = first_data
-    with common.figure(
+    with figures.figure(
         os.path.join(out, "fit.png"),
         description="The MLPs' fits to the 10 noisy training points (first "
         "seed; mean +- 1 std over seeds as a band) against the test points "
@@ -152,7 +152,7 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
             title=f"MLP 1-200-200-200-1, {iterations} full-batch SGD steps",
         )
         axes.legend(fontsize=7)
-    summary = common.report_seeds(rows, out, "model", COLUMNS)
+    summary = tables.report_seeds(rows, out, "model", COLUMNS)
     print(
         "Mean squared errors in inference mode. Best possible test MSE (noise "
         "variance): 0.09. The figure shows the first seed's points and fits."
@@ -161,7 +161,7 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "regression_overfit", __doc__, epochs=2000, seeds=DEFAULT_SEEDS
     )
     parser.description += "\n--epochs counts the full-batch iterations.\n"

@@ -16,7 +16,7 @@ import numpy as np
 
 import kdrop
 from kdrop import validation
-from kdrop.experiments import common
+from kdrop.experiments import cli, tables
 
 
 def _readout(layer, size):
@@ -107,16 +107,16 @@ def run(size=10000, rate=0.5, draws=5, seed=0, out="logs/scaling_demo"):
         )
     )
     os.makedirs(out, exist_ok=True)
-    common.report(rows, out)
+    tables.report(rows, out)
     print("Expected training values: Binomial mean +- one standard deviation.")
     return rows
 
 
 def main(argv=None):
-    parser = common.argument_parser("scaling_demo", __doc__)
+    parser = cli.argument_parser("scaling_demo", __doc__)
     parser.add_argument(
         "--draws",
-        type=common.positive_int,
+        type=cli.positive_int,
         default=5,
         help="training-mode draws per example",
     )

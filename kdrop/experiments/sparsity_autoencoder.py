@@ -24,8 +24,8 @@ import numpy as np
 
 import kdrop
 from kdrop import optional, validation
-from kdrop.callbacks.summary_writer import SummaryWriter, prepare_log_dir
-from kdrop.experiments import common
+from kdrop.experiments import cli, events, figures, tables, training
+from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
 
 MODELS = {"no dropout": 0.0, "dropout 0.5": 0.5}
 DROPOUT_BY_MODE = {
@@ -139,7 +139,7 @@ def run(
         verbose: Keras `fit` verbosity.
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
-            `common.prepare_out`).
+            `cli.prepare_out`).
 
     Returns:
         `(rows, summary)`: rows, one dict per model and seed: model, seed,
@@ -151,9 +151,9 @@ def run(
     validation.check_positive_int(epochs, "epochs")
     validation.check_positive_int(batch_size, "batch_size")
     validation.check_choice(mode, "mode", tuple(DROPOUT_BY_MODE))
-    seed_values = common.seed_list(seed, seeds)
+    seed_values = cli.seed_list(seed, seeds)
     rows, unit_means, histograms, features = [], {}, {}, {}
-    for run_seed, (x_train, _), (x_test, _) in common.seeded_data(
+    for run_seed, (x_train, _), (x_test, _) in training.seeded_data(
         dataset, seed_values, train_size, out, overwrite
     ):
         for label, rate in MODELS.items():
@@ -162,7 +162,7 @@ def run(
             )
             keras.utils.set_random_seed(run_seed)
             model = autoencoder(rate, run_seed, mode)
-            log_dir = common.run_dir(out, label, run_seed)
+            log_dir = training.run_dir(out, label, run_seed)
             model.fit(
                 x_train,
                 x_train,
@@ -177,10 +177,10 @@ def run(
             )
             grid = feature_grid(model.get_layer("hidden").kernel)
             log_features(log_dir, grid, epochs - 1, label)
-            _, means = common.read_logged(log_dir, "mean_activation/hidden")
-            _, zeros = common.read_logged(log_dir, "sparsity/hidden")
+            _, means = events.read_logged(log_dir, "mean_activation/hidden")
+            _, zeros = events.read_logged(log_dir, "sparsity/hidden")
             if run_seed == seed_values[0]:
-                _, logged = common.read_logged(log_dir, "activations/hidden")
+                _, logged = events.read_logged(log_dir, "activations/hidden")
                 histograms[label], features[label] = logged[-1], grid
                 encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
                 unit_means[label] = encoder.predict(x_test, verbose=0).mean(axis=0)
@@ -202,8 +202,8 @@ def run(
         {row["model"]: row["fraction_zero"] for row in first},
     )
     _plot_features(os.path.join(out, "features.png"), features)
-    summary = common.report_seeds(rows, out, "model", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "model", COLUMNS)
+    training.log_hparams(
         out,
         rows,
         "model",
@@ -219,13 +219,13 @@ def run(
         f"last epoch, hidden layer, {len(x_test)} test images. Paper: mean "
         "activation about 2.0 without dropout, 0.7 with dropout 0.5."
     )
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def _plot_features(path, grids):
     """Srivastava Fig. 7: the learned features side by side."""
-    with common.figure(
+    with figures.figure(
         path,
         ncols=len(grids),
         size=(6 * len(grids), 6.4),
@@ -242,7 +242,7 @@ def _plot(path, unit_means, histograms, zero_fractions):
     """Srivastava Fig. 8's panels per model (first seed): histogram of the
     units' mean activations (top) and histogram of all activations
     (bottom)."""
-    with common.figure(
+    with figures.figure(
         path,
         ncols=len(unit_means),
         nrows=2,
@@ -272,7 +272,7 @@ def _plot(path, unit_means, histograms, zero_fractions):
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "sparsity_autoencoder",
         __doc__,
         epochs=20,

@@ -25,7 +25,7 @@ import keras
 
 import kdrop
 from kdrop import schedules
-from kdrop.experiments import common
+from kdrop.experiments import cli, figures, tables, training
 
 VARIANTS = ("none", "drop_path", "drop_block", "both")
 DEPTH = 3  # residual blocks
@@ -122,26 +122,26 @@ def run(
         test_error_%, test_loss, seconds; summary, one dict per variant:
         variant, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
-    variants = common.check_names(variants, "variants", VARIANTS)
-    seed_values = common.seed_list(seed, seeds)
+    variants = cli.check_names(variants, "variants", VARIANTS)
+    seed_values = cli.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test, total_steps in common.seeded_runs(
+    for run_seed, train, test, total_steps in training.seeded_runs(
         dataset, seed_values, train_size, out, overwrite, epochs, batch_size
     ):
         for variant in variants:
             print(f"\n== {variant}, seed {run_seed}: {describe(variant)}")
             keras.utils.set_random_seed(run_seed)
             model = residual_convnet(variant, total_steps, run_seed)
-            log_dir = common.run_dir(out, variant, run_seed)
+            log_dir = training.run_dir(out, variant, run_seed)
             callbacks = [
                 keras.callbacks.TensorBoard(log_dir),
                 kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
                 kdrop.callbacks.GeneralizationGap(log_dir),
             ]
-            row, run_curves = common.train_classifier(
+            row, run_curves = training.train_classifier(
                 model, train, test, epochs, batch_size, log_dir, verbose, callbacks
             )
-            common.add_curves(
+            training.add_curves(
                 curves, variant, run_curves, ("test error (%)", "test loss")
             )
             rows.append(
@@ -152,14 +152,14 @@ def run(
                     **row,
                 }
             )
-    common.plot_bands(
+    figures.plot_bands(
         os.path.join(out, "test_error.png"),
         curves,
         f"Residual convnet, {len(train[0])} training images, {len(seed_values)} "
         "seed(s): mean +- 1 std",
     )
-    summary = common.report_seeds(rows, out, "variant", COLUMNS)
-    common.log_hparams(
+    summary = tables.report_seeds(rows, out, "variant", COLUMNS)
+    training.log_hparams(
         out,
         rows,
         "variant",
@@ -169,12 +169,12 @@ def run(
         optimizer="Adam",
     )
     print("Accuracies and losses of the final models, in inference mode.")
-    common.tensorboard_hint(out)
+    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = common.argument_parser(
+    parser = cli.argument_parser(
         "stochastic_depth",
         __doc__,
         epochs=10,

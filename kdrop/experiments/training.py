@@ -1,0 +1,180 @@
+"""Seeded training runs of the experiments: data per seed, run directories,
+training a classifier with every logging callback, and its HPARAMS row."""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+import kdrop
+from kdrop import validation
+from kdrop.experiments.cli import prepare_out
+
+
+def load_data(dataset, seed, train_size=None):
+    """`kdrop.datasets.load_mnist(dataset, seed=seed)`, training set cut to
+    its first `train_size` images if given."""
+    if train_size is not None:
+        validation.check_positive_int(train_size, "train_size")
+    (x_train, y_train), (x_test, y_test) = kdrop.datasets.load_mnist(dataset, seed=seed)
+    if train_size is not None:
+        x_train, y_train = x_train[:train_size], y_train[:train_size]
+    print(f"data: {dataset}, {len(x_train)} training / {len(x_test)} test images")
+    return (x_train, y_train), (x_test, y_test)
+
+
+def seeded_data(dataset, seeds, train_size, out, overwrite):
+    """Yields `(seed, train, test)` for each of `seeds`, the data split by
+    that seed (`load_data`). The first seed's data is loaded, so a bad
+    `dataset` fails, before `out` is prepared (`prepare_out`); the later
+    seeds' when their turn comes."""
+    first = load_data(dataset, seeds[0], train_size)
+    prepare_out(out, overwrite)
+    yield (seeds[0], *first)
+    for seed in seeds[1:]:
+        yield (seed, *load_data(dataset, seed, train_size))
+
+
+def seeded_runs(dataset, seeds, train_size, out, overwrite, epochs, batch_size):
+    """`seeded_data` for minibatch training: checks `epochs` and
+    `batch_size` first, then yields `(seed, train, test, total_steps)`,
+    total_steps = optimizer steps of one run of `epochs` epochs."""
+    validation.check_positive_int(epochs, "epochs")
+    validation.check_positive_int(batch_size, "batch_size")
+    for seed, train, test in seeded_data(dataset, seeds, train_size, out, overwrite):
+        yield seed, train, test, epochs * math.ceil(len(train[0]) / batch_size)
+
+
+def run_dir(out, model, seed):
+    """`out/<model>/seed_<seed>` (spaces in `model` become "_"): one
+    TensorBoard run per model and seed, so
+    the run filter groups a model's seeds ("^none/") or a seed's models
+    ("seed_0")."""
+    return os.path.join(out, model.replace(" ", "_"), f"seed_{seed}")
+
+
+PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
+
+
+def logging_callbacks(log_dir, x_probe, y_probe):
+    """Keras's TensorBoard callback and kdrop's logging callbacks, one run."""
+    return [
+        keras.callbacks.TensorBoard(log_dir),
+        kdrop.callbacks.ActivationSparsity(log_dir, data=x_probe),
+        kdrop.callbacks.WeightHistograms(log_dir, data=(x_probe, y_probe)),
+        kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
+        kdrop.callbacks.GeneralizationGap(log_dir),
+    ]
+
+
+def epoch_curves(history):
+    """Per-epoch curves of a Keras `History` (fit with `validation_data` =
+    the test set and an accuracy metric): test error (%), test loss, and
+    training error (%) and loss as Keras logs them, i.e. the running mean
+    over each epoch's batches in training mode (dropout on)."""
+    logged = {key: np.asarray(value, dtype=float) for key, value in history.items()}
+    return {
+        "test error (%)": 100 * (1 - logged["val_accuracy"]),
+        "test loss": logged["val_loss"],
+        "training error (%)": 100 * (1 - logged["accuracy"]),
+        "training loss": logged["loss"],
+    }
+
+
+def add_curves(curves, label, run_curves, panels=None):
+    """Appends one run's `epoch_curves` (those of `panels`, default all) to
+    `curves`, {panel: {label: [one array per run]}}, as `plot_bands` takes
+    them."""
+    for panel in panels or run_curves:
+        curves.setdefault(panel, {}).setdefault(label, []).append(run_curves[panel])
+
+
+def train_classifier(
+    model, train, test, epochs, batch_size, log_dir, verbose, callbacks=None
+):
+    """Fits `model`, evaluating on the test set after every epoch, with
+    `callbacks` (default: `logging_callbacks`, every logging callback
+    writing to `log_dir`).
+
+    Returns:
+        `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy,
+        gap, train_error_%,
+        test_error_%, test_loss, seconds}, of the final model in inference
+        mode (the training set is re-evaluated without dropout, as
+        Srivastava et al. do, not the running accuracy of `fit` under
+        dropout); curves = `epoch_curves` of the run.
+    """
+    (x_train, y_train), (x_test, y_test) = train, test
+    start = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
+        validation_data=(x_test, y_test),
+        callbacks=callbacks
+        if callbacks is not None
+        else logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
+    )
+    seconds = time.perf_counter() - start
+    curves = epoch_curves(history.history)
+    train_loss, train_accuracy = model.evaluate(
+        x_train, y_train, batch_size=256, verbose=0
+    )
+    test_accuracy = 1 - curves["test error (%)"][-1] / 100
+    row = {
+        "train_loss": float(train_loss),
+        "train_accuracy": float(train_accuracy),
+        "test_accuracy": float(test_accuracy),
+        "gap": float(train_accuracy - test_accuracy),
+        "train_error_%": 100 * (1 - float(train_accuracy)),
+        "test_error_%": float(curves["test error (%)"][-1]),
+        "test_loss": float(curves["test loss"][-1]),
+        "seconds": round(seconds, 1),
+    }
+    return row, curves
+
+
+# The final numbers of a `train_classifier` row shown by the HPARAMS dashboard.
+HPARAMS_METRICS = {
+    "test_error_%": "Test error (%) of the final model.",
+    "train_error_%": "Training-set error (%) of the final model in inference "
+    "mode (no dropout).",
+    "test_loss": "Test loss of the final model.",
+    "train_loss": "Training-set loss of the final model in inference mode.",
+    "gap": "Train minus test accuracy of the final model (= test minus "
+    "training error, as a fraction).",
+}
+
+
+def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
+    """Logs every run of an experiment for TensorBoard's HPARAMS dashboard.
+
+    `rows` are the experiment's per-run rows (as `report_seeds` takes them);
+    each row's run, `run_dir(out, row[by], row["seed"])`, gets its
+    hyperparameters (the columns `hparams` and the settings `fixed` shared
+    by all runs, e.g. epochs=20) and its final metrics (the columns
+    `metrics`, {column: description}; default: those of a
+    `train_classifier` row) with `kdrop.callbacks.log_hparams`; `out` gets
+    the experiment's declaration (`kdrop.callbacks.log_hparams_config`).
+    """
+    runs = []
+    for row in rows:
+        run_hparams = {name: row[name] for name in hparams} | fixed
+        directory = run_dir(out, row[by], row["seed"])
+        kdrop.callbacks.log_hparams(
+            directory,
+            run_hparams,
+            {name: row[name] for name in metrics},
+            step=fixed.get("epochs", 0),
+            # The run's own name (`inverted/seed_0`), not a hash, in the
+            # table's Trial ID column.
+            trial_id=os.path.relpath(directory, out),
+        )
+        runs.append(run_hparams)
+    kdrop.callbacks.log_hparams_config(
+        out, {name: [run[name] for run in runs] for name in runs[0]}, metrics
+    )

@@ -1,0 +1,15 @@
+"""What kdrop writes for TensorBoard, without TensorFlow.
+
+- `writer`: event files (scalars, histograms, images, layouts) written with
+  the `tensorboard` package alone, on every Keras backend.
+- `tags`: the one-line description of every tag family.
+- `dashboard`: the CUSTOM SCALARS layout of each log directory.
+- `hparams`: runs and their hyperparameters for the HPARAMS dashboard.
+
+The callbacks that feed them are in `kdrop.callbacks`.
+"""
+
+from kdrop.tensorboard.hparams import log_hparams, log_hparams_config
+from kdrop.tensorboard.writer import SummaryWriter
+
+__all__ = ["SummaryWriter", "log_hparams", "log_hparams_config"]
