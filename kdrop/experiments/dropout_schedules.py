@@ -19,11 +19,11 @@ import numpy as np
 
 import kdrop
 from kdrop import schedules
-from kdrop.experiments import cli, events, figures, models, tables, training
+from kdrop.experiments import cli, events, figures, models, training
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
 RATE_TAG = "batch/dropout_rate/dropout"
-DEFAULT_SEEDS = 3
+SETTINGS = training.RunSettings(out="logs/dropout_schedules", epochs=10, seeds=3)
 COLUMNS = ("mean_rate", "test_error_%", "test_loss", "train_accuracy", "gap")
 
 
@@ -38,18 +38,7 @@ def make_schedule(name, total_steps):
     return schedules.Late(0.5, from_step=half)
 
 
-def run(
-    names=SCHEDULES,
-    epochs=10,
-    dataset="offline",
-    out="logs/dropout_schedules",
-    seed=0,
-    seeds=DEFAULT_SEEDS,
-    batch_size=128,
-    train_size=None,
-    verbose=2,
-    overwrite=False,
-):
+def run(names=SCHEDULES, **options):
     """Trains the CNN once per schedule and seed; returns the results.
 
     Writes `out/<schedule>/seed_<s>/` (TensorBoard and kdrop's callbacks,
@@ -61,9 +50,8 @@ def run(
 
     Args:
         names: schedule names from `SCHEDULES`.
-        epochs, dataset, seed, seeds, batch_size, train_size, verbose,
-            overwrite: as in `cnn_dropout.run`.
-        out: output directory.
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per schedule and seed: schedule,
@@ -73,12 +61,10 @@ def run(
         schedule: schedule, seeds, `<c>_mean` and `<c>_std` for c in
         `COLUMNS`.
     """
+    settings = SETTINGS.replace(**options)
     names = cli.check_names(names, "names", SCHEDULES)
-    seed_values = cli.seed_list(seed, seeds)
     rows, rate_curves, curves = [], {}, {}
-    for run_seed, train, test, total_steps in training.seeded_runs(
-        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
-    ):
+    for run_seed, train, test, total_steps in settings.runs():
         for name in names:
             schedule = make_schedule(name, total_steps)
             print(
@@ -89,15 +75,21 @@ def run(
             model = models.simple_mnist_convnet(
                 kdrop.ScheduledDropout(schedule, seed=run_seed, name="dropout")
             )
-            log_dir = training.run_dir(out, name, run_seed)
+            log_dir = settings.run_dir(name, run_seed)
             row, run_curves = training.train_classifier(
-                model, train, test, epochs, batch_size, log_dir, verbose
+                model,
+                train,
+                test,
+                settings.epochs,
+                settings.batch_size,
+                log_dir,
+                settings.verbose,
             )
             training.add_curves(
                 curves, name, run_curves, ("test error (%)", "test loss")
             )
             steps, rates = events.read_logged(log_dir, RATE_TAG)
-            if run_seed == seed_values[0]:
+            if run_seed == settings.seed_values[0]:
                 rate_curves[name] = (steps, rates)
             rows.append(
                 {
@@ -110,46 +102,33 @@ def run(
                 }
             )
     figures.plot_lines(
-        os.path.join(out, "rates.png"),
+        os.path.join(settings.out, "rates.png"),
         rate_curves,
         "training step",
         "dropout rate (logged each step)",
         "Dropout-rate schedules",
     )
     figures.plot_bands(
-        os.path.join(out, "test_error.png"),
+        os.path.join(settings.out, "test_error.png"),
         curves,
-        f"Per schedule, {len(train[0])} training images, {len(seed_values)} "
+        f"Per schedule, {len(train[0])} training images, {settings.seeds} "
         "seed(s): mean +- 1 std",
     )
-    summary = tables.report_seeds(rows, out, "schedule", COLUMNS)
-    training.log_hparams(
-        out,
+    summary = training.finish(
+        settings,
         rows,
         "schedule",
+        COLUMNS,
         ("schedule", "dropout", "seed"),
-        epochs=epochs,
-        batch_size=batch_size,
+        "Rates as logged by DropoutRateLogger before each step; accuracies in "
+        "inference mode.",
         optimizer="Adam",
     )
-    print(
-        "Rates as logged by DropoutRateLogger before each step; accuracies in "
-        "inference mode."
-    )
-    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "dropout_schedules",
-        __doc__,
-        epochs=10,
-        dataset=True,
-        batch_size=128,
-        events=True,
-        seeds=DEFAULT_SEEDS,
-    )
+    parser = cli.argument_parser("dropout_schedules", __doc__, SETTINGS)
     parser.add_argument(
         "--schedules",
         nargs="+",

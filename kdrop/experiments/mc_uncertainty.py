@@ -36,6 +36,9 @@ DIGIT = 1
 BINS = 15
 PREDICTIONS = ("deterministic", "mc")
 DROPOUT = "InvertedDropout(0.5) before fc1 and the classifier"
+SETTINGS = training.RunSettings(
+    out="logs/mc_uncertainty", epochs=20, seeds=3, verbose=0
+)
 # Each seed's final numbers in the HPARAMS dashboard; "test" columns are the
 # deterministic prediction's (dropout off), "mc_" ones the MC average's.
 HPARAMS_METRICS = {
@@ -274,18 +277,7 @@ def hparams_row(seed, train_loss, train_accuracy, calibration):
     }
 
 
-def run(
-    epochs=20,
-    dataset="offline",
-    out="logs/mc_uncertainty",
-    seed=0,
-    seeds=3,
-    samples=100,
-    batch_size=128,
-    train_size=None,
-    verbose=0,
-    overwrite=False,
-):
+def run(samples=100, **options):
     """Trains the CNN once per seed and measures its uncertainty.
 
     Writes `out/rotated_one.png`, `out/reliability.png`,
@@ -296,24 +288,15 @@ def run(
     (`out/lenet/seed_<s>`).
 
     Args:
-        epochs: int > 0, training epochs per seed.
-        dataset: a `kdrop.datasets.load_mnist` source.
-        out: output directory.
-        seed: int >= 0; run i uses seed + i (data split, weights, masks).
-        seeds: int > 0, training runs.
         samples: int > 1, MC passes per example.
-        batch_size: int > 0, examples per training step.
-        train_size: None, or train on the first `train_size` images only.
-        verbose: Keras `fit` verbosity.
-        overwrite: whether to delete the event files of a previous run in
-            `out` (without it such an `out` is refused, see
-            `cli.prepare_out`).
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         A dict of the three tables (lists of dicts): calibration, ood,
         rotation.
     """
-    seeds = cli.seed_list(seed, seeds)
+    settings = SETTINGS.replace(**options)
     samples = validation.check_positive_int(samples, "samples")
     if samples < 2:
         raise ValueError(
@@ -321,14 +304,17 @@ def run(
             f"passes). Received: samples={samples}."
         )
     results, runs = [], []
-    for run_seed, train, test, _ in training.seeded_runs(
-        dataset, seeds, train_size, out, overwrite, epochs, batch_size
-    ):
+    for run_seed, train, test, _ in settings.runs():
         one = test[0][np.flatnonzero(test[1] == DIGIT)[0]]
         rotated = np.stack([rotate(one, angle) for angle in ANGLES])
         keras.utils.set_random_seed(run_seed)
         model = lenet(run_seed)
-        model.fit(*train, batch_size=batch_size, epochs=epochs, verbose=verbose)
+        model.fit(
+            *train,
+            batch_size=settings.batch_size,
+            epochs=settings.epochs,
+            verbose=settings.verbose,
+        )
         train_loss, train_accuracy = model.evaluate(*train, batch_size=512, verbose=0)
         results.append(
             evaluate_seed(
@@ -356,50 +342,36 @@ def run(
         }
         for i, angle in enumerate(ANGLES)
     ]
-    plot_rotation(os.path.join(out, "rotated_one.png"), images, draws, deterministic)
-    plot_reliability(os.path.join(out, "reliability.png"), results[0]["reliability"])
-    tables.report(calibration, out, "calibration.csv")
-    tables.report(ood, out, "ood.csv")
-    tables.report(rotation, out, "rotation.csv")
+    plot_rotation(
+        os.path.join(settings.out, "rotated_one.png"), images, draws, deterministic
+    )
+    plot_reliability(
+        os.path.join(settings.out, "reliability.png"), results[0]["reliability"]
+    )
+    tables.report(calibration, settings.out, "calibration.csv")
+    tables.report(ood, settings.out, "ood.csv")
+    tables.report(rotation, settings.out, "rotation.csv")
     training.log_hparams(
-        out,
+        settings.out,
         runs,
         "model",
         ("model", "dropout", "seed"),
         HPARAMS_METRICS,
-        epochs=epochs,
-        batch_size=batch_size,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
         optimizer="Adam",
         samples=samples,
     )
-    cli.tensorboard_hint(out)
+    cli.tensorboard_hint(settings.out)
     return {"calibration": calibration, "ood": ood, "rotation": rotation}
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "mc_uncertainty",
-        __doc__,
-        epochs=20,
-        dataset=True,
-        batch_size=128,
-        seeds=3,
-        events=True,
-    )
+    parser = cli.argument_parser("mc_uncertainty", __doc__, SETTINGS)
     parser.add_argument(
         "--samples",
         type=cli.positive_int,
         default=100,
         help="MC dropout passes per example",
     )
-    args = parser.parse_args(argv)
-    return run(
-        args.epochs,
-        args.dataset,
-        args.out,
-        args.seed,
-        args.seeds,
-        args.samples,
-        args.batch_size,
-        overwrite=args.overwrite,
-    )
+    return run(**vars(parser.parse_args(argv)))

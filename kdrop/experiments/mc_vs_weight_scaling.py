@@ -22,10 +22,11 @@ from kdrop import validation
 from kdrop.experiments import cli, figures, tables, training
 
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100)
-DEFAULT_SEEDS = 3
 COLUMNS = ("mc_test_error_%", "weight_scaling_test_error_%")
 DROPOUT = "WeightScaledDropout 0.2 (inputs), 0.5 (hidden units)"
-BATCH_SIZE = 100
+SETTINGS = training.RunSettings(
+    out="logs/mc_vs_weight_scaling", epochs=20, seeds=3, batch_size=100
+)
 
 
 def hparams_rows(rows):
@@ -87,18 +88,7 @@ def error_percent(probabilities, labels):
     return 100.0 * float(np.mean(np.argmax(probabilities, axis=-1) != labels))
 
 
-def run(
-    epochs=20,
-    dataset="offline",
-    out="logs/mc_vs_weight_scaling",
-    seed=0,
-    seeds=DEFAULT_SEEDS,
-    sample_counts=SAMPLE_COUNTS,
-    repeats=3,
-    train_size=None,
-    verbose=2,
-    overwrite=False,
-):
+def run(sample_counts=SAMPLE_COUNTS, repeats=3, **options):
     """Trains the MLP once per seed, then compares MC averaging with weight
     scaling.
 
@@ -109,20 +99,11 @@ def run(
     `out/aggregate.csv`.
 
     Args:
-        epochs: int > 0, training epochs (batch 100).
-        dataset: a `kdrop.datasets.load_mnist` source.
-        out: output directory.
-        seed: int >= 0, the first seed.
-        seeds: int > 0, trained MLPs, with seeds `seed`, `seed + 1`, ...
-            (data split, weights, masks).
         sample_counts: the k values (ints > 0).
         repeats: int > 0, MC estimates per k and trained MLP, with
             different seeds.
-        train_size: None, or train on the first `train_size` images only.
-        verbose: Keras `fit` verbosity.
-        overwrite: whether to delete the event files of a previous run in
-            `out` (without it such an `out` is refused, see
-            `cli.prepare_out`).
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per k and seed: samples, seed,
@@ -130,16 +111,13 @@ def run(
         summary, one dict per k: samples, seeds, `<c>_mean` and `<c>_std`
         over seeds for c in `COLUMNS`.
     """
-    validation.check_positive_int(epochs, "epochs")
+    settings = SETTINGS.replace(**options)
     repeats = validation.check_positive_int(repeats, "repeats")
     sample_counts = [
         validation.check_positive_int(k, "sample_counts") for k in sample_counts
     ]
-    seed_values = cli.seed_list(seed, seeds)
     rows = []
-    for run_seed, (x_train, y_train), (x_test, y_test) in training.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
-    ):
+    for run_seed, (x_train, y_train), (x_test, y_test) in settings.data():
         print(f"\n== seed {run_seed}")
         keras.utils.set_random_seed(run_seed)
         model = mlp(run_seed)
@@ -147,15 +125,15 @@ def run(
         model.fit(
             x_train,
             y_train,
-            batch_size=BATCH_SIZE,
-            epochs=epochs,
-            verbose=verbose,
+            batch_size=settings.batch_size,
+            epochs=settings.epochs,
+            verbose=settings.verbose,
             callbacks=[
                 kdrop.callbacks.LRMomentumScheduler(
                     learning_rate,
                     momentum,
                     update_freq="batch",
-                    log_dir=training.run_dir(out, "mlp", run_seed),
+                    log_dir=settings.run_dir("mlp", run_seed),
                 )
             ],
         )
@@ -184,20 +162,20 @@ def run(
                 f"k = {k:3d}: MC averaging test error {np.mean(errors):.2f} % "
                 f"(mean of {repeats} draws)"
             )
-    summary = tables.report_seeds(rows, out, "samples", COLUMNS)
+    summary = tables.report_seeds(rows, settings.out, "samples", COLUMNS)
     training.log_hparams(
-        out,
+        settings.out,
         hparams_rows(rows),
         "model",
         ("model", "dropout", "seed"),
         hparams_metrics(sample_counts, repeats),
-        epochs=epochs,
-        batch_size=BATCH_SIZE,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
         optimizer="kdrop.optimizers.SGD, srivastava2014() schedules",
         repeats=repeats,
     )
     figures.plot_lines(
-        os.path.join(out, "mc_vs_weight_scaling.png"),
+        os.path.join(settings.out, "mc_vs_weight_scaling.png"),
         {
             "Monte-Carlo averaging": (
                 [row["samples"] for row in summary],
@@ -207,7 +185,7 @@ def run(
         "samples k (log scale)",
         "test error (%)",
         f"MC dropout vs weight scaling, {len(x_test)} test images, "
-        f"{len(seed_values)} seed(s): mean +- 1 std",
+        f"{settings.seeds} seed(s): mean +- 1 std",
         hlines={"weight scaling rule": summary[0]["weight_scaling_test_error_%_mean"]},
         errors={
             "Monte-Carlo averaging": [row["mc_test_error_%_std"] for row in summary]
@@ -218,19 +196,12 @@ def run(
         "Paper (Fig. 11): MC averaging reaches the weight-scaling error at about "
         "k = 50."
     )
-    cli.tensorboard_hint(out)
+    cli.tensorboard_hint(settings.out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "mc_vs_weight_scaling",
-        __doc__,
-        epochs=20,
-        dataset=True,
-        events=True,
-        seeds=DEFAULT_SEEDS,
-    )
+    parser = cli.argument_parser("mc_vs_weight_scaling", __doc__, SETTINGS)
     parser.add_argument(
         "--repeats",
         type=cli.positive_int,

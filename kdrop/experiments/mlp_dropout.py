@@ -21,13 +21,12 @@ import os
 import keras
 
 import kdrop
-from kdrop import validation
-from kdrop.experiments import cli, figures, tables, training
+from kdrop.experiments import cli, figures, training
 
 DEFAULT_ARCHITECTURES = ("2x512", "3x512", "2x1024")
-DEFAULT_EPOCHS = 23
-DEFAULT_SEEDS = 2
-BATCH_SIZE = 100
+SETTINGS = training.RunSettings(
+    out="logs/mlp_dropout", epochs=23, seeds=2, batch_size=100
+)
 LEARNING_RATE = 0.05
 MOMENTUM = (0.5, 0.9)  # start, end of the warm-up ramp
 WARMUP_FRACTION = 0.1
@@ -89,17 +88,7 @@ def model_name(architecture, dropout):
     return f"{architecture} {'dropout' if dropout else 'no dropout'}"
 
 
-def run(
-    architectures=DEFAULT_ARCHITECTURES,
-    epochs=DEFAULT_EPOCHS,
-    dataset="offline",
-    out="logs/mlp_dropout",
-    seed=0,
-    seeds=DEFAULT_SEEDS,
-    train_size=None,
-    verbose=2,
-    overwrite=False,
-):
+def run(architectures=DEFAULT_ARCHITECTURES, **options):
     """Trains every architecture with and without dropout, once per seed.
 
     Writes `out/<architecture>_<dropout|no_dropout>/seed_<s>/` (Keras's
@@ -110,17 +99,8 @@ def run(
 
     Args:
         architectures: names "<hidden layers>x<units>", e.g. "2x1024".
-        epochs: int > 0, training epochs (batch 100).
-        dataset: a `kdrop.datasets.load_mnist` source.
-        out: output directory.
-        seed: int >= 0, the first seed.
-        seeds: int > 0, runs per model with seeds `seed`, `seed + 1`, ...
-            (data split, weights, masks; a seed's models share the split).
-        train_size: None, or train on the first `train_size` images only.
-        verbose: Keras `fit` verbosity.
-        overwrite: whether to delete the event files of a previous run in
-            `out` (without it such an `out` is refused, see
-            `cli.prepare_out`).
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per model and seed: model,
@@ -129,6 +109,7 @@ def run(
         dict per model: model, seeds, `<c>_mean` and `<c>_std` for c in
         `COLUMNS`.
     """
+    settings = SETTINGS.replace(**options)
     architectures = (
         [architectures] if isinstance(architectures, str) else list(architectures)
     )
@@ -138,13 +119,8 @@ def run(
             "`architectures` must name at least one architecture, without "
             f"repeats. Received: architectures={architectures}."
         )
-    validation.check_positive_int(epochs, "epochs")
-    seed_values = cli.seed_list(seed, seeds)
     styles, rows, curves = {}, [], {}
-    for run_seed, train, test in training.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
-    ):
-        total_steps = epochs * -(-len(train[0]) // BATCH_SIZE)
+    for run_seed, train, test, total_steps in settings.runs():
         momentum = kdrop.schedules.Linear(
             *MOMENTUM, max(1, round(WARMUP_FRACTION * total_steps))
         )
@@ -157,15 +133,15 @@ def run(
                 }
                 print(f"\n== {name}, seed {run_seed}")
                 keras.utils.set_random_seed(run_seed)
-                log_dir = training.run_dir(out, name, run_seed)
+                log_dir = settings.run_dir(name, run_seed)
                 row, run_curves = training.train_classifier(
                     mlp(hidden, dropout, run_seed),
                     train,
                     test,
-                    epochs,
-                    BATCH_SIZE,
+                    settings.epochs,
+                    settings.batch_size,
                     log_dir,
-                    verbose,
+                    settings.verbose,
                     callbacks=[
                         keras.callbacks.TensorBoard(log_dir),
                         kdrop.callbacks.LRMomentumScheduler(
@@ -187,40 +163,28 @@ def run(
                     curves, name, run_curves, ("test error (%)", "test loss")
                 )
     figures.plot_bands(
-        os.path.join(out, "test_error.png"),
+        os.path.join(settings.out, "test_error.png"),
         curves,
-        f"MNIST MLPs, {len(train[0])} training images, {len(seed_values)} "
+        f"MNIST MLPs, {len(train[0])} training images, {settings.seeds} "
         "seed(s): mean +- 1 std (dashed: no dropout)",
         styles,
     )
-    summary = tables.report_seeds(rows, out, "model", COLUMNS)
-    training.log_hparams(
-        out,
+    summary = training.finish(
+        settings,
         rows,
         "model",
+        COLUMNS,
         ("model", "architecture", "dropout", "seed"),
-        epochs=epochs,
-        batch_size=BATCH_SIZE,
+        "Final models in inference mode; train_accuracy re-evaluates the "
+        "training set without dropout.",
         optimizer=f"SGD(learning_rate={LEARNING_RATE}, momentum "
         f"{MOMENTUM[0]} -> {MOMENTUM[1]})",
     )
-    print(
-        "Final models in inference mode; train_accuracy re-evaluates the "
-        "training set without dropout."
-    )
-    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "mlp_dropout",
-        __doc__,
-        epochs=DEFAULT_EPOCHS,
-        dataset=True,
-        seeds=DEFAULT_SEEDS,
-        events=True,
-    )
+    parser = cli.argument_parser("mlp_dropout", __doc__, SETTINGS)
     parser.add_argument(
         "--architectures",
         nargs="+",

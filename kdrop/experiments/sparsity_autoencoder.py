@@ -24,7 +24,7 @@ import numpy as np
 
 import kdrop
 from kdrop import optional, validation
-from kdrop.experiments import cli, events, figures, tables, training
+from kdrop.experiments import cli, events, figures, training
 from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
 
 MODELS = {"no dropout": 0.0, "dropout 0.5": 0.5}
@@ -41,7 +41,9 @@ HPARAMS_METRICS = {
     "images after the last epoch (inference mode).",
     "test_loss": "Test reconstruction cross-entropy of the final model.",
 }
-DEFAULT_SEEDS = 3
+SETTINGS = training.RunSettings(
+    out="logs/sparsity_autoencoder", epochs=20, seeds=3, batch_size=100
+)
 FEATURES_TAG = "features/hidden"
 TILE = 28  # pixels per side of a unit's weight tile
 GRID_COLUMNS = 16  # tiles per row: 256 units -> 16 x 16
@@ -104,18 +106,7 @@ def log_features(log_dir, grid, step, label):
     writer.close()
 
 
-def run(
-    epochs=20,
-    dataset="offline",
-    out="logs/sparsity_autoencoder",
-    seed=0,
-    seeds=DEFAULT_SEEDS,
-    batch_size=100,
-    train_size=None,
-    mode="weight_scaled",
-    verbose=2,
-    overwrite=False,
-):
+def run(mode="weight_scaled", **options):
     """Trains both autoencoders once per seed; returns the results.
 
     Writes `out/<no_dropout|dropout_0.5>/seed_<s>/` (ActivationSparsity
@@ -127,19 +118,9 @@ def run(
     `out/summary.csv` (one row per model and seed) and `out/aggregate.csv`.
 
     Args:
-        epochs: int > 0.
-        dataset: a `kdrop.datasets.load_mnist` source.
-        out: output directory.
-        seed: int >= 0, the first seed.
-        seeds: int > 0, runs per model with seeds `seed`, `seed + 1`, ...
-            (data split, weights, masks).
-        batch_size: int > 0.
-        train_size: None, or train on the first `train_size` images only.
         mode: "weight_scaled" (WeightScaledDropout) or "inverted".
-        verbose: Keras `fit` verbosity.
-        overwrite: whether to delete the event files of a previous run in
-            `out` (without it such an `out` is refused, see
-            `cli.prepare_out`).
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per model and seed: model, seed,
@@ -148,27 +129,23 @@ def run(
         test_loss (reconstruction cross-entropy); summary, one dict per
         model: model, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
+    settings = SETTINGS.replace(**options)
     validation.check_choice(mode, "mode", tuple(DROPOUT_BY_MODE))
-    seed_values = cli.seed_list(seed, seeds)
     rows, unit_means, histograms, features = [], {}, {}, {}
-    for run_seed, (x_train, _), (x_test, _) in training.seeded_data(
-        dataset, seed_values, train_size, out, overwrite
-    ):
+    for run_seed, (x_train, _), (x_test, _) in settings.data():
         for label, rate in MODELS.items():
             print(
                 f"\n== {label}" + (f" ({mode})" if rate else "") + f", seed {run_seed}"
             )
             keras.utils.set_random_seed(run_seed)
             model = autoencoder(rate, run_seed, mode)
-            log_dir = training.run_dir(out, label, run_seed)
+            log_dir = settings.run_dir(label, run_seed)
             model.fit(
                 x_train,
                 x_train,
-                batch_size=batch_size,
-                epochs=epochs,
-                verbose=verbose,
+                batch_size=settings.batch_size,
+                epochs=settings.epochs,
+                verbose=settings.verbose,
                 callbacks=[
                     kdrop.callbacks.ActivationSparsity(
                         log_dir, data=x_test, layers=["hidden"]
@@ -176,10 +153,10 @@ def run(
                 ],
             )
             grid = feature_grid(model.get_layer("hidden").kernel)
-            log_features(log_dir, grid, epochs - 1, label)
+            log_features(log_dir, grid, settings.epochs - 1, label)
             _, means = events.read_logged(log_dir, "mean_activation/hidden")
             _, zeros = events.read_logged(log_dir, "sparsity/hidden")
-            if run_seed == seed_values[0]:
+            if run_seed == settings.seed_values[0]:
                 _, logged = events.read_logged(log_dir, "activations/hidden")
                 histograms[label], features[label] = logged[-1], grid
                 encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
@@ -194,32 +171,27 @@ def run(
                     "test_loss": float(model.evaluate(x_test, x_test, verbose=0)),
                 }
             )
-    first = [row for row in rows if row["seed"] == seed_values[0]]
+    first = [row for row in rows if row["seed"] == settings.seed_values[0]]
     _plot(
-        os.path.join(out, "hidden_activations.png"),
+        os.path.join(settings.out, "hidden_activations.png"),
         unit_means,
         histograms,
         {row["model"]: row["fraction_zero"] for row in first},
     )
-    _plot_features(os.path.join(out, "features.png"), features)
-    summary = tables.report_seeds(rows, out, "model", COLUMNS)
-    training.log_hparams(
-        out,
+    _plot_features(os.path.join(settings.out, "features.png"), features)
+    summary = training.finish(
+        settings,
         rows,
         "model",
+        COLUMNS,
         ("model", "seed"),
-        HPARAMS_METRICS,
-        dropout=DROPOUT_BY_MODE[mode].__name__,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer="Adam",
-    )
-    print(
         "mean_activation / fraction_zero: logged by ActivationSparsity after the "
         f"last epoch, hidden layer, {len(x_test)} test images. Paper: mean "
-        "activation about 2.0 without dropout, 0.7 with dropout 0.5."
+        "activation about 2.0 without dropout, 0.7 with dropout 0.5.",
+        HPARAMS_METRICS,
+        dropout=DROPOUT_BY_MODE[mode].__name__,
+        optimizer="Adam",
     )
-    cli.tensorboard_hint(out)
     return rows, summary
 
 
@@ -272,29 +244,12 @@ def _plot(path, unit_means, histograms, zero_fractions):
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "sparsity_autoencoder",
-        __doc__,
-        epochs=20,
-        dataset=True,
-        batch_size=100,
-        events=True,
-        seeds=DEFAULT_SEEDS,
-    )
+    parser = cli.argument_parser("sparsity_autoencoder", __doc__, SETTINGS)
     parser.add_argument(
         "--dropout-mode",
         choices=tuple(DROPOUT_BY_MODE),
         default="weight_scaled",
         help="dropout convention",
     )
-    args = parser.parse_args(argv)
-    return run(
-        args.epochs,
-        args.dataset,
-        args.out,
-        args.seed,
-        args.seeds,
-        args.batch_size,
-        mode=args.dropout_mode,
-        overwrite=args.overwrite,
-    )
+    options = vars(parser.parse_args(argv))
+    return run(mode=options.pop("dropout_mode"), **options)

@@ -25,7 +25,7 @@ import keras
 
 import kdrop
 from kdrop import schedules
-from kdrop.experiments import cli, figures, tables, training
+from kdrop.experiments import cli, figures, training
 
 VARIANTS = ("none", "drop_path", "drop_block", "both")
 DEPTH = 3  # residual blocks
@@ -35,6 +35,7 @@ DROP_BLOCK_RATE = 0.1  # 1 - the final keep_prob 0.9 of Ghiasi et al. 2018
 BLOCK_SIZE = 3
 DROP_BLOCK_AFTER = (2, 3)  # blocks followed by a DropBlock2D
 COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap")
+SETTINGS = training.RunSettings(out="logs/stochastic_depth", epochs=10, seeds=3)
 
 
 def residual_convnet(variant, total_steps, seed):
@@ -89,18 +90,7 @@ def describe(variant):
     return "; ".join(parts) or "no regularisation"
 
 
-def run(
-    variants=VARIANTS,
-    epochs=10,
-    dataset="offline",
-    out="logs/stochastic_depth",
-    seed=0,
-    seeds=3,
-    batch_size=128,
-    train_size=None,
-    verbose=2,
-    overwrite=False,
-):
+def run(variants=VARIANTS, **options):
     """Trains every variant once per seed; returns the results.
 
     Writes `out/<variant>/seed_<s>/` (Keras's TensorBoard logs and every
@@ -112,9 +102,8 @@ def run(
 
     Args:
         variants: names from `VARIANTS`.
-        epochs, dataset, seed, seeds, batch_size, train_size, verbose,
-            overwrite: as in `cnn_dropout.run`.
-        out: output directory.
+        **options: `training.RunSettings` fields (epochs, seeds, out, ...)
+            that replace the defaults in `SETTINGS`.
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
@@ -122,24 +111,29 @@ def run(
         test_error_%, test_loss, seconds; summary, one dict per variant:
         variant, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
+    settings = SETTINGS.replace(**options)
     variants = cli.check_names(variants, "variants", VARIANTS)
-    seed_values = cli.seed_list(seed, seeds)
     rows, curves = [], {}
-    for run_seed, train, test, total_steps in training.seeded_runs(
-        dataset, seed_values, train_size, out, overwrite, epochs, batch_size
-    ):
+    for run_seed, train, test, total_steps in settings.runs():
         for variant in variants:
             print(f"\n== {variant}, seed {run_seed}: {describe(variant)}")
             keras.utils.set_random_seed(run_seed)
             model = residual_convnet(variant, total_steps, run_seed)
-            log_dir = training.run_dir(out, variant, run_seed)
+            log_dir = settings.run_dir(variant, run_seed)
             callbacks = [
                 keras.callbacks.TensorBoard(log_dir),
                 kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
                 kdrop.callbacks.GeneralizationGap(log_dir),
             ]
             row, run_curves = training.train_classifier(
-                model, train, test, epochs, batch_size, log_dir, verbose, callbacks
+                model,
+                train,
+                test,
+                settings.epochs,
+                settings.batch_size,
+                log_dir,
+                settings.verbose,
+                callbacks,
             )
             training.add_curves(
                 curves, variant, run_curves, ("test error (%)", "test loss")
@@ -153,36 +147,25 @@ def run(
                 }
             )
     figures.plot_bands(
-        os.path.join(out, "test_error.png"),
+        os.path.join(settings.out, "test_error.png"),
         curves,
-        f"Residual convnet, {len(train[0])} training images, {len(seed_values)} "
+        f"Residual convnet, {len(train[0])} training images, {settings.seeds} "
         "seed(s): mean +- 1 std",
     )
-    summary = tables.report_seeds(rows, out, "variant", COLUMNS)
-    training.log_hparams(
-        out,
+    summary = training.finish(
+        settings,
         rows,
         "variant",
+        COLUMNS,
         ("variant", "regularisation", "seed"),
-        epochs=epochs,
-        batch_size=batch_size,
+        "Accuracies and losses of the final models, in inference mode.",
         optimizer="Adam",
     )
-    print("Accuracies and losses of the final models, in inference mode.")
-    cli.tensorboard_hint(out)
     return rows, summary
 
 
 def main(argv=None):
-    parser = cli.argument_parser(
-        "stochastic_depth",
-        __doc__,
-        epochs=10,
-        dataset=True,
-        batch_size=128,
-        events=True,
-        seeds=3,
-    )
+    parser = cli.argument_parser("stochastic_depth", __doc__, SETTINGS)
     parser.add_argument(
         "--variants",
         nargs="+",

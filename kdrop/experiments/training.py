@@ -1,6 +1,7 @@
 """Seeded training runs of the experiments: data per seed, run directories,
 training a classifier with every logging callback, and its HPARAMS row."""
 
+import dataclasses
 import math
 import os
 import time
@@ -10,7 +11,8 @@ import numpy as np
 
 import kdrop
 from kdrop import validation
-from kdrop.experiments.cli import prepare_out
+from kdrop.experiments import tables
+from kdrop.experiments.cli import prepare_out, tensorboard_hint
 
 
 def load_data(dataset, seed, train_size=None):
@@ -25,26 +27,90 @@ def load_data(dataset, seed, train_size=None):
     return (x_train, y_train), (x_test, y_test)
 
 
-def seeded_data(dataset, seeds, train_size, out, overwrite):
-    """Yields `(seed, train, test)` for each of `seeds`, the data split by
-    that seed (`load_data`). The first seed's data is loaded, so a bad
-    `dataset` fails, before `out` is prepared (`prepare_out`); the later
-    seeds' when their turn comes."""
-    first = load_data(dataset, seeds[0], train_size)
-    prepare_out(out, overwrite)
-    yield (seeds[0], *first)
-    for seed in seeds[1:]:
-        yield (seed, *load_data(dataset, seed, train_size))
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The options every training experiment shares.
 
+    Each experiment module holds its defaults as `SETTINGS`; its `run(...,
+    **options)` takes any of these fields by name, and its command line
+    has one option per field (`--train-size` for `train_size`).
 
-def seeded_runs(dataset, seeds, train_size, out, overwrite, epochs, batch_size):
-    """`seeded_data` for minibatch training: checks `epochs` and
-    `batch_size` first, then yields `(seed, train, test, total_steps)`,
-    total_steps = optimizer steps of one run of `epochs` epochs."""
-    validation.check_positive_int(epochs, "epochs")
-    validation.check_positive_int(batch_size, "batch_size")
-    for seed, train, test in seeded_data(dataset, seeds, train_size, out, overwrite):
-        yield seed, train, test, epochs * math.ceil(len(train[0]) / batch_size)
+    Attributes:
+        out: output directory: logs, figures, summary.csv.
+        epochs: int > 0, training epochs per run.
+        seeds: int > 0, runs per model, with seeds `seed`, `seed + 1`, ...;
+            a seed fixes the data split, the weights and the masks (every
+            model of a seed starts from the same weights).
+        seed: int >= 0, the first seed.
+        batch_size: int > 0, examples per training step.
+        dataset: a `kdrop.datasets.load_mnist` source.
+        train_size: None, or train on the first `train_size` training
+            images only.
+        verbose: Keras `fit` verbosity (2: one line per epoch).
+        overwrite: whether to delete the event files of a previous run in
+            `out` (without it such an `out` is refused, see
+            `cli.prepare_out`).
+    """
+
+    out: str
+    epochs: int
+    seeds: int = 3
+    seed: int = 0
+    batch_size: int = 128
+    dataset: str = "offline"
+    train_size: int | None = None
+    verbose: int = 2
+    overwrite: bool = False
+
+    def __post_init__(self):
+        # Checked when the settings are made, before any data is loaded or
+        # `out` is created.
+        validation.check_positive_int(self.epochs, "epochs")
+        validation.check_non_negative_int(self.seed, "seed")
+        validation.check_positive_int(self.seeds, "seeds")
+        validation.check_positive_int(self.batch_size, "batch_size")
+        if self.train_size is not None:
+            validation.check_positive_int(self.train_size, "train_size")
+        validation.check_bool(self.overwrite, "overwrite")
+
+    def replace(self, **options):
+        """These settings with `options` (field names) changed."""
+        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(
+                f"Unknown run option(s) {unknown}. Allowed: "
+                f"{[f.name for f in dataclasses.fields(self)]}."
+            )
+        return dataclasses.replace(self, **options)
+
+    @property
+    def seed_values(self):
+        """`[seed, seed + 1, ..., seed + seeds - 1]`."""
+        return list(range(self.seed, self.seed + self.seeds))
+
+    def data(self):
+        """Yields `(seed, train, test)` for each seed, the data split by
+        that seed (`load_data`). The first seed's data is loaded, so a bad
+        `dataset` fails, before `out` is prepared (`cli.prepare_out`); the
+        later seeds' when their turn comes."""
+        seeds = self.seed_values
+        first = load_data(self.dataset, seeds[0], self.train_size)
+        prepare_out(self.out, self.overwrite)
+        yield (seeds[0], *first)
+        for seed in seeds[1:]:
+            yield (seed, *load_data(self.dataset, seed, self.train_size))
+
+    def runs(self):
+        """`data()` for minibatch training: yields `(seed, train, test,
+        total_steps)`, total_steps = optimizer steps of one run of `epochs`
+        epochs."""
+        for seed, train, test in self.data():
+            steps = math.ceil(len(train[0]) / self.batch_size)
+            yield seed, train, test, self.epochs * steps
+
+    def run_dir(self, model, seed):
+        """`run_dir(out, model, seed)`."""
+        return run_dir(self.out, model, seed)
 
 
 def run_dir(out, model, seed):
@@ -178,3 +244,27 @@ def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
     kdrop.callbacks.log_hparams_config(
         out, {name: [run[name] for run in runs] for name in runs[0]}, metrics
     )
+
+
+def finish(
+    settings, rows, by, columns, hparams, note, metrics=HPARAMS_METRICS, **fixed
+):
+    """The end of a seeded experiment: writes the per-seed `rows` and their
+    mean and std over seeds (`tables.report_seeds`), logs each run for the
+    HPARAMS dashboard (`log_hparams`, with the settings' epochs and batch
+    size and the shared `fixed` hyperparameters), prints `note` and how to
+    view the logs. Returns the aggregate rows."""
+    summary = tables.report_seeds(rows, settings.out, by, columns)
+    log_hparams(
+        settings.out,
+        rows,
+        by,
+        hparams,
+        metrics,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        **fixed,
+    )
+    print(note)
+    tensorboard_hint(settings.out)
+    return summary
