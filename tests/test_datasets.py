@@ -758,3 +758,29 @@ def test_real_full_mnist_from_the_installed_package(monkeypatch, tmp_path):
     assert os.path.dirname(second.cache_path) == str(tmp_path)
     np.testing.assert_array_equal(second[0][0], x_train)
     np.testing.assert_array_equal(second[1][1], y_test)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: datasets.load_full_mnist(cache="yes"),
+            TypeError,
+            r"`cache` must be True or False\. Received: cache='yes' of type str",
+        ),
+        (
+            lambda: datasets.training_subset(load_mnist(), 10, stratify=1),
+            TypeError,
+            r"`stratify` must be True or False\. Received: stratify=1 of type int",
+        ),
+        (
+            lambda: datasets.training_subset(load_mnist(), 10, seed=-1),
+            ValueError,
+            r"`seed` must be an int >= 0\. Received: seed=-1",
+        ),
+    ],
+    ids=["cache", "stratify", "seed"],
+)
+def test_bad_cache_stratify_and_seed_are_rejected(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
