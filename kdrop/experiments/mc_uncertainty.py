@@ -39,6 +39,8 @@ DROPOUT = "InvertedDropout(0.5) before fc1 and the classifier"
 SETTINGS = training.RunSettings(
     out="logs/mc_uncertainty", epochs=20, seeds=3, verbose=0
 )
+# The whole 60000-image training set and the 10000 test images.
+FULL = dict(dataset="full", train_size=None)
 # Each seed's final numbers in the HPARAMS dashboard; "test" columns are the
 # deterministic prediction's (dropout off), "mc_" ones the MC average's.
 HPARAMS_METRICS = {
@@ -297,6 +299,7 @@ def run(samples=100, **options):
         rotation.
     """
     settings = SETTINGS.replace(**options)
+    settings.test_set_only("mc_uncertainty")
     samples = validation.check_positive_int(samples, "samples")
     if samples < 2:
         raise ValueError(
@@ -367,11 +370,11 @@ def run(samples=100, **options):
 
 
 def main(argv=None):
-    parser = cli.argument_parser("mc_uncertainty", __doc__, SETTINGS)
+    parser = cli.argument_parser("mc_uncertainty", __doc__, SETTINGS, full=FULL)
     parser.add_argument(
         "--samples",
         type=cli.positive_int,
         default=100,
         help="MC dropout passes per example",
     )
-    return run(**vars(parser.parse_args(argv)))
+    return run(**cli.parse_options(parser, argv, FULL))

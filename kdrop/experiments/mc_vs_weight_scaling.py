@@ -27,6 +27,8 @@ DROPOUT = "WeightScaledDropout 0.2 (inputs), 0.5 (hidden units)"
 SETTINGS = training.RunSettings(
     out="logs/mc_vs_weight_scaling", epochs=20, seeds=3, batch_size=100
 )
+# The whole 60000-image training set and the 10000 test images.
+FULL = dict(dataset="full", train_size=None)
 
 
 def hparams_rows(rows):
@@ -112,6 +114,7 @@ def run(sample_counts=SAMPLE_COUNTS, repeats=3, **options):
         over seeds for c in `COLUMNS`.
     """
     settings = SETTINGS.replace(**options)
+    settings.test_set_only("mc_vs_weight_scaling")
     repeats = validation.check_positive_int(repeats, "repeats")
     sample_counts = [
         validation.check_positive_int(k, "sample_counts") for k in sample_counts
@@ -201,7 +204,7 @@ def run(sample_counts=SAMPLE_COUNTS, repeats=3, **options):
 
 
 def main(argv=None):
-    parser = cli.argument_parser("mc_vs_weight_scaling", __doc__, SETTINGS)
+    parser = cli.argument_parser("mc_vs_weight_scaling", __doc__, SETTINGS, full=FULL)
     parser.add_argument(
         "--repeats",
         type=cli.positive_int,
@@ -209,4 +212,4 @@ def main(argv=None):
         help="MC estimates per k and trained MLP, with different seeds",
     )
     # The options are named like run's arguments.
-    return run(**vars(parser.parse_args(argv)))
+    return run(**cli.parse_options(parser, argv, FULL))

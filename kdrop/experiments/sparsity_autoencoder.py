@@ -44,6 +44,8 @@ HPARAMS_METRICS = {
 SETTINGS = training.RunSettings(
     out="logs/sparsity_autoencoder", epochs=20, seeds=3, batch_size=100
 )
+# The whole 60000-image training set and the 10000 test images.
+FULL = dict(dataset="full", train_size=None)
 FEATURES_TAG = "features/hidden"
 TILE = 28  # pixels per side of a unit's weight tile
 GRID_COLUMNS = 16  # tiles per row: 256 units -> 16 x 16
@@ -130,6 +132,7 @@ def run(mode="weight_scaled", **options):
         model: model, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
     """
     settings = SETTINGS.replace(**options)
+    settings.test_set_only("sparsity_autoencoder")
     validation.check_choice(mode, "mode", tuple(DROPOUT_BY_MODE))
     rows, unit_means, histograms, features = [], {}, {}, {}
     for run_seed, (x_train, _), (x_test, _) in settings.data():
@@ -244,12 +247,12 @@ def _plot(path, unit_means, histograms, zero_fractions):
 
 
 def main(argv=None):
-    parser = cli.argument_parser("sparsity_autoencoder", __doc__, SETTINGS)
+    parser = cli.argument_parser("sparsity_autoencoder", __doc__, SETTINGS, full=FULL)
     parser.add_argument(
         "--dropout-mode",
         choices=tuple(DROPOUT_BY_MODE),
         default="weight_scaled",
         help="dropout convention",
     )
-    options = vars(parser.parse_args(argv))
+    options = cli.parse_options(parser, argv, FULL)
     return run(mode=options.pop("dropout_mode"), **options)

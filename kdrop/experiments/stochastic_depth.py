@@ -36,6 +36,8 @@ BLOCK_SIZE = 3
 DROP_BLOCK_AFTER = (2, 3)  # blocks followed by a DropBlock2D
 COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap")
 SETTINGS = training.RunSettings(out="logs/stochastic_depth", epochs=10, seeds=3)
+# The whole 60000-image training set and the 10000 test images.
+FULL = dict(dataset="full", train_size=None)
 
 
 def residual_convnet(variant, total_steps, seed):
@@ -129,10 +131,8 @@ def run(variants=VARIANTS, **options):
                 model,
                 train,
                 test,
-                settings.epochs,
-                settings.batch_size,
+                settings,
                 log_dir,
-                settings.verbose,
                 callbacks,
             )
             training.add_curves(
@@ -165,7 +165,7 @@ def run(variants=VARIANTS, **options):
 
 
 def main(argv=None):
-    parser = cli.argument_parser("stochastic_depth", __doc__, SETTINGS)
+    parser = cli.argument_parser("stochastic_depth", __doc__, SETTINGS, full=FULL)
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -174,4 +174,4 @@ def main(argv=None):
         help="which regularisations to train",
     )
     # The options are named like run's arguments.
-    return run(**vars(parser.parse_args(argv)))
+    return run(**cli.parse_options(parser, argv, FULL))

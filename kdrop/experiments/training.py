@@ -16,15 +16,11 @@ from kdrop.experiments.cli import prepare_out, tensorboard_hint
 
 
 def load_data(dataset, seed, train_size=None):
-    """`kdrop.datasets.load_mnist(dataset, seed=seed)`, training set cut to
-    its first `train_size` images if given."""
-    if train_size is not None:
-        validation.check_positive_int(train_size, "train_size")
-    (x_train, y_train), (x_test, y_test) = kdrop.datasets.load_mnist(dataset, seed=seed)
-    if train_size is not None:
-        x_train, y_train = x_train[:train_size], y_train[:train_size]
-    print(f"data: {dataset}, {len(x_train)} training / {len(x_test)} test images")
-    return (x_train, y_train), (x_test, y_test)
+    """`kdrop.datasets.load_mnist(dataset, seed=seed, train_size=...)`,
+    after printing which data and sizes it holds."""
+    data = kdrop.datasets.load_mnist(dataset, seed=seed, train_size=train_size)
+    print(f"data: {data.describe()}")
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +46,11 @@ class RunSettings:
         overwrite: whether to delete the event files of a previous run in
             `out` (without it such an `out` is refused, see
             `cli.prepare_out`).
+        validation_split: float in [0, 1): 0 evaluates the test set after
+            every epoch (the curves' "test" panels); otherwise this fraction
+            of the training images is held out (Keras's `validation_split`:
+            the last ones) for the per-epoch curves, and the test set is
+            evaluated once, on the final model.
     """
 
     out: str
@@ -61,6 +62,7 @@ class RunSettings:
     train_size: int | None = None
     verbose: int = 2
     overwrite: bool = False
+    validation_split: float = 0.0
 
     def __post_init__(self):
         # Checked when the settings are made, before any data is loaded or
@@ -72,6 +74,12 @@ class RunSettings:
         if self.train_size is not None:
             validation.check_positive_int(self.train_size, "train_size")
         validation.check_bool(self.overwrite, "overwrite")
+        validation.check_number(
+            self.validation_split,
+            "validation_split",
+            "a number in [0, 1)",
+            lambda value: 0 <= value < 1,
+        )
 
     def replace(self, **options):
         """These settings with `options` (field names) changed."""
@@ -82,6 +90,16 @@ class RunSettings:
                 f"{[f.name for f in dataclasses.fields(self)]}."
             )
         return dataclasses.replace(self, **options)
+
+    def test_set_only(self, experiment):
+        """Refuses a `validation_split` for an `experiment` that evaluates
+        on the test set only (it would be ignored)."""
+        if self.validation_split:
+            raise ValueError(
+                f"{experiment} evaluates on the test set only and takes no "
+                "`validation_split`; it must be 0. Received: "
+                f"validation_split={self.validation_split}."
+            )
 
     @property
     def seed_values(self):
@@ -135,15 +153,16 @@ def logging_callbacks(log_dir, x_probe, y_probe):
     ]
 
 
-def epoch_curves(history):
-    """Per-epoch curves of a Keras `History` (fit with `validation_data` =
-    the test set and an accuracy metric): test error (%), test loss, and
-    training error (%) and loss as Keras logs them, i.e. the running mean
-    over each epoch's batches in training mode (dropout on)."""
+def epoch_curves(history, held_out="test"):
+    """Per-epoch curves of a Keras `History` (fit with validation data and
+    an accuracy metric): `held_out` error (%) and loss on the validation
+    data ("test" when it is the test set), and training error (%) and loss
+    as Keras logs them, i.e. the running mean over each epoch's batches in
+    training mode (dropout on)."""
     logged = {key: np.asarray(value, dtype=float) for key, value in history.items()}
     return {
-        "test error (%)": 100 * (1 - logged["val_accuracy"]),
-        "test loss": logged["val_loss"],
+        f"{held_out} error (%)": 100 * (1 - logged["val_accuracy"]),
+        f"{held_out} loss": logged["val_loss"],
         "training error (%)": 100 * (1 - logged["accuracy"]),
         "training loss": logged["loss"],
     }
@@ -157,48 +176,58 @@ def add_curves(curves, label, run_curves, panels=None):
         curves.setdefault(panel, {}).setdefault(label, []).append(run_curves[panel])
 
 
-def train_classifier(
-    model, train, test, epochs, batch_size, log_dir, verbose, callbacks=None
-):
-    """Fits `model`, evaluating on the test set after every epoch, with
-    `callbacks` (default: `logging_callbacks`, every logging callback
-    writing to `log_dir`).
+def train_classifier(model, train, test, settings, log_dir, callbacks=None):
+    """Fits `model` as `settings` (a `RunSettings`) say, evaluating the test
+    set after every epoch, or, with `settings.validation_split`, a held-out
+    part of the training images after every epoch and the test set at the
+    end; with `callbacks` (default: `logging_callbacks`, every logging
+    callback writing to `log_dir`).
 
     Returns:
         `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy,
-        gap, train_error_%,
-        test_error_%, test_loss, seconds}, of the final model in inference
-        mode (the training set is re-evaluated without dropout, as
-        Srivastava et al. do, not the running accuracy of `fit` under
-        dropout); curves = `epoch_curves` of the run.
+        gap, train_error_%, test_error_%, test_loss, seconds}, of the final
+        model in inference mode (the training set is re-evaluated without
+        dropout, as Srivastava et al. do, not the running accuracy of `fit`
+        under dropout); curves = `epoch_curves` of the run.
     """
     (x_train, y_train), (x_test, y_test) = train, test
+    split = settings.validation_split
     start = time.perf_counter()
     history = model.fit(
         x_train,
         y_train,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=verbose,
-        validation_data=(x_test, y_test),
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        verbose=settings.verbose,
+        validation_split=split,
+        validation_data=None if split else (x_test, y_test),
         callbacks=callbacks
         if callbacks is not None
         else logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
     )
     seconds = time.perf_counter() - start
-    curves = epoch_curves(history.history)
+    curves = epoch_curves(history.history, "validation" if split else "test")
+    if split:
+        # Keras's validation_split trains on the images before this index.
+        trained = math.floor(len(x_train) * (1 - split))
+        x_train, y_train = x_train[:trained], y_train[:trained]
+        test_loss, test_accuracy = model.evaluate(
+            x_test, y_test, batch_size=256, verbose=0
+        )
+    else:
+        test_loss = curves["test loss"][-1]
+        test_accuracy = 1 - curves["test error (%)"][-1] / 100
     train_loss, train_accuracy = model.evaluate(
         x_train, y_train, batch_size=256, verbose=0
     )
-    test_accuracy = 1 - curves["test error (%)"][-1] / 100
     row = {
         "train_loss": float(train_loss),
         "train_accuracy": float(train_accuracy),
         "test_accuracy": float(test_accuracy),
         "gap": float(train_accuracy - test_accuracy),
         "train_error_%": 100 * (1 - float(train_accuracy)),
-        "test_error_%": float(curves["test error (%)"][-1]),
-        "test_loss": float(curves["test loss"][-1]),
+        "test_error_%": 100 * (1 - float(test_accuracy)),
+        "test_loss": float(test_loss),
         "seconds": round(seconds, 1),
     }
     return row, curves

