@@ -161,12 +161,16 @@ def assert_curves_match_events(out, runs, seeds, epochs):
 
 
 def test_cnn_dropout_smoke(tmp_path):
+    # The offline digits, every epoch tested on all 1000 test images (the
+    # default's full MNIST: test_experiments_full).
     rows, summary = cnn_dropout.run(
         CNN_VARIANTS,
         epochs=2,
         seed=3,
         seeds=2,
         out=str(tmp_path),
+        dataset="offline",
+        curve_test_size=None,
         train_size=512,
         batch_size=32,
         verbose=0,

@@ -24,6 +24,7 @@ from kdrop.experiments import (
     stochastic_depth,
     training,
 )
+from tests.event_files import read_scalars
 
 FULL_TEST_SIZE = 10000
 TINY = ["--train-size", "200", "--epochs", "1", "--seeds", "1"]
@@ -75,11 +76,36 @@ def test_full_replaces_the_defaults_and_explicit_options_win(module):
     assert "full" not in options
 
 
-def test_cnn_full_is_keras_ios_recipe_on_a_tiny_slice(full_mnist, tmp_path, capsys):
-    assert (
-        dict(dataset="full", train_size=None, epochs=15, validation_split=0.1)
-        == cnn_dropout.FULL
+def test_cnn_default_curves_on_1000_test_images_final_numbers_on_10000(
+    full_mnist, tmp_path
+):
+    settings = cnn_dropout.SETTINGS
+    assert (settings.dataset, settings.train_size, settings.curve_test_size) == (
+        "full",
+        4000,
+        1000,
     )
+    (row,), _ = cnn_dropout.run(
+        variants=["none"], epochs=1, seeds=1, train_size=200, out=str(tmp_path)
+    )
+    curve = read_scalars(tmp_path / "none" / "seed_0", "validation")
+    curve_accuracy = curve["epoch_accuracy"][0]
+    assert whole_images(curve_accuracy, 1000)
+    assert whole_images(row["test_accuracy"])
+    # Different images: the two accuracies differ unless by coincidence.
+    assert not whole_images(row["test_accuracy"], 1000) or (
+        curve_accuracy == pytest.approx(row["test_accuracy"])
+    )
+
+
+def test_cnn_full_is_keras_ios_recipe_on_a_tiny_slice(full_mnist, tmp_path, capsys):
+    assert cnn_dropout.FULL == {
+        "dataset": "full",
+        "train_size": None,
+        "epochs": 15,
+        "validation_split": 0.1,
+        "curve_test_size": None,
+    }
     rows, _ = cnn_dropout.main(
         ["--full", *TINY, "--variants", "none", "--out", str(tmp_path)]
     )
@@ -155,6 +181,8 @@ def test_validation_split_is_refused_where_only_the_test_set_is_used(module, tmp
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"takes no `validation_split`.*0.1"):
         module.run(validation_split=0.1, out=str(out))
+    with pytest.raises(ValueError, match=r"takes no `curve_test_size`.*500"):
+        module.run(curve_test_size=500, out=str(out))
     assert not out.exists()
 
 

@@ -41,7 +41,8 @@ def argument_parser(
     """A parser with the options every script has: --seed and --out
     (default logs/<script>/). With `settings` (a `training.RunSettings`,
     the script's defaults), one option per setting: --epochs, --seeds,
-    --batch-size, --dataset, --train-size and --overwrite (the script
+    --batch-size, --dataset, --train-size, --curve-test-size and
+    --overwrite (the script
     writes TensorBoard event files, see `prepare_out`); with `full` (run()
     options: the reference recipe at full scale), --full. Scripts that
     train without settings give `epochs` / `seeds`, the defaults of those
@@ -99,6 +100,13 @@ def argument_parser(
         default=settings.train_size,
         help="train on N training images only, a stratified subset drawn "
         "with the seed (default: all)",
+    )
+    parser.add_argument(
+        "--curve-test-size",
+        type=positive_int,
+        default=settings.curve_test_size,
+        help="per-epoch test curves on the first N test images only (the "
+        "final numbers always use the whole test set; default: all)",
     )
     parser.add_argument(
         "--overwrite",

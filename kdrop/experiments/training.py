@@ -51,6 +51,9 @@ class RunSettings:
             of the training images is held out (Keras's `validation_split`:
             the last ones) for the per-epoch curves, and the test set is
             evaluated once, on the final model.
+        curve_test_size: None, or the per-epoch test curves use the first
+            `curve_test_size` test images only (the same for every run);
+            the final numbers always use the whole test set.
     """
 
     out: str
@@ -63,6 +66,7 @@ class RunSettings:
     verbose: int = 2
     overwrite: bool = False
     validation_split: float = 0.0
+    curve_test_size: int | None = None
 
     def __post_init__(self):
         # Checked when the settings are made, before any data is loaded or
@@ -74,6 +78,8 @@ class RunSettings:
         if self.train_size is not None:
             validation.check_positive_int(self.train_size, "train_size")
         validation.check_bool(self.overwrite, "overwrite")
+        if self.curve_test_size is not None:
+            validation.check_positive_int(self.curve_test_size, "curve_test_size")
         validation.check_number(
             self.validation_split,
             "validation_split",
@@ -92,13 +98,20 @@ class RunSettings:
         return dataclasses.replace(self, **options)
 
     def test_set_only(self, experiment):
-        """Refuses a `validation_split` for an `experiment` that evaluates
-        on the test set only (it would be ignored)."""
+        """Refuses `validation_split` and `curve_test_size` for an
+        `experiment` that evaluates on the whole test set only (they would
+        be ignored)."""
         if self.validation_split:
             raise ValueError(
                 f"{experiment} evaluates on the test set only and takes no "
                 "`validation_split`; it must be 0. Received: "
                 f"validation_split={self.validation_split}."
+            )
+        if self.curve_test_size is not None:
+            raise ValueError(
+                f"{experiment} draws no per-epoch test curves and takes no "
+                "`curve_test_size`; it must be None. Received: "
+                f"curve_test_size={self.curve_test_size}."
             )
 
     @property
@@ -192,6 +205,7 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
     """
     (x_train, y_train), (x_test, y_test) = train, test
     split = settings.validation_split
+    curve_images = slice(settings.curve_test_size)
     start = time.perf_counter()
     history = model.fit(
         x_train,
@@ -200,7 +214,7 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
         epochs=settings.epochs,
         verbose=settings.verbose,
         validation_split=split,
-        validation_data=None if split else (x_test, y_test),
+        validation_data=None if split else (x_test[curve_images], y_test[curve_images]),
         callbacks=callbacks
         if callbacks is not None
         else logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
@@ -211,6 +225,7 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
         # Keras's validation_split trains on the images before this index.
         trained = math.floor(len(x_train) * (1 - split))
         x_train, y_train = x_train[:trained], y_train[:trained]
+    if split or settings.curve_test_size is not None:
         test_loss, test_accuracy = model.evaluate(
             x_test, y_test, batch_size=256, verbose=0
         )
