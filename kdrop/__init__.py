@@ -1,6 +1,7 @@
 """kdrop: dropout done right for Keras 3."""
 
 from kdrop import (
+    acquisition,
     callbacks,
     datasets,
     inference,
@@ -24,6 +25,7 @@ __all__ = [
     "MCResult",
     "ScheduledDropout",
     "WeightScaledDropout",
+    "acquisition",
     "callbacks",
     "datasets",
     "fold_dropout",
