@@ -2,6 +2,7 @@
 
 from kdrop import (
     acquisition,
+    active_learning,
     callbacks,
     datasets,
     inference,
@@ -26,6 +27,7 @@ __all__ = [
     "ScheduledDropout",
     "WeightScaledDropout",
     "acquisition",
+    "active_learning",
     "callbacks",
     "datasets",
     "fold_dropout",
