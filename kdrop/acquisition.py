@@ -595,31 +595,35 @@ class _Configurations:
         self.log_scale = log_scale + np.log(top)
         self.chosen.append(index)
 
-    def joint_entropies(self, flat, classes, start=0, stop=None):
+    def joint_entropies(self, flat, row_sums, start=0, stop=None):
         """H(y_A, y_i) for the pool examples i in [start, stop), `flat` the
-        passes reshaped to (samples, n * classes)."""
-        samples, total = flat.shape
-        stop = total // classes if stop is None else stop
+        passes reshaped to (samples, n * classes), `row_sums` their sums
+        over classes (samples, n)."""
+        samples, n = row_sums.shape
+        classes = flat.shape[1] // n
+        stop = n if stop is None else stop
         configurations = self.q.shape[1]
         if self.exact:
             weights = np.exp(self.log_scale)
         else:
             # Importance weights 1 / (M P(y_A = m)), in the rescaled units.
             weights = 1.0 / (configurations * self.q.mean(axis=0))
-        scaled_weights = weights * self.log_scale
         qt = np.ascontiguousarray(self.q.T) / samples
+        # sum_c P(y_A = m, y_i = c), times the log-scale term of every m.
+        mass = (weights * self.log_scale) @ (qt @ row_sums[:, start:stop])
         step = max(1, _CHUNK_ELEMENTS // (configurations * classes))
-        entropies = np.empty(stop - start)
+        plogp = np.empty(stop - start)
         for begin in range(start, stop, step):
             end = min(begin + step, stop)
             joint = qt @ flat[:, begin * classes : end * classes]
-            joint = joint.reshape(configurations, end - begin, classes)
-            mass = joint.sum(axis=-1)
-            plogp = (joint * np.log(np.maximum(joint, _TINY))).sum(axis=-1)
-            entropies[begin - start : end - start] = -(
-                scaled_weights @ mass + weights @ plogp
+            log_joint = np.maximum(joint, _TINY)
+            np.log(log_joint, out=log_joint)
+            shape = (configurations, end - begin, classes)
+            terms = np.einsum(
+                "mbc,mbc->mb", joint.reshape(shape), log_joint.reshape(shape)
             )
-        return entropies
+            plogp[begin - start : end - start] = weights @ terms
+        return -(mass + plogp)
 
 
 def _expected_entropy(passes):
@@ -706,10 +710,11 @@ def batch_bald(probs, k, *, num_samples=1000, exact_limit=1000, seed=None):
     num_samples, exact_limit, rng = _check_estimator(num_samples, exact_limit, seed)
     conditional = _expected_entropy(passes)
     flat = passes.reshape(samples, n * classes)
+    row_sums = passes.sum(axis=-1)
     configurations = _Configurations(passes, num_samples, exact_limit, rng)
     chosen = []
     for _ in range(k):
-        gain = configurations.joint_entropies(flat, classes) - conditional
+        gain = configurations.joint_entropies(flat, row_sums) - conditional
         gain[chosen] = -np.inf
         best = int(np.argmax(gain))
         chosen.append(best)
@@ -769,5 +774,6 @@ def joint_mutual_information(
         configurations.add(index)
     last = indices[-1]
     flat = passes.reshape(samples, n * classes)
-    joint = configurations.joint_entropies(flat, classes, last, last + 1)[0]
+    row_sums = passes.sum(axis=-1)
+    joint = configurations.joint_entropies(flat, row_sums, last, last + 1)[0]
     return np.float64(joint - _expected_entropy(passes[:, indices]).sum())
