@@ -215,6 +215,22 @@ def test_joint_mutual_information_matches_brute_force(indices):
     )
 
 
+def test_joint_mutual_information_with_hard_votes_matches_brute_force():
+    # One-hot passes: most label combinations have probability 0.
+    votes = np.random.default_rng(4).integers(3, size=(12, 5))
+    draws = np.eye(3)[votes]
+    for indices in ([0, 1], [2, 0, 4], [1, 2, 3]):
+        exact = brute_joint_mutual_information(draws, indices)
+        assert acquisition.joint_mutual_information(draws, indices) == pytest.approx(
+            exact, abs=1e-12
+        )
+        sampled = acquisition.joint_mutual_information(
+            draws, indices, num_samples=20000, exact_limit=1, seed=0
+        )
+        assert sampled == pytest.approx(exact, abs=0.05)
+    assert len(set(acquisition.batch_bald(draws, 5, exact_limit=2).tolist())) == 5
+
+
 def test_joint_mutual_information_of_one_example_is_bald():
     draws = dirichlet_draws(samples=9, n=5, classes=4)
     for i in range(5):
