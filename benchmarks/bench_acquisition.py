@@ -16,9 +16,11 @@ passes x 10 classes, with the defaults num_samples = exact_limit = 1000
 number 1, 10, 100, 1000, then 1000 sampled configurations). One step costs
 about M x samples x pool x classes multiply-adds (M the configurations,
 at most max(exact_limit, num_samples)) plus M x pool x classes
-logarithms, so the time grows linearly with the pool, the samples and k
-once M is at its cap. `--scaling` also times pool 1,000 / 4,000,
-samples 50 / 200 and k 5 / 20 around that point.
+logarithms, so once M is at its cap each further step costs the same and
+the time grows linearly with the pool and k; it grows more slowly with
+the samples, the logarithms (which do not depend on them) taking most of
+a step on a CPU. `--scaling` also times pool 1,000 / 4,000, samples
+50 / 200 and k 5 / 20 around that point.
 
     python benchmarks/bench_acquisition.py [--scaling]
 """
