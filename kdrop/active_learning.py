@@ -27,6 +27,8 @@ import numpy as np
 
 import kdrop
 from kdrop import acquisition as acq
+from kdrop.tensorboard import SummaryWriter
+from kdrop.tensorboard.writer import check_log_dir, prepare_log_dir
 
 __all__ = ["ACQUISITIONS", "ActiveLearningResult", "RoundRecord", "run_active_learning"]
 
@@ -43,6 +45,16 @@ ACQUISITIONS = {
     "batch_bald": None,
 }
 STATE_FILE = "active_learning_state.json"
+# TensorBoard tags of `log_dir`, written once per round at step = the
+# number of labelled examples the round's model was trained on.
+TAG_DESCRIPTIONS = {
+    "active_learning/test_accuracy": "Test accuracy of the round's model "
+    "(argmax of its deterministic prediction) against the number of labelled "
+    "training examples (step = labels). Per round.",
+    "active_learning/test_error": "Test error (1 - accuracy) of the round's "
+    "model against the number of labelled training examples (step = labels). "
+    "Per round.",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +220,7 @@ def run_active_learning(
     stochastic=None,
     temperature=1.0,
     directory=None,
+    log_dir=None,
     seed=0,
     on_round=None,
 ):
@@ -222,8 +235,10 @@ def run_active_learning(
     model with `build_model()` and trains it on every labelled example
     (`retrain="scratch"`, as in the paper) or trains the previous model
     further (`"continue"`); (5) evaluates its deterministic prediction on
-    the test set. After each round the state is saved to `directory` (if
-    given), then `on_round(record, model)` is called.
+    the test set. After each round the test accuracy and error are written
+    to `log_dir` for TensorBoard (if given) at step = the number of labels,
+    the state is saved to `directory` (if given), then `on_round(record,
+    model)` is called.
 
     Reproducible: every round seeds Keras, numpy and Python with
     `keras.utils.set_random_seed` from (`seed`, round) before building and
@@ -270,6 +285,12 @@ def run_active_learning(
             round, history, and the last model's weights and optimizer
             state) is saved after every round, and read back by a restarted
             run.
+        log_dir: None, or a directory where a `kdrop.tensorboard`
+            event file gets `active_learning/test_accuracy` and
+            `active_learning/test_error` per round, at step = the number of
+            labelled examples: the learning curve. Give each run (each
+            acquisition) its own `log_dir` to compare them in TensorBoard.
+            A resumed run adds its rounds to the same directory.
         seed: int, the seed of the whole run.
         on_round: None or a callable `(record, model)` called after each
             round, once its state is saved.
@@ -358,6 +379,7 @@ def run_active_learning(
                 f"`{name}` must be None or a callable. Received: {name} of type "
                 f"{type(value).__name__}."
             )
+    check_log_dir(log_dir, optional=True)
     if acquisition == "batch_bald" and predict_draws is None:
         warnings.warn(
             'acquisition="batch_bald" with the default predict_draws '
@@ -404,76 +426,100 @@ def run_active_learning(
             acquired=tuple(int(i) for i in acquired),
         )
 
-    state = _load_state(directory, config)
-    if state is None:
-        labelled = list(initial_set)
-        keras.utils.set_random_seed(_round_seed(seed, 0))
-        model = build_model()
-        fit(model, labelled)
-        history = [evaluate(model, 0, labelled, initial_set)]
-        _save_state(directory, config, labelled, history, model)
-        if on_round is not None:
-            on_round(history[-1], model)
-    else:
-        labelled, history = state
-        if len(history) - 1 > rounds:
-            raise ValueError(
-                f"`directory` {directory!r} holds {len(history) - 1} rounds, more "
-                f"than rounds={rounds}: pass rounds >= {len(history) - 1} or "
-                "another directory."
-            )
-        model = None
-        if len(history) - 1 < rounds:
-            model = build_model()
-            if model.optimizer is not None and not model.optimizer.built:
-                # So load_weights restores its state too ("continue").
-                model.optimizer.build(model.trainable_variables)
-            model.load_weights(os.path.join(directory, _weights_name(len(history) - 1)))
+    writers = []
 
-    labelled_mask = np.zeros(n, dtype=bool)
-    labelled_mask[labelled] = True
-    for round_index in range(len(history), rounds + 1):
-        round_seed = _round_seed(seed, round_index)
-        rng = np.random.default_rng(round_seed)
-        candidates = np.flatnonzero(~labelled_mask)
-        if pool_subset is not None and pool_subset < len(candidates):
-            candidates = np.sort(rng.choice(candidates, pool_subset, replace=False))
-        if acquisition == "random":
-            chosen = acq.select(acq.random(len(candidates), round_seed), k)
-        else:
-            draws = predict_draws(model, x_pool[candidates], round_seed)
-            if acquisition == "batch_bald":
-                chosen = acq.batch_bald(draws, k, seed=round_seed)
-            else:
-                score = (
-                    acquisition if callable(acquisition) else ACQUISITIONS[acquisition]
+    def finish_round(labelled, history, model):
+        # Logged before the state is saved: a crash in between repeats the
+        # round's (identical) point on resume rather than losing it.
+        record = history[-1]
+        if log_dir is not None:
+            if not writers:
+                writers.append(SummaryWriter(prepare_log_dir(log_dir, subdir="")))
+            for name in ("test_accuracy", "test_error"):
+                tag = f"active_learning/{name}"
+                writers[0].scalar(
+                    tag, getattr(record, name), record.labels, TAG_DESCRIPTIONS[tag]
                 )
-                scores = np.asarray(score(draws), dtype=np.float64)
-                if scores.shape != (len(candidates),):
-                    raise ValueError(
-                        f"`acquisition` must return one score per scored example, "
-                        f"shape ({len(candidates)},). Received shape {scores.shape}."
-                    )
-                if stochastic is None:
-                    chosen = acq.select(scores, k, seed=round_seed)
-                else:
-                    chosen = acq.stochastic_batch(
-                        scores, k, stochastic, temperature, seed=round_seed
-                    )
-        acquired = candidates[chosen]
-        labelled_mask[acquired] = True
-        labelled.extend(int(i) for i in acquired)
-        keras.utils.set_random_seed(round_seed)
-        if retrain == "scratch":
-            model = build_model()
-        fit(model, labelled)
-        history.append(evaluate(model, round_index, labelled, acquired))
+            writers[0].flush()
         _save_state(directory, config, labelled, history, model)
         if on_round is not None:
-            on_round(history[-1], model)
-    return ActiveLearningResult(
-        labelled=np.asarray(labelled, dtype=np.int64), history=history, model=model
-    )
+            on_round(record, model)
+
+    try:
+        state = _load_state(directory, config)
+        if state is None:
+            labelled = list(initial_set)
+            keras.utils.set_random_seed(_round_seed(seed, 0))
+            model = build_model()
+            fit(model, labelled)
+            history = [evaluate(model, 0, labelled, initial_set)]
+            finish_round(labelled, history, model)
+        else:
+            labelled, history = state
+            if len(history) - 1 > rounds:
+                raise ValueError(
+                    f"`directory` {directory!r} holds {len(history) - 1} rounds, more "
+                    f"than rounds={rounds}: pass rounds >= {len(history) - 1} or "
+                    "another directory."
+                )
+            model = None
+            if len(history) - 1 < rounds:
+                model = build_model()
+                if model.optimizer is not None and not model.optimizer.built:
+                    # So load_weights restores its state too ("continue").
+                    model.optimizer.build(model.trainable_variables)
+                model.load_weights(
+                    os.path.join(directory, _weights_name(len(history) - 1))
+                )
+
+        labelled_mask = np.zeros(n, dtype=bool)
+        labelled_mask[labelled] = True
+        for round_index in range(len(history), rounds + 1):
+            round_seed = _round_seed(seed, round_index)
+            rng = np.random.default_rng(round_seed)
+            candidates = np.flatnonzero(~labelled_mask)
+            if pool_subset is not None and pool_subset < len(candidates):
+                candidates = np.sort(rng.choice(candidates, pool_subset, replace=False))
+            if acquisition == "random":
+                chosen = acq.select(acq.random(len(candidates), round_seed), k)
+            else:
+                draws = predict_draws(model, x_pool[candidates], round_seed)
+                if acquisition == "batch_bald":
+                    chosen = acq.batch_bald(draws, k, seed=round_seed)
+                else:
+                    score = (
+                        acquisition
+                        if callable(acquisition)
+                        else ACQUISITIONS[acquisition]
+                    )
+                    scores = np.asarray(score(draws), dtype=np.float64)
+                    if scores.shape != (len(candidates),):
+                        raise ValueError(
+                            "`acquisition` must return one score per scored "
+                            f"example, shape ({len(candidates)},). Received shape "
+                            f"{scores.shape}."
+                        )
+                    if stochastic is None:
+                        chosen = acq.select(scores, k, seed=round_seed)
+                    else:
+                        chosen = acq.stochastic_batch(
+                            scores, k, stochastic, temperature, seed=round_seed
+                        )
+            acquired = candidates[chosen]
+            labelled_mask[acquired] = True
+            labelled.extend(int(i) for i in acquired)
+            keras.utils.set_random_seed(round_seed)
+            if retrain == "scratch":
+                model = build_model()
+            fit(model, labelled)
+            history.append(evaluate(model, round_index, labelled, acquired))
+            finish_round(labelled, history, model)
+        return ActiveLearningResult(
+            labelled=np.asarray(labelled, dtype=np.int64), history=history, model=model
+        )
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 def _weights_name(round_index):

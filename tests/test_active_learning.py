@@ -9,6 +9,7 @@ import pytest
 
 import kdrop
 from kdrop import active_learning
+from tests import event_files
 
 CLASSES = 3
 
@@ -139,13 +140,20 @@ def test_a_resumed_run_acquires_what_an_uninterrupted_one_does(tmp_path, retrain
         if record.round == 2:
             raise Interrupted
 
+    state, logs = tmp_path / "state", tmp_path / "logs"
     with pytest.raises(Interrupted):
-        run(directory=str(tmp_path), on_round=stop_after_round_2, **arguments)
-    saved = sorted(p.name for p in tmp_path.iterdir())
+        run(
+            directory=str(state),
+            log_dir=str(logs),
+            on_round=stop_after_round_2,
+            **arguments,
+        )
+    saved = sorted(p.name for p in state.iterdir())
     assert saved == ["active_learning_state.json", "round_2.weights.h5"]
     rounds_run = []
     resumed = run(
-        directory=str(tmp_path),
+        directory=str(state),
+        log_dir=str(logs),
         on_round=lambda record, model: rounds_run.append(record.round),
         **arguments,
     )
@@ -155,8 +163,19 @@ def test_a_resumed_run_acquires_what_an_uninterrupted_one_does(tmp_path, retrain
     assert [r.test_accuracy for r in resumed.history] == pytest.approx(
         [r.test_accuracy for r in whole.history]
     )
+    # The learning curve: one point per round, at step = labels, written
+    # by the interrupted run and the resumed one.
+    scalars = event_files.read_scalars(logs, subdir="")
+    for name in ("test_accuracy", "test_error"):
+        assert scalars[f"active_learning/{name}"] == pytest.approx(
+            {r.labels: getattr(r, name) for r in whole.history}
+        )
+    assert (
+        "step = labels"
+        in event_files.read_descriptions(logs, subdir="")["active_learning/test_error"]
+    )
     # Nothing left to do: the saved result comes back without training.
-    again = run(directory=str(tmp_path), **arguments)
+    again = run(directory=str(state), **arguments)
     np.testing.assert_array_equal(again.labelled, whole.labelled)
     assert again.model is None
 
@@ -286,4 +305,21 @@ def test_directory_of_a_run_with_other_arguments(tmp_path):
         r"holds 1 rounds, more than rounds=0",
         rounds=0,
         directory=str(tmp_path),
+    )
+
+
+def test_log_dir_not_a_path():
+    refused(
+        TypeError, r"`log_dir` must be None or a path .*Received: log_dir=3", log_dir=3
+    )
+
+
+def test_acquisition_callable_returning_the_wrong_number_of_scores():
+    refused(
+        ValueError,
+        r"`acquisition` must return one score per scored example, shape \(20,\)\. "
+        r"Received shape \(19,\)",
+        rounds=1,
+        pool_subset=20,
+        acquisition=lambda probs: probs[0, 1:, 0],
     )
