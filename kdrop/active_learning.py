@@ -367,6 +367,11 @@ def run_active_learning(
                 f"`pool_subset` must be at least k={k}: k examples are acquired from "
                 f"it. Received: pool_subset={pool_subset}."
             )
+    if fit_kwargs is not None and not isinstance(fit_kwargs, dict):
+        raise TypeError(
+            "`fit_kwargs` must be None or a dict of keyword arguments for "
+            f"model.fit. Received: fit_kwargs of type {type(fit_kwargs).__name__}."
+        )
     fit_kwargs = {"verbose": 0, **(fit_kwargs or {})}
     if {"x", "y"} & set(fit_kwargs):
         raise ValueError(

@@ -278,6 +278,7 @@ def test_pool_and_labels_of_different_lengths():
 
 def test_fit_kwargs_holding_the_data():
     refused(ValueError, "`fit_kwargs` must not hold x or y", fit_kwargs={"y": Y_POOL})
+    refused(TypeError, "`fit_kwargs` must be None or a dict", fit_kwargs=[1])
 
 
 def test_stochastic_batch_bald():
