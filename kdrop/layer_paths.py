@@ -28,8 +28,10 @@ def walk(model):
 
     Example:
 
+    ```pycon
     >>> [path for path, _ in walk(model)]
     ['encoder', 'encoder/dense', 'encoder/drop', 'decoder', 'decoder/dense', ...]
+    ```
     """
     found, seen = [], {id(model)}
 

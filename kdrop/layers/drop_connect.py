@@ -120,8 +120,10 @@ class DropConnectDense(_DropConnect, keras.layers.Dense):
 
     Example:
 
+    ```pycon
     >>> layer = kdrop.layers.DropConnectDense(64, rate=0.5, activation="relu")
     >>> y = layer(np.ones((8, 32), "float32"), training=True)
+    ```
 
     References:
         - Wan, Zeiler, Zhang, LeCun, Fergus, "Regularization of Neural
@@ -189,8 +191,10 @@ class DropConnectConv2D(_DropConnect, keras.layers.Conv2D):
 
     Example:
 
+    ```pycon
     >>> layer = kdrop.layers.DropConnectConv2D(16, 3, rate=0.3)
     >>> y = layer(np.ones((2, 8, 8, 3), "float32"), training=True)
+    ```
 
     References:
         - Wan, Zeiler, Zhang, LeCun, Fergus, "Regularization of Neural

@@ -140,10 +140,12 @@ def drop_path_rates(rate, depth, rule="linear"):
 
     Example:
 
+    ```pycon
     >>> kdrop.layers.drop_path_rates(0.5, 4)
     [0.125, 0.25, 0.375, 0.5]
     >>> ramp = kdrop.schedules.Linear(0.0, 0.3, 10_000)  # over training
     >>> kdrop.layers.drop_path_rates(ramp, 3, rule="timm")  # 0, half, all of it
+    ```
     """
     rate = resolve_rate(rate)
     depth = validation.check_positive_int(depth, "depth")

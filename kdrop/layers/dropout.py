@@ -45,12 +45,14 @@ class InvertedDropout(_RateDropout):
 
     Example:
 
+    ```pycon
     >>> layer = kdrop.layers.InvertedDropout(0.5, seed=1)
     >>> x = np.ones((2, 4), "float32")
     >>> y = layer(x, training=True)  # entries are 0.0 or 2.0
     >>> layer(x, training=False)  # unchanged
     >>> # A rate rising from 0 to 0.5 over the first 1000 training steps:
     >>> kdrop.layers.InvertedDropout(kdrop.schedules.Linear(0.0, 0.5, 1000))
+    ```
 
     References:
         - Srivastava et al., "Dropout: A Simple Way to Prevent Neural
@@ -94,10 +96,12 @@ class WeightScaledDropout(_RateDropout):
 
     Example:
 
+    ```pycon
     >>> layer = kdrop.layers.WeightScaledDropout(0.5, seed=1)
     >>> x = np.ones((2, 4), "float32")
     >>> y = layer(x, training=True)  # entries are 0.0 or 1.0
     >>> layer(x, training=False)  # every entry 0.5
+    ```
 
     References:
         - Srivastava et al., "Dropout: A Simple Way to Prevent Neural

@@ -42,10 +42,12 @@ class GaussianDropout(_RateDropout):
 
     Example:
 
+    ```pycon
     >>> layer = kdrop.layers.GaussianDropout(0.5, seed=1)  # sigma = 1
     >>> y = layer(np.ones((2, 4), "float32"), training=True)  # N(1, 1) entries
     >>> # Noise growing from none to that of rate 0.5 over 1000 steps:
     >>> kdrop.layers.GaussianDropout(kdrop.schedules.Linear(0.0, 0.5, 1000))
+    ```
 
     References:
         - Srivastava et al., "Dropout: A Simple Way to Prevent Neural
