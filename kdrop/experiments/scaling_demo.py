@@ -1,6 +1,6 @@
 """The two scaling rules in numbers: inverted vs weight-scaled dropout.
 
-The worked example of the README's "The two dropout conventions": an
+The worked example of docs/getting-started.md, "The two dropout conventions": an
 all-ones input of size 10000, dropout 0.5, then Dense(1) with all weights 1
 and no bias. Inverted dropout gives about 10000 in training and exactly
 10000 at inference; weight-scaled dropout gives about 5000 and exactly 5000.
