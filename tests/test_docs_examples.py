@@ -66,7 +66,7 @@ def _not_run_params():
         pytest.param(
             reason,
             id=f"{_name(page)}:{line}",
-            marks=pytest.mark.skip(reason=f"not-run: {reason}"),
+            marks=pytest.mark.skip(reason=f"not-run, {_name(page)}:{line}: {reason}"),
         )
         for page in PAGES
         for line, _, reason in code_blocks(page)
