@@ -737,7 +737,9 @@ def joint_mutual_information(
         probs: consistent class probabilities (samples, n, classes), or a
             `kdrop.MCResult` with draws.
         indices: distinct ints in [0, n), the batch.
-        num_samples, exact_limit, seed: as in `batch_bald`.
+        num_samples: as in `batch_bald`.
+        exact_limit: as in `batch_bald`.
+        seed: as in `batch_bald`.
 
     Returns:
         A float64. For one index it is that example's `bald` score.

@@ -254,7 +254,8 @@ def run_active_learning(
         y_pool: the oracle: the pool's labels, integer classes (n,) or
             one-hot rows (n, classes); only acquired rows are read, and
             passed to `model.fit` as they are.
-        x_test, y_test: the test set, labels as for `y_pool`.
+        x_test: the test set's inputs.
+        y_test: the test set's labels, as for `y_pool`.
         rounds: int >= 0, acquisition rounds after round 0. A restarted
             run may ask for more rounds than the saved one did.
         k: int >= 1, examples acquired per round.

@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import os
 
+import keras
 import pytest
 
 from kdrop.experiments import (
@@ -26,6 +27,11 @@ from kdrop.experiments import (
 )
 from tests.event_files import read_scalars
 
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="recipes and data, the same on every backend; training costs "
+    "several times more on JAX and torch",
+)
 FULL_TEST_SIZE = 10000
 TINY = ["--train-size", "200", "--epochs", "1", "--seeds", "1"]
 SCRIPTS = [
