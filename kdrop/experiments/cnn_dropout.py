@@ -11,9 +11,9 @@ mean +- std over seeds and the figure the mean with a band of +- 1 std.
 
 The default run trains on 4000 images of the full MNIST (a stratified
 subset drawn with the seed) for as many epochs as fit the 5-minute goal of
-the default run on a 2-core CPU (docs/experiments.md, "The budget, and the rule behind it"); its
-per-epoch curves use the first 1000 test images, its final numbers all
-10000. --full runs keras-io's recipe instead: the 60000 training images
+the default run on a 2-core CPU (docs/experiments.md, "The budget, and the
+rule behind it"); its per-epoch curves use the first 1000 test images, its
+final numbers all 10000. --full runs keras-io's recipe instead: the 60000 training images
 with 10 % held out for the per-epoch curves, 15 epochs, then the test set.
 """
 
@@ -26,9 +26,10 @@ from kdrop.experiments import cli, figures, models, training
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
 DEFAULT_VARIANTS = ("none", "inverted", "weight_scaled")
-# The default run (docs/experiments.md, "The budget, and the rule behind it"): 4000 training images of
-# the full MNIST (stratified, drawn with the seed), the per-epoch curves on
-# the first 1000 test images, the final numbers on all 10000; 25 epochs fit
+# The default run (docs/experiments.md, "The budget, and the rule behind
+# it"): 4000 training images of the full MNIST (stratified, drawn with the
+# seed), the per-epoch curves on the first 1000 test images, the final
+# numbers on all 10000; 25 epochs fit
 # 3 variants x 3 seeds into 5 minutes on a 2-core CPU.
 SETTINGS = training.RunSettings(
     out="logs/cnn_dropout",
