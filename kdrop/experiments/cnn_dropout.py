@@ -13,8 +13,9 @@ The default run trains on 4000 images of the full MNIST (a stratified
 subset drawn with the seed) for as many epochs as fit the 5-minute goal of
 the default run on a 2-core CPU (docs/experiments.md, "The budget, and the
 rule behind it"); its per-epoch curves use the first 1000 test images, its
-final numbers all 10000. --full runs keras-io's recipe instead: the 60000 training images
-with 10 % held out for the per-epoch curves, 15 epochs, then the test set.
+final numbers all 10000. --full runs keras-io's recipe instead: the 60000
+training images with 10 % held out for the per-epoch curves, 15 epochs,
+then the test set.
 """
 
 import os
