@@ -40,12 +40,13 @@ References:
       Learning", TMLR 2023.
 """
 
+import math
 import numbers
 
 import numpy as np
 
 import kdrop
-from kdrop import uncertainty
+from kdrop import uncertainty, validation
 
 __all__ = [
     "bald",
@@ -70,46 +71,22 @@ _TINY = np.finfo(np.float64).tiny
 # ------------------------------------------------------------ argument checks
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_int(value, name, minimum, maximum=None, why=""):
     allowed = (
         f"an int >= {minimum}"
         if maximum is None
         else f"an int in [{minimum}, {maximum}]{why}"
     )
-    if not _is_int(value):
-        raise TypeError(
-            f"`{name}` must be {allowed}. Received: {name}={value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
-    return int(value)
+    return validation.check_int(value, name, allowed, minimum, maximum)
 
 
-def _check_seed(seed):
-    if seed is None or _is_int(seed):
-        return seed
-    raise TypeError(
-        f"`seed` must be None or an int. Received: seed={seed!r} of type "
-        f"{type(seed).__name__}."
+def _check_temperature(temperature):
+    return validation.check_number(
+        temperature,
+        "temperature",
+        "a finite number > 0",
+        lambda value: math.isfinite(value) and value > 0,
     )
-
-
-def _check_positive_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"`{name}` must be a number > 0. Received: {name}={value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(
-            f"`{name}` must be a finite number > 0. Received: {name}={value!r}."
-        )
-    return float(value)
 
 
 def _as_float_array(value, name, what):
@@ -416,7 +393,7 @@ def random(probs_or_n, seed=None):
         n = _check_int(probs_or_n, "probs_or_n", 1)
     else:
         n = _probabilities(probs_or_n, ranks=(3, 2), name="probs_or_n").shape[1]
-    return np.random.default_rng(_check_seed(seed)).random(n)
+    return np.random.default_rng(validation.check_seed(seed)).random(n)
 
 
 # ---------------------------------------------------------------- selection
@@ -445,7 +422,7 @@ def select(scores, k, *, seed=None):
     """
     scores = _scores(scores)
     k = _check_k(k, len(scores))
-    seed = _check_seed(seed)
+    seed = validation.check_seed(seed)
     if seed is None:
         order = np.argsort(-scores, kind="stable")
     else:
@@ -510,8 +487,8 @@ def stochastic_batch(scores, k, mode="power", temperature=1.0, seed=None):
             f"`mode` must be one of {', '.join(map(repr, modes))}. Received: "
             f"mode={mode!r}."
         )
-    temperature = _check_positive_float(temperature, "temperature")
-    rng = np.random.default_rng(_check_seed(seed))
+    temperature = _check_temperature(temperature)
+    rng = np.random.default_rng(validation.check_seed(seed))
     if mode == "power":
         if (scores < 0).any():
             where = int(np.argmin(scores))
@@ -636,7 +613,7 @@ def _expected_entropy(passes):
 def _check_estimator(num_samples, exact_limit, seed):
     num_samples = _check_int(num_samples, "num_samples", 1)
     exact_limit = _check_int(exact_limit, "exact_limit", 1)
-    return num_samples, exact_limit, np.random.default_rng(_check_seed(seed))
+    return num_samples, exact_limit, np.random.default_rng(validation.check_seed(seed))
 
 
 def batch_bald(probs, k, *, num_samples=1000, exact_limit=1000, seed=None):
@@ -754,7 +731,8 @@ def joint_mutual_information(
     passes = _probabilities(probs)
     samples, n, classes = passes.shape
     if isinstance(indices, (str, bytes)) or not all(
-        _is_int(i) for i in np.atleast_1d(np.asarray(indices, dtype=object))
+        validation.is_integer(i)
+        for i in np.atleast_1d(np.asarray(indices, dtype=object))
     ):
         raise TypeError(
             f"`indices` must be a sequence of ints in [0, {n}). Received: "

@@ -27,6 +27,7 @@ import numpy as np
 
 import kdrop
 from kdrop import acquisition as acq
+from kdrop import validation
 from kdrop.tensorboard import SummaryWriter
 from kdrop.tensorboard.writer import check_log_dir, prepare_log_dir
 
@@ -99,33 +100,6 @@ def _round_seed(seed, round_index):
     return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r} of "
-            f"type {type(value).__name__}."
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}."
-        )
-    return int(value)
-
-
-def _check_choice(value, name, choices):
-    allowed = ", ".join(map(repr, choices))
-    if not isinstance(value, str):
-        raise TypeError(
-            f"`{name}` must be one of {allowed}. Received: {name}={value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {allowed}. Received: {name}={value!r}."
-        )
-    return value
-
-
 def _class_indices(y, name):
     """Integer class indices of labels `y` (ints, or one-hot rows)."""
     labels = np.asarray(y)
@@ -166,7 +140,7 @@ def _initial_set(initial, initial_mode, y_classes, seed):
                 f"Received: initial={indices.tolist()}."
             )
         return indices.astype(np.int64)
-    size = _check_int(initial, "initial", 1)
+    size = validation.check_int(initial, "initial", "an int >= 1", 1)
     if initial_mode == "random":
         if size > n:
             raise ValueError(
@@ -344,17 +318,19 @@ def run_active_learning(
             f"{len(x_pool)} and {len(y_classes)} ({len(x_test)} and "
             f"{len(test_classes)})."
         )
-    rounds = _check_int(rounds, "rounds", 0)
-    k = _check_int(k, "k", 1)
-    samples = _check_int(samples, "samples", 1)
-    seed = _check_int(seed, "seed", 0)
+    rounds = validation.check_int(rounds, "rounds", "an int >= 0", 0)
+    k = validation.check_int(k, "k", "an int >= 1", 1)
+    samples = validation.check_int(samples, "samples", "an int >= 1", 1)
+    seed = validation.check_int(seed, "seed", "an int >= 0", 0)
     if not callable(acquisition):
-        _check_choice(acquisition, "acquisition", tuple(ACQUISITIONS))
-    _check_choice(initial_mode, "initial_mode", ("balanced", "random"))
-    _check_choice(retrain, "retrain", ("scratch", "continue"))
-    temperature = acq._check_positive_float(temperature, "temperature")
+        validation.check_choice(acquisition, "acquisition", tuple(ACQUISITIONS))
+    validation.check_choice(initial_mode, "initial_mode", ("balanced", "random"))
+    validation.check_choice(retrain, "retrain", ("scratch", "continue"))
+    temperature = acq._check_temperature(temperature)
     if stochastic is not None:
-        _check_choice(stochastic, "stochastic", ("power", "softmax", "softrank"))
+        validation.check_choice(
+            stochastic, "stochastic", ("power", "softmax", "softrank")
+        )
         if acquisition == "batch_bald":
             raise ValueError(
                 '`stochastic` samples from per-example scores; acquisition="batch_'
@@ -362,7 +338,7 @@ def run_active_learning(
                 f"{stochastic!r}."
             )
     if pool_subset is not None:
-        pool_subset = _check_int(pool_subset, "pool_subset", 1)
+        pool_subset = validation.check_int(pool_subset, "pool_subset", "an int >= 1", 1)
         if pool_subset < k:
             raise ValueError(
                 f"`pool_subset` must be at least k={k}: k examples are acquired from "

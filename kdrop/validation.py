@@ -137,22 +137,23 @@ def is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_int(value, name, allowed, minimum):
+def check_int(value, name, allowed, minimum, maximum=None):
     """Returns `value` as an int after checking it is an integer (a Python
-    int or a numpy integer, not a bool) >= `minimum`.
+    int or a numpy integer, not a bool) in [`minimum`, `maximum`].
 
     Args:
         value: the candidate integer.
         name: the argument name used in the error message.
         allowed: what is allowed, in words, for the error message.
         minimum: the smallest allowed value.
+        maximum: None, or the largest allowed value.
     """
     if not is_integer(value):
         raise TypeError(
             f"`{name}` must be {allowed}. Received: {name}={value!r} "
             f"of type {type(value).__name__}."
         )
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}.")
     return int(value)
 

@@ -571,7 +571,8 @@ def test_bad_temperature():
         )
     refused(
         TypeError,
-        "`temperature` must be a number > 0. Received: temperature='1' of type str",
+        "`temperature` must be a finite number > 0. Received: temperature='1' "
+        "of type str",
         lambda: acquisition.stochastic_batch([1.0], 1, temperature="1"),
     )
 
