@@ -18,6 +18,7 @@ from kdrop import (
 )
 from kdrop.inference import MCResult, fold_dropout, mc_predict
 from kdrop.layers import InvertedDropout, ScheduledDropout, WeightScaledDropout
+from kdrop.surgery import add_drop_path, add_dropout, set_dropout
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,8 @@ __all__ = [
     "WeightScaledDropout",
     "acquisition",
     "active_learning",
+    "add_drop_path",
+    "add_dropout",
     "callbacks",
     "datasets",
     "fold_dropout",
@@ -40,6 +43,7 @@ __all__ = [
     "registry",
     "sampling",
     "schedules",
+    "set_dropout",
     "tensorboard",
     "uncertainty",
 ]

@@ -360,7 +360,9 @@ def _with(config, changes):
 def _rebuilt(host, config):
     layer = type(host).from_config(config)
     build_config = host.get_build_config() if host.built else None
-    if build_config is not None:
+    # A class without its own `build` creates its sub-layers in __init__
+    # and their weights at the first call (in the new graph).
+    if build_config is not None and type(host).build is not keras.Layer.build:
         layer.build_from_config(build_config)
     return layer
 
@@ -404,9 +406,7 @@ class _ConfigPlan:
         key = missing[0]
         path = wanted[key]
         what = f"the `{key[1]}` of " if key[1] else "the rate of "
-        tied = [
-            (k, e) for k, e in effects.items() if key in e and not e <= set(wanted)
-        ]
+        tied = [(k, e) for k, e in effects.items() if key in e and not e <= set(wanted)]
         if tied:
             entry, effect = tied[0]
             others = sorted(
@@ -609,7 +609,11 @@ def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=No
                 layers.extend(insert_in_sequential(layer))
             layers.append(clone(layer))
         new_model = keras.Sequential(
-            [keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)]
+            [
+                keras.Input(
+                    batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype
+                )
+            ]
             + layers,
             name=model.name,
             trainable=model.trainable,
@@ -733,7 +737,8 @@ def set_dropout(model, rate, *, where=None):
     base = keras.applications.EfficientNetB0(weights="imagenet")
     tuned = kdrop.set_dropout(base, 0.5, where="top_dropout")
     # early dropout (Liu et al. 2023): 0.1 for 2000 steps, then none
-    early = kdrop.set_dropout(base, kdrop.schedules.Early(0.1, 2000), where="top_dropout")
+    early = kdrop.schedules.Early(0.1, 2000)
+    early_model = kdrop.set_dropout(base, early, where="top_dropout")
     ```
     """
     _check_model(model, "set_dropout")
@@ -1016,6 +1021,7 @@ def add_drop_path(model, rate, *, rule="linear", seed=None):
             inserted[(id(node), branch)] = DropPath(
                 block_rate, seed=layer_seed, name=name
             )
+
     def call_function_of(graph, clones):
         def wrap(node, index, tensor):
             layer = inserted.get((id(node), index))
