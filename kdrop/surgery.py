@@ -201,8 +201,8 @@ def _resolve(where, argument, model, walked, candidates, expand=True):
             if not found:
                 raise ValueError(
                     f"`{argument}` matches nothing: model '{model.name}' has "
-                    f"no {candidates.kind} of class {item.__name__} or inside "
-                    f"one. Received: {argument}={item.__name__}."
+                    f"no layer of class {item.__name__} that is or holds "
+                    f"{candidates.kind}. Received: {argument}={item.__name__}."
                 )
             for path in found:
                 add(path)
@@ -213,7 +213,7 @@ def _resolve(where, argument, model, walked, candidates, expand=True):
     if not selected:
         raise ValueError(
             f"`{argument}` matches nothing in model '{model.name}'. Received: "
-            f"{argument}={where!r}. The {candidates.kind} there: "
+            f"{argument}={where!r}. Paths it may select: "
             f"{list(candidates) or 'none'}."
         )
     return selected
