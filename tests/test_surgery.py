@@ -55,6 +55,23 @@ class FixedDropoutBlock(keras.layers.Layer):
         return self.dropout(inputs, training=training)
 
 
+@keras.saving.register_keras_serializable(package="kdrop_tests")
+class TwinDropoutBlock(keras.layers.Layer):
+    """A custom layer whose two Dropouts share one config entry."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.first = keras.layers.Dropout(rate, name="first")
+        self.second = keras.layers.Dropout(rate, name="second")
+
+    def call(self, inputs, training=False):
+        return self.second(self.first(inputs, training=training), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
 def mixed_model():
     """Dropout in every place set_dropout reaches, with the hand count of
     the rates there: {path: attributes changed}."""
@@ -307,6 +324,7 @@ def test_rates_inside_layers_are_effective_in_training():
     model = keras.Model(inputs, keras.layers.LSTM(2, name="lstm")(inputs))
     x = RNG.normal(size=(8, 3, 4)).astype("float32")
     new = kdrop.set_dropout(model, 0.9, where="lstm")
+
     def output(of, training):
         return ops.convert_to_numpy(of(x, training=training))
 
@@ -526,6 +544,13 @@ def error_cases():
     )
     fixed_in = keras.Input((4,))
     fixed = keras.Model(fixed_in, FixedDropoutBlock(name="fixed")(fixed_in))
+    twin_in = keras.Input((4,))
+    twin = keras.Model(twin_in, TwinDropoutBlock(0.2, name="twin")(twin_in))
+    concrete_in = keras.Input((4,))
+    concrete_layer = kdrop.layers.ConcreteDropout(keras.layers.Dense(2), name="cd")
+    concrete = keras.Model(concrete_in, concrete_layer(concrete_in))
+    nested_in = keras.Input((4,))
+    nested = keras.Model(nested_in, Subclassed()(nested_in))
     unbuilt = keras.Sequential([keras.layers.Dense(2), keras.layers.Dropout(0.5)])
     schedule = kdrop.schedules.Linear(0.0, 0.5, 10)
     return [
@@ -580,6 +605,23 @@ def error_cases():
             lambda: kdrop.set_dropout(fixed, 0.5),
             ValueError,
             r"no entry of the config of layer 'fixed' \(FixedDropoutBlock\)",
+        ),
+        (
+            lambda: kdrop.set_dropout(twin, 0.5, where="twin/first"),
+            ValueError,
+            r"Cannot change the rate of 'twin/first' \(Dropout\) alone: its "
+            r"config entry 'rate' in layer 'twin' \(TwinDropoutBlock\) also "
+            r"sets \['twin/second'\]",
+        ),
+        (
+            lambda: kdrop.set_dropout(concrete, 0.5, where="cd"),
+            ValueError,
+            r"'cd' \(ConcreteDropout\): ConcreteDropout learns its rate",
+        ),
+        (
+            lambda: kdrop.set_dropout(nested, 0.5),
+            ValueError,
+            r"inside the subclassed model 'subclassed",
         ),
         (lambda: kdrop.set_dropout(unbuilt, 0.5), ValueError, "was never built"),
         (lambda: kdrop.set_dropout(Subclassed(), 0.5), TypeError, "subclassed model"),
