@@ -28,8 +28,11 @@ Everything is checked before anything is copied.
 import copy
 import math
 import numbers
+import os
+import tempfile
 
 import keras
+import numpy as np
 
 from kdrop import keras_internals, layer_paths, registry
 from kdrop.layers import (
@@ -357,14 +360,44 @@ def _with(config, changes):
     return config
 
 
-def _rebuilt(host, config):
-    layer = type(host).from_config(config)
-    build_config = host.get_build_config() if host.built else None
-    # A class without its own `build` creates its sub-layers in __init__
-    # and their weights at the first call (in the new graph).
-    if build_config is not None and type(host).build is not keras.Layer.build:
-        layer.build_from_config(build_config)
+def _from_config(layer, config):
+    """A new layer of `layer`'s class from `config`."""
+    if isinstance(layer, keras.layers.Lambda):
+        # The function comes from the caller's own layer object in memory,
+        # not from a file: nothing untrusted is deserialized.
+        return type(layer).from_config(config, safe_mode=False)
+    return type(layer).from_config(config)
+
+
+def _fresh(value):
+    """A KerasTensor like `value` that belongs to no graph."""
+    if isinstance(value, keras.KerasTensor):
+        return keras.KerasTensor(value.shape, value.dtype, sparse=value.sparse)
+    return value
+
+
+def _build_like(host, layer):
+    """Builds `layer`, a copy of `host`, as `host` was built: called on
+    inputs shaped like those of `host`'s first call (a layer without its own
+    `build` creates the state of its sub-layers only when called, e.g. a
+    MultiHeadAttention's dropout; an adapted Discretization's output width
+    comes from its state), or from its build config. The call leaves a node
+    on `layer` that belongs to no model."""
+    nodes = host._inbound_nodes  # private: the calls that built `host`
+    if nodes:
+        arguments = nodes[0].arguments
+        args, kwargs = keras.tree.map_structure(
+            _fresh, (arguments.args, arguments.kwargs)
+        )
+        layer(*args, **kwargs)
+    elif host.built and host.get_build_config() is not None:
+        layer.build_from_config(host.get_build_config())
     return layer
+
+
+def _rebuilt(host, config):
+    """A layer of `host`'s class from `config`, built as `host` was."""
+    return _build_like(host, _from_config(host, config))
 
 
 class _ConfigPlan:
@@ -555,24 +588,42 @@ def _plan_set_dropout(model, walked, selected, rate):
 # -- rebuilding --------------------------------------------------------------
 
 
-def _copy_weights(source, target, skip_dropout_state):
-    """Copies `source`'s weights into `target`, a copy of it."""
-    if skip_dropout_state:
-        # A kdrop dropout copy: only weights of the same name (DropConnect's
-        # kernel), not the step of a schedule it no longer follows.
-        by_name = {w.name: w for w in source.weights if w.name != "step"}
-        for weight in target.weights:
-            if weight.name in by_name:
-                weight.assign(by_name[weight.name])
-        return
-    values = source.get_weights()
-    if len(values) != len(target.weights):  # pragma: no cover - guards Keras
-        raise ValueError(
+def _copy_state(source, target):
+    """Copies the state of `source` and of every layer inside it into
+    `target`, a copy built from its config, as a `.keras` file would: each
+    layer's own variables (weights, adapted statistics, kdrop's seed
+    states) and its assets (lookup vocabularies)."""
+    sources = [source] + [layer for _, layer in layer_paths.walk(source)]
+    targets = [target] + [layer for _, layer in layer_paths.walk(target)]
+    if [type(layer) for layer in sources] != [type(layer) for layer in targets]:
+        raise ValueError(  # pragma: no cover - a layer whose config is partial
             f"Layer '{source.name}' ({type(source).__name__}) rebuilt from "
-            f"its config has {len(target.weights)} weights, not "
-            f"{len(values)}: kdrop cannot copy it."
+            "its config does not hold the same layers as the original, so "
+            "its state cannot be copied: give its class a get_config that "
+            "describes it fully."
         )
-    target.set_weights(values)
+    with tempfile.TemporaryDirectory() as assets:
+        for index, (origin, copy_) in enumerate(zip(sources, targets)):
+            store = {}
+            origin.save_own_variables(store)
+            copy_.load_own_variables(
+                {key: np.array(value) for key, value in store.items()}
+            )
+            if hasattr(origin, "save_assets"):
+                folder = os.path.join(assets, str(index))
+                os.makedirs(folder)
+                origin.save_assets(folder)
+                copy_.load_assets(folder)
+
+
+def _copy_weights(source, target):
+    """Copies into `target`, a new kdrop dropout layer replacing `source`,
+    the weights of the same name (DropConnect's kernel): not the step of a
+    schedule it no longer follows, nor another class's random state."""
+    by_name = {w.name: w for w in source.weights if w.name != "step"}
+    for weight in target.weights:
+        if weight.name in by_name:
+            weight.assign(by_name[weight.name])
 
 
 def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=None):
@@ -584,22 +635,27 @@ def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=No
     `call_function` for one Functional model; `insert_in_sequential(layer)`
     the layers to put before `layer` in a Sequential one.
     """
-    copied = []  # (original, copy, kdrop dropout)
+    copied = []  # (original, kdrop dropout layer replacing it)
 
     def clone(layer):
         if _is_functional(layer):
             return _rebuild(layer, replacements, call_function_of, insert_in_sequential)
+        if not isinstance(layer, keras.Layer):  # a keras.ops operation (`x + y`)
+            return type(layer).from_config(layer.get_config())
         if id(layer) in replacements:
             new, kdrop_dropout = replacements[id(layer)]
-            copied.append((layer, new, kdrop_dropout))
+            if kdrop_dropout:  # weights copied once the graph has built it
+                copied.append((layer, new))
+            else:  # rebuilt from its changed config, built like `layer`
+                _copy_state(layer, new)
             return new
         if isinstance(layer, keras.Model):  # subclassed, no dropout selected
-            new = keras.models.clone_model(layer)
-        elif isinstance(layer, keras.Layer):
-            new = type(layer).from_config(layer.get_config())
-        else:  # a keras.ops operation (`x + y` in a Functional model)
-            return type(layer).from_config(layer.get_config())
-        copied.append((layer, new, False))
+            new = _build_like(layer, keras.models.clone_model(layer))
+        else:
+            new = _rebuilt(layer, layer.get_config())
+        # State now, before the new graph calls the copy: an adapted layer's
+        # output shape depends on it.
+        _copy_state(layer, new)
         return new
 
     if isinstance(model, keras.Sequential):
@@ -634,8 +690,8 @@ def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=No
         new_model = keras.models.clone_model(
             model, clone_function=clone_recorded, call_function=call_function
         )
-    for original, new, kdrop_dropout in copied:
-        _copy_weights(original, new, kdrop_dropout)
+    for original, new in copied:
+        _copy_weights(original, new)
     return new_model
 
 

@@ -18,6 +18,7 @@ from keras import ops
 
 import kdrop
 from kdrop import layer_paths, surgery
+from tests import model_zoo
 
 RNG = np.random.default_rng(5)
 SIGMAS = 5.0
@@ -330,6 +331,57 @@ def test_rates_inside_layers_are_effective_in_training():
 
     np.testing.assert_array_equal(output(model, True), output(model, False))
     assert not np.allclose(output(new, True), output(new, False))
+
+
+def keeps_inference_output(path, layer):
+    """Dropout whose new rate leaves the inference output as it is: not
+    weight-scaled dropout (its inference factor is 1 - rate), and not
+    GaussianNoise (no rate to set)."""
+    weight_scaled = getattr(layer, "mode", None) == "weight_scaled"
+    return not weight_scaled and not isinstance(layer, keras.layers.GaussianNoise)
+
+
+def outputs_of(model, x):
+    """Inference outputs, flat: an eager call (a compiled predict per model
+    would take most of the test's time), predict for string inputs."""
+    if isinstance(x, dict):  # tabular_lookup's strings: predict only
+        return keras.tree.flatten(model.predict(x, verbose=0))
+    outputs = model(x, training=False)
+    return [ops.convert_to_numpy(y) for y in keras.tree.flatten(outputs)]
+
+
+@pytest.mark.parametrize("build", model_zoo.zoo_params())
+def test_every_zoo_model_converts_with_the_same_inference_output(build):
+    """Adapted preprocessing, lookup tables, Lambda, mixed precision, random
+    augmentation, multi-input/output: every layer's state is copied."""
+    model, x = build()
+    if not isinstance(model, keras.Sequential) and not hasattr(
+        model, "_nodes_by_depth"
+    ):  # the subclassed ones
+        with pytest.raises(TypeError, match="subclassed model"):
+            kdrop.set_dropout(model, 0.3)
+        return
+    reference = outputs_of(model, x)
+    converted = [kdrop.add_dropout(model, 0.3, before=model.layers[-1].name)]
+    if any(
+        kdrop.registry.is_dropout_like(layer) and keeps_inference_output(path, layer)
+        for path, layer in layer_paths.walk(model)
+    ):
+        converted.append(kdrop.set_dropout(model, 0.3, where=keeps_inference_output))
+    for new in converted:
+        for expected, got in zip(reference, outputs_of(new, x)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_weight_scaled_dropout_changes_the_inference_output_by_its_keep_prob():
+    # x -> WeightScaledDropout(0.5) -> Dense(ones): inference 0.5 * sum(x).
+    model, x = model_zoo.hand_computable()
+    new = kdrop.set_dropout(model, 0.2)
+    expected = 0.8 * x.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(new(x)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model(x)), 0.5 * x.sum(axis=1, keepdims=True), rtol=1e-6
+    )
 
 
 # -- add_dropout -------------------------------------------------------------
