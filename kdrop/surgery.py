@@ -775,7 +775,9 @@ def set_dropout(model, rate, *, where=None):
 
     Returns:
         A new `keras.Model` of the same kind (compiled like `model`, if it
-        was), whose `predict` equals `model.predict`.
+        was, with a fresh optimizer), whose `predict` equals
+        `model.predict`, except where weight-scaled dropout changes its
+        rate: it scales by `1 - rate` at inference.
 
     Raises:
         TypeError: `model` is not a Sequential or Functional model, `rate`
@@ -964,13 +966,47 @@ def _existing_drop_path(layer):
     return False
 
 
+# Parameter-free layers that keep a shortcut an identity: ResNetV2's strided
+# MaxPooling2D(1) shortcut subsamples x, and Huang et al.'s transition
+# blocks subsample (and zero-pad) theirs.
+IDENTITY_LIKE = (
+    keras.layers.Identity,
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+)
+
+
+def _identity_root(tensor):
+    """The tensor `tensor` is an identity of, through IDENTITY_LIKE layers."""
+    while True:
+        node = _producer(tensor)
+        if (
+            node is None
+            or not isinstance(node.operation, IDENTITY_LIKE)
+            or len(node.input_tensors) != 1
+        ):
+            return tensor
+        tensor = node.input_tensors[0]
+
+
 def residual_branches(model):
     """The residual joins of a Functional `model`'s own graph.
 
-    A join is an `Add` layer or an `x + y` op with two inputs, one of which
-    (the shortcut) is an input of the computation of the other (the
-    branch): `y = x + f(x)`. Projection shortcuts (`P(x) + f(x)`) are not
-    identity shortcuts and are not listed.
+    A join is an `Add` layer or an `x + y` op with two inputs: a shortcut,
+    which is `x` or a parameter-free subsampling / padding of it (pooling,
+    ZeroPadding, Cropping, Identity: `IDENTITY_LIKE`), and a branch computed
+    from `x`: `y = x + f(x)`. Projection shortcuts (`P(x) + f(x)` with a
+    convolution P) are not identities and are not listed.
 
     Returns:
         `[(node, branch index)]` from the input side to the output side.
@@ -985,10 +1021,13 @@ def residual_branches(model):
             continue
         if tensors[0] is tensors[1]:
             continue
-        if _is_ancestor(tensors[0], tensors[1]):
-            joins.append((node, 1))
-        elif _is_ancestor(tensors[1], tensors[0]):
-            joins.append((node, 0))
+        for branch in (1, 0):
+            shortcut = _identity_root(tensors[1 - branch])
+            if shortcut is not tensors[branch] and _is_ancestor(
+                shortcut, tensors[branch]
+            ):
+                joins.append((node, branch))
+                break
     return joins
 
 
@@ -1007,9 +1046,11 @@ def add_drop_path(model, rate, *, rule="linear", seed=None):
     Weights are unchanged and DropPath is the identity at inference, so
     `predict` gives the same output, bit for bit.
 
-    Joins with a projection shortcut (`P(x) + f(x)`, as the first block of
-    each ResNet stage) are left alone: their branch does not join an
-    identity. Joins inside nested models are not counted.
+    A shortcut may subsample or pad `x` without parameters (ResNetV2's
+    strided `MaxPooling2D(1)`); joins with a projection shortcut
+    (`P(x) + f(x)`, the convolution shortcut of the first block of each
+    ResNet stage) are left alone: their branch does not join an identity.
+    Joins inside nested models are not counted.
 
     Args:
         model: a built Functional model. It is not modified.

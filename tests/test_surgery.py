@@ -460,6 +460,18 @@ def drop_paths(model):
     ]
 
 
+def consumers_of(model, found):
+    """Names of the operations of `model` fed by the layers in `found`."""
+    added = {id(layer) for _, layer in found}
+    return {
+        node.operation.name
+        for nodes in model._nodes_by_depth.values()
+        for node in nodes
+        for tensor in node.input_tensors
+        if id(tensor._keras_history.operation) in added
+    }
+
+
 def check_drop_path(model, x, expected_blocks, rate=0.2, rule="linear"):
     prediction = model.predict(x, verbose=0)
     before = snapshot(model, x)
@@ -478,18 +490,31 @@ def test_small_resnet_gets_drop_path_on_identity_branches_only(tmp_path):
     x = RNG.normal(size=(3, 8, 8, 4)).astype("float32")
     new, found = check_drop_path(model, x, expected_blocks=2)
     # Each DropPath feeds an identity join: add1 (an Add layer), `x + h`.
-    added = {id(layer) for _, layer in found}
-    consumers = {
-        node.operation.name
-        for nodes in new._nodes_by_depth.values()
-        for node in nodes
-        for tensor in node.input_tensors
-        if id(tensor._keras_history.operation) in added
-    }
+    consumers = consumers_of(new, found)
     assert "add1" in consumers and "add3" not in consumers and len(consumers) == 2
     path = str(tmp_path / "resnet.keras")
     new.save(path)
     loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), new.predict(x, verbose=0)
+    )
+
+
+def test_drop_path_rates_may_follow_a_schedule_and_save(tmp_path):
+    model = small_resnet()
+    ramp = kdrop.schedules.Linear(0.0, 0.4, steps=10)
+    new = kdrop.add_drop_path(model, ramp)
+    found = drop_paths(new)
+    assert [layer.schedule.factor for _, layer in found] == [0.5, 1.0]
+    x = RNG.normal(size=(4, 8, 8, 4)).astype("float32")
+    new.compile(keras.optimizers.SGD(0.0), "mse")
+    new.fit(x, np.zeros((4, 2)), epochs=1, batch_size=2, verbose=0)
+    assert [layer.step for _, layer in found] == [2, 2]
+    assert found[1][1].current_rate == pytest.approx(float(ramp(2)))
+    path = str(tmp_path / "scheduled_resnet.keras")
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [layer.step for _, layer in drop_paths(loaded)] == [2, 2]
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0), new.predict(x, verbose=0)
     )
@@ -513,13 +538,21 @@ def test_drop_path_drops_whole_branches_at_the_expected_rate():
     assert_bernoulli(history.history["dropped_rows"][0], 0.4, len(x))
 
 
-def test_resnet50v2_gets_drop_path_on_its_nine_identity_blocks():
+def test_resnet50v2_gets_drop_path_on_its_twelve_identity_blocks():
     model = keras.applications.ResNet50V2(
         weights=None, input_shape=(32, 32, 3), classes=10
     )
-    # Blocks 3, 4, 6, 3; each stage's first block has a convolution
-    # shortcut, the last blocks of stages 1-3 a strided max-pool one.
-    check_drop_path(model, images(), expected_blocks=16 - 4 - 3)
+    # Blocks 3, 4, 6, 3; the first block of each stage has a convolution
+    # shortcut (not an identity); the last blocks of stages 1-3 subsample
+    # theirs with a strided MaxPooling2D(1), which still is one.
+    new, found = check_drop_path(model, images(), expected_blocks=16 - 4)
+    stages = {2: 3, 3: 4, 4: 6, 5: 3}
+    expected = {
+        f"conv{stage}_block{block}_out"
+        for stage, blocks in stages.items()
+        for block in range(2, blocks + 1)
+    }
+    assert consumers_of(new, found) == expected
 
 
 def test_convnext_tiny_gets_drop_path_and_a_second_call_retunes_it():
