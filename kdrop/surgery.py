@@ -16,9 +16,12 @@ with the same weights and a changed dropout:
   before its Add) is retuned, not doubled.
 
 How: `keras.models.clone_model` rebuilds the graph (as `kdrop.fold_dropout`
-does), but with COPIES of the layers (`from_config`, then the weights), so
-the original model keeps its weights, its layer objects and their call
-nodes. A layer whose dropout is inside it is rebuilt from its own config
+does), but with COPIES of the layers: each is made from its config, built
+as the original was (called on inputs shaped like the original's first
+call) and given the original's state as a `.keras` file would carry it
+(own variables and assets of it and of every layer inside it). So the
+original model keeps its weights, its layer objects and their call nodes.
+A layer whose dropout is inside it is rebuilt from its own config
 with the rate's config entry changed, found by trying the entries (so the
 change is in the config, and survives `.keras` saving); where no entry
 changes it, the layer is refused rather than patched in memory only.
@@ -537,7 +540,8 @@ def _kdrop_copy(layer, rate):
 
 
 def _plan_set_dropout(model, walked, selected, rate):
-    """{id(graph layer): (function building its replacement, copies weights)}."""
+    """{id(graph layer): (its replacement, whether that is a new kdrop
+    dropout layer)}; raises for anything that cannot be changed."""
     layers = dict(walked)
     graph_ids = _graph_layers(model)
     schedule = callable(rate)
@@ -628,8 +632,9 @@ def _copy_weights(source, target):
 
 def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=None):
     """A copy of `model` (Sequential or Functional, nested models copied
-    recursively) whose layers are copies with the original weights, except
-    `replacements` {id(layer): (new layer, kdrop dropout)}.
+    recursively) whose layers are copies with the original state, except
+    `replacements` {id(layer): (new layer, whether it is a new kdrop
+    dropout layer, which only takes the weights of the same name)}.
 
     `call_function_of(model, clone_of)` returns clone_model's
     `call_function` for one Functional model; `insert_in_sequential(layer)`
@@ -690,6 +695,8 @@ def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=No
         new_model = keras.models.clone_model(
             model, clone_function=clone_recorded, call_function=call_function
         )
+        if not model.trainable:  # clone_model makes a trainable Functional
+            new_model.trainable = False
     for original, new in copied:
         _copy_weights(original, new)
     return new_model
