@@ -51,6 +51,8 @@ from kdrop.layers.drop_path import DEPTH_RULES
 from kdrop.layers.rate import ScheduledRate, resolve_rate
 from kdrop.schedules import Constant
 
+__all__ = ["add_drop_path", "add_dropout", "residual_branches", "set_dropout"]
+
 # Layers that hold their dropout rate(s) as attributes (Python floats used
 # inside their `call`), not as a dropout sub-layer.
 RATE_ATTRIBUTES = {
