@@ -9,6 +9,7 @@ RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6)).astype("float32")
 W_HIDDEN = RNG.normal(size=(6, 40)).astype("float32")
 Y = RNG.normal(size=(64, 1)).astype("float32")
+CLASSES = (X[:, 0] > 0).astype("int64") + (X[:, 1] > 0.5)  # 3 classes
 
 
 def relu_model(dropout=None):
@@ -23,6 +24,25 @@ def relu_model(dropout=None):
     model = keras.Sequential(layers)
     model.get_layer("hidden").kernel.assign(W_HIDDEN)
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+def classifier():
+    """Input(6) -> Dense 'hidden' (16, relu) -> InvertedDropout 'drop' (0.5)
+    -> Dense 'out' (3, softmax), for the labels CLASSES, with accuracy."""
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            kdrop.InvertedDropout(0.5, name="drop"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile(
+        kdrop.optimizers.SGD(0.1),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 

@@ -2,7 +2,6 @@
 
 import os
 
-import keras
 import numpy as np
 import pytest
 
@@ -10,11 +9,9 @@ import kdrop
 from kdrop import callbacks
 from kdrop.tensorboard import dashboard
 from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
-from tests.callback_models import X, Y, relu_model
+from tests.callback_models import CLASSES, X, Y, classifier, relu_model
 from tests.event_files import read_descriptions, read_scalars
 from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
-
-CLASSES = (X[:, 0] > 0).astype("int64") + (X[:, 1] > 0.5)  # 3 classes
 
 DROPOUT = ["dropout rate per layer", "dropout rate per layer, per batch"]
 SPARSITY = ["fraction of units dropped (training-mode draw)"]
@@ -23,23 +20,6 @@ GAP = [
     "accuracy: train vs validation",
     "generalization gap (validation - train)",
 ]
-
-
-def classifier():
-    model = keras.Sequential(
-        [
-            keras.Input((6,)),
-            keras.layers.Dense(16, activation="relu", name="hidden"),
-            kdrop.InvertedDropout(0.5, name="drop"),
-            keras.layers.Dense(3, activation="softmax", name="out"),
-        ]
-    )
-    model.compile(
-        kdrop.optimizers.SGD(0.1),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def titles(layout):

@@ -15,7 +15,7 @@ from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
 
 import kdrop
 from kdrop import callbacks
-from kdrop.tensorboard.tags import DESCRIPTIONS, describe
+from kdrop.tensorboard.families import DESCRIPTIONS, describe
 from kdrop.tensorboard.writer import (
     SummaryWriter,
     histogram_from_values,

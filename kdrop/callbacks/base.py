@@ -9,7 +9,7 @@ from kdrop import keras_internals, validation
 from kdrop.backend import distribute
 from kdrop.callbacks.backup_and_restore import restored_batches
 from kdrop.tensorboard import dashboard
-from kdrop.tensorboard.tags import describe
+from kdrop.tensorboard.families import describe
 from kdrop.tensorboard.writer import (
     SummaryWriter,
     check_log_dir,
@@ -194,8 +194,9 @@ class LoggingCallback(keras.callbacks.Callback):
             self._writer = None
 
     def dashboard_charts(self):
-        """The names of the `dashboard.CHARTS` this callback feeds: they join
-        the CUSTOM SCALARS layout of its log directory."""
+        """The names of the tag families (`kdrop.tensorboard.families`) whose
+        charts this callback feeds: they join the CUSTOM SCALARS layout of
+        its log directory."""
         return ()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -218,12 +219,18 @@ class LoggingCallback(keras.callbacks.Callback):
         return step < self._first_trained_step
 
     def write_scalar(self, tag, value, step):
-        """Writes a scalar with its family's description (`tags.describe`)."""
+        """Writes a scalar with its family's description
+        (`kdrop.tensorboard.families.describe`: a tag of no family raises
+        `UnknownTagError` at its first write)."""
         self.writer.scalar(tag, value, step, description=describe(tag))
 
     def write_histogram(self, tag, buckets, step):
         """Writes a k x 3 histogram with its family's description."""
         self.writer.histogram(tag, buckets, step, description=describe(tag))
+
+    def write_image(self, tag, png, step):
+        """Writes a PNG image with its family's description."""
+        self.writer.image(tag, png, step, description=describe(tag))
 
     def flush_writes(self):
         if self._writer is not None:

@@ -71,7 +71,7 @@ class DropoutRateLogger(LoggingCallback):
     def dashboard_charts(self):
         if self._every_n_batches is None:
             return ("dropout_rate",)
-        return ("dropout_rate", "batch_dropout_rate")
+        return ("dropout_rate", "batch/dropout_rate")
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)

@@ -47,7 +47,7 @@ class GeneralizationGap(LoggingCallback):
     """
 
     def dashboard_charts(self):
-        return ("loss", "accuracy", "generalization_gap")
+        return ("epoch_loss", "epoch_accuracy", "generalization_gap")
 
     def on_epoch_end(self, epoch, logs=None):
         for name, gap in gaps(logs or {}).items():

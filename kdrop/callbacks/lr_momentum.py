@@ -168,7 +168,7 @@ class LRMomentumScheduler(LoggingCallback):
         names = ("learning_rate", "momentum")
         scheduled = [name for name in names if getattr(self, name) is not None]
         if self.update_freq == "batch":
-            scheduled += [f"batch_{name}" for name in scheduled]
+            scheduled += [f"batch/{name}" for name in scheduled]
         return tuple(scheduled)
 
     def _values(self, step):

@@ -11,7 +11,6 @@ from kdrop.callbacks.base import (
     check_probe_shape,
     probe_batch_xy,
 )
-from kdrop.tensorboard.tags import describe
 
 PREFIX = "mc_dropout"
 METRICS = {
@@ -149,7 +148,7 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         super().on_train_begin(logs)
 
     def dashboard_charts(self):
-        return tuple(f"mc_dropout_{metric}" for metric in (*METRICS, "ece"))
+        return tuple(f"{PREFIX}/{metric}" for metric in (*METRICS, "ece"))
 
     def _predict(self):
         # predict_on_batch skips the data adapter that `predict` builds on
@@ -193,9 +192,4 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
             for name, label in zip(PREDICTIONS, ("MC dropout", "deterministic")):
                 uncertainty.plot_reliability(tables[name], ax=ax, label=label)
             ax.set_title(f"epoch {epoch}")
-            self.writer.image(
-                f"{PREFIX}/reliability",
-                _png(ax.figure),
-                epoch,
-                description=describe(f"{PREFIX}/reliability"),
-            )
+            self.write_image(f"{PREFIX}/reliability", _png(ax.figure), epoch)

@@ -2,8 +2,9 @@
 
 - `writer`: event files (scalars, histograms, images, layouts) written with
   the `tensorboard` package alone, on every Keras backend.
-- `tags`: the one-line description of every tag family.
-- `dashboard`: the CUSTOM SCALARS layout of each log directory.
+- `families`: the table of tag families: each one's description and chart.
+- `dashboard`: the CUSTOM SCALARS layout of each log directory, built from
+  the families' charts.
 - `hparams`: runs and their hyperparameters for the HPARAMS dashboard.
 
 The callbacks that feed them are in `kdrop.callbacks`.

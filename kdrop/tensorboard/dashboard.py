@@ -11,59 +11,22 @@ others'. Here each callback adds the charts it feeds to its directory's set
 the earlier charts) and the full layout is written into the event file of
 every kdrop writer still open in that directory: whichever file TensorBoard
 reads last, its layout is the merge. Charts and categories keep the order of
-`CHARTS` whatever order the callbacks start in.
+`kdrop.tensorboard.families.FAMILIES`, where each chart is declared with
+its family, whatever order the callbacks start in.
 """
 
 import os
+import types
 import weakref
 
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-# name: (category, chart title, tag regexes). The order is the dashboard's.
-# Keras's TensorBoard callback writes `epoch_*` to the runs `train` and
-# `validation`: one regex draws both runs' curves on one chart.
-CHARTS = {
-    "dropout_rate": ("Dropout", "dropout rate per layer", (r"^dropout_rate/",)),
-    "batch_dropout_rate": (
-        "Dropout",
-        "dropout rate per layer, per batch",
-        (r"^batch/dropout_rate/",),
-    ),
-    "dropped_fraction": (
-        "Dropout",
-        "fraction of units dropped (training-mode draw)",
-        (r"^dropped_fraction/",),
-    ),
-    "loss": ("Dropout", "loss: train vs validation", (r"^epoch_loss$",)),
-    "accuracy": ("Dropout", "accuracy: train vs validation", (r"^epoch_.*accuracy$",)),
-    "generalization_gap": (
-        "Dropout",
-        "generalization gap (validation - train)",
-        (r"^generalization_gap/",),
-    ),
-    "learning_rate": ("Optimisation", "learning rate", (r"^learning_rate$",)),
-    "batch_learning_rate": (
-        "Optimisation",
-        "learning rate, per batch",
-        (r"^batch/learning_rate$",),
-    ),
-    "momentum": ("Optimisation", "momentum", (r"^momentum$",)),
-    "batch_momentum": ("Optimisation", "momentum, per batch", (r"^batch/momentum$",)),
-    "sparsity": ("Activations", "sparsity per layer", (r"^sparsity/",)),
-    "mean_activation": (
-        "Activations",
-        "mean activation per layer",
-        (r"^mean_activation/",),
-    ),
-    **{
-        f"mc_dropout_{metric}": (
-            "MC dropout vs deterministic",
-            metric,
-            (rf"^mc_dropout/{metric}/",),
-        )
-        for metric in ("accuracy", "nll", "brier", "ece")
-    },
-}
+from kdrop.tensorboard.families import FAMILIES
+
+# The families that have a chart, by name, in the dashboard's order.
+CHARTS = types.MappingProxyType(
+    {family.name: family for family in FAMILIES if family.chart is not None}
+)
 
 # Absolute directory -> the chart names added there, and its open writers.
 _charts = {}
@@ -71,8 +34,9 @@ _writers = {}
 
 
 def layout(names):
-    """The `layout_pb2.Layout` of the charts `names` (keys of `CHARTS`), in
-    the order of `CHARTS`, one category per distinct category name."""
+    """The `layout_pb2.Layout` of the charts of the families `names` (keys
+    of `CHARTS`), in the order of `CHARTS`, one category per distinct
+    category name; each chart draws the tags of its family's `pattern`."""
     unknown = set(names) - set(CHARTS)
     if unknown:
         raise ValueError(
@@ -80,12 +44,12 @@ def layout(names):
             f"`dashboard_charts()`). Known charts: {list(CHARTS)}."
         )
     categories = {}
-    for name, (category, title, regexes) in CHARTS.items():
+    for name, family in CHARTS.items():
         if name in names:
-            categories.setdefault(category, []).append(
+            categories.setdefault(family.chart.category, []).append(
                 layout_pb2.Chart(
-                    title=title,
-                    multiline=layout_pb2.MultilineChartContent(tag=regexes),
+                    title=family.chart.title,
+                    multiline=layout_pb2.MultilineChartContent(tag=[family.pattern]),
                 )
             )
     return layout_pb2.Layout(
@@ -97,7 +61,7 @@ def layout(names):
 
 
 def add_charts(writer, names):
-    """Adds the charts `names` (keys of `CHARTS`) to the layout of
+    """Adds the charts of the families `names` (keys of `CHARTS`) to the layout of
     `writer.directory` and writes the merged layout into every open kdrop
     writer of that directory, `writer` included."""
     directory = os.path.abspath(writer.directory)

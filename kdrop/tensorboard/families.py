@@ -1,0 +1,297 @@
+"""Every tag family on kdrop's TensorBoard dashboards, in one table.
+
+A family is the tags that share a description and a chart: `dropout_rate`
+holds `dropout_rate/<path>` for every dropout layer, `learning_rate` the one
+tag `learning_rate`. `FAMILIES` gives, for each, its name (the tag, or the
+prefix before `/<suffix>`), the one-line description TensorBoard shows next
+to its chart (its summary metadata) and its chart on the CUSTOM SCALARS
+dashboard; the descriptions (`describe`) and the layouts
+(`kdrop.tensorboard.dashboard`) are read from it, so a new tag is one entry
+here. Writing a tag of no family raises `UnknownTagError`, naming the tag
+and this table, at its first write.
+
+Each description says what is measured, in which mode and per what step.
+Per-epoch tags use Keras's epoch index (0-based, the axis of `epoch_loss`);
+per-batch tags, all under `batch/`, the 0-based global index of the
+training step about to run (Keras's own `batch_*` and
+`evaluation_*_vs_iterations` count steps done, 1-based).
+
+The order of `FAMILIES` is the dashboard's: categories in the order of
+their first chart, charts in table order.
+"""
+
+import dataclasses
+import re
+import types
+
+_PER_BATCH = "Per batch: step = 0-based global index of the training step about to run."
+
+DROPOUT = "Dropout"
+OPTIMISATION = "Optimisation"
+ACTIVATIONS = "Activations"
+MC_DROPOUT = "MC dropout vs deterministic"
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    """A chart of the CUSTOM SCALARS dashboard: its category and title."""
+
+    category: str
+    title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TagFamily:
+    """Tags that share a description and a chart.
+
+    Attributes:
+        name: the family's tag (`suffix` None) or the prefix of its tags
+            `<name>/<suffix>`; also its name in a callback's
+            `dashboard_charts()`.
+        suffix: None, or what follows `<name>/` in its tags, as the
+            docstrings write it (`"<path>"`, `"<metric>"`).
+        description: the one line TensorBoard shows with the tags; None for
+            tags that Keras's TensorBoard callback writes, not kdrop, and
+            that only appear on a chart.
+        chart: the family's chart (its tags drawn by `pattern`), or None.
+        pattern: the regex of the family's tags, from `name` and `suffix`
+            unless given (Keras's metrics: `^epoch_.*accuracy$`).
+    """
+
+    name: str
+    suffix: str | None
+    description: str | None
+    chart: Chart | None
+    pattern: str = None
+
+    def __post_init__(self):
+        if self.pattern is None:
+            end = "/" if self.suffix else "$"
+            object.__setattr__(self, "pattern", f"^{re.escape(self.name)}{end}")
+
+    @property
+    def tag(self):
+        """The family's tags as the docstrings write them."""
+        return f"{self.name}/{self.suffix}" if self.suffix else self.name
+
+    def matches(self, tag):
+        return re.search(self.pattern, tag) is not None
+
+
+_PROBE = "on the probe batch: inference mode; a dropout layer's output in one "
+_MC_VS_DETERMINISTIC = (
+    "on the held-out batch of the MC-dropout average (mc) or the deterministic "
+    "prediction. Per epoch."
+)
+
+FAMILIES = (
+    TagFamily(
+        "dropout_rate",
+        "<path>",
+        "Drop rate of the layer that its next training step uses, written at "
+        "each epoch end. Per epoch.",
+        Chart(DROPOUT, "dropout rate per layer"),
+    ),
+    TagFamily(
+        "batch/dropout_rate",
+        "<path>",
+        f"Drop rate of the layer in the training step. {_PER_BATCH}",
+        Chart(DROPOUT, "dropout rate per layer, per batch"),
+    ),
+    TagFamily(
+        "dropped_fraction",
+        "<path>",
+        "Fraction of the dropout layer's non-zero inputs that one "
+        "training-mode draw zeroes, on the probe batch. Per epoch.",
+        Chart(DROPOUT, "fraction of units dropped (training-mode draw)"),
+    ),
+    # Keras's TensorBoard callback writes `epoch_*` to the runs `train` and
+    # `validation`: one regex draws both runs' curves on one chart.
+    TagFamily("epoch_loss", None, None, Chart(DROPOUT, "loss: train vs validation")),
+    TagFamily(
+        "epoch_accuracy",
+        None,
+        None,
+        Chart(DROPOUT, "accuracy: train vs validation"),
+        pattern=r"^epoch_.*accuracy$",
+    ),
+    TagFamily(
+        "generalization_gap",
+        "<metric>",
+        "Validation minus training value of the loss or metric. Per epoch.",
+        Chart(DROPOUT, "generalization gap (validation - train)"),
+    ),
+    TagFamily(
+        "learning_rate",
+        None,
+        "Learning rate the optimizer used in the epoch (with a per-batch "
+        "schedule, in its last step). Per epoch.",
+        Chart(OPTIMISATION, "learning rate"),
+    ),
+    TagFamily(
+        "batch/learning_rate",
+        None,
+        f"Learning rate set for the training step. {_PER_BATCH}",
+        Chart(OPTIMISATION, "learning rate, per batch"),
+    ),
+    TagFamily(
+        "momentum",
+        None,
+        "Momentum the optimizer used in the epoch (with a per-batch schedule, "
+        "in its last step). Per epoch.",
+        Chart(OPTIMISATION, "momentum"),
+    ),
+    TagFamily(
+        "batch/momentum",
+        None,
+        f"Momentum set for the training step. {_PER_BATCH}",
+        Chart(OPTIMISATION, "momentum, per batch"),
+    ),
+    TagFamily(
+        "sparsity",
+        "<path>",
+        f"Fraction of the layer's outputs <= threshold {_PROBE}training-mode "
+        "draw. Per epoch.",
+        Chart(ACTIVATIONS, "sparsity per layer"),
+    ),
+    TagFamily(
+        "mean_activation",
+        "<path>",
+        f"Mean of the layer's outputs {_PROBE}training-mode draw. Per epoch.",
+        Chart(ACTIVATIONS, "mean activation per layer"),
+    ),
+    TagFamily(
+        "activations",
+        "<path>",
+        "Histogram (30 bins, min to max) of the layer's outputs "
+        f"{_PROBE}training-mode draw. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "nonfinite_fraction",
+        "<path>",
+        "Fraction of NaN/Inf among the layer's outputs on the probe batch "
+        "(left out of its other statistics); written at the first and last "
+        "probe, whenever non-zero and where it changes. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "weights",
+        "<path>",
+        "Histogram (30 bins, min to max) of the weight's values at the epoch "
+        "end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "weight_norm",
+        "<path>",
+        "L2 norm of the weight at the epoch end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "gradients",
+        "<path>",
+        "Histogram (30 bins) of d loss / d weight on the probe batch in "
+        "inference mode (no dropout noise), at the epoch end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "gradient_norm",
+        "<path>",
+        "L2 norm of d loss / d weight on the probe batch in inference mode "
+        "(no dropout noise), at the epoch end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "mc_dropout/accuracy",
+        "<prediction>",
+        f"Accuracy {_MC_VS_DETERMINISTIC}",
+        Chart(MC_DROPOUT, "accuracy"),
+    ),
+    TagFamily(
+        "mc_dropout/nll",
+        "<prediction>",
+        f"Mean negative log-likelihood (nats) {_MC_VS_DETERMINISTIC}",
+        Chart(MC_DROPOUT, "nll"),
+    ),
+    TagFamily(
+        "mc_dropout/brier",
+        "<prediction>",
+        f"Brier score {_MC_VS_DETERMINISTIC}",
+        Chart(MC_DROPOUT, "brier"),
+    ),
+    TagFamily(
+        "mc_dropout/ece",
+        "<prediction>",
+        "Expected calibration error (equal-width confidence bins) "
+        f"{_MC_VS_DETERMINISTIC}",
+        Chart(MC_DROPOUT, "ece"),
+    ),
+    TagFamily(
+        "mc_dropout/mutual_information",
+        None,
+        "Mean BALD score (mutual information between prediction and masks, "
+        "nats) over the held-out batch. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "mc_dropout/reliability",
+        None,
+        "Accuracy per confidence bin of the MC-dropout and deterministic "
+        "predictions; the diagonal is perfect calibration. Per epoch.",
+        None,
+    ),
+)
+
+BY_NAME = types.MappingProxyType({family.name: family for family in FAMILIES})
+
+# The description of each family kdrop writes, by name.
+DESCRIPTIONS = types.MappingProxyType(
+    {f.name: f.description for f in FAMILIES if f.description is not None}
+)
+
+
+class UnknownTagError(KeyError):
+    """A tag that no family of `FAMILIES` kdrop writes holds."""
+
+    def __str__(self):  # KeyError would show the message's repr
+        return str(self.args[0])
+
+
+def family_of(tag):
+    """The one family of `FAMILIES` whose `pattern` matches `tag`.
+
+    Raises:
+        UnknownTagError (a KeyError): naming the tag and the table, when no
+        family, or more than one, holds it.
+    """
+    found = [family for family in FAMILIES if family.matches(tag)]
+    if len(found) != 1:
+        held = (
+            f"is held by the families {[family.name for family in found]}"
+            if found
+            else "belongs to no tag family"
+        )
+        raise UnknownTagError(
+            f"Tag {tag!r} {held}: every tag kdrop writes needs exactly one "
+            "entry in kdrop.tensorboard.families.FAMILIES (its description "
+            f"and chart). Families: {list(BY_NAME)}."
+        )
+    return found[0]
+
+
+def describe(tag):
+    """The description of `tag`'s family, for a tag kdrop writes.
+
+    Raises:
+        UnknownTagError (a KeyError): naming the tag and `FAMILIES`, for a
+        tag of no family or of one that Keras writes (no description).
+    """
+    family = family_of(tag)
+    if family.description is None:
+        raise UnknownTagError(
+            f"Tag {tag!r} is of family {family.name!r}, which Keras's "
+            "TensorBoard callback writes, not kdrop: it has no description "
+            "in kdrop.tensorboard.families.FAMILIES."
+        )
+    return family.description

@@ -1,0 +1,83 @@
+"""The table of tag families: every tag kdrop writes has exactly one."""
+
+import keras
+import pytest
+from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
+
+from kdrop import callbacks
+from kdrop.callbacks.base import LoggingCallback
+from kdrop.tensorboard import dashboard, families
+from tests.callback_models import CLASSES, X, classifier, every_logging_callback
+from tests.event_files import read_descriptions
+
+PER_BATCH = "Per batch: step = 0-based global index of the training step about to run."
+
+
+def example_tag(family):
+    return f"{family.name}/x" if family.suffix else family.name
+
+
+def test_every_family_has_a_description_and_a_chart_or_none_said_so():
+    names = [family.name for family in families.FAMILIES]
+    assert len(set(names)) == len(names)
+    for family in families.FAMILIES:
+        # `chart` has no default: every entry says whether it has one.
+        assert family.chart is None or (family.chart.category and family.chart.title)
+        if family.description is None:  # Keras writes these tags
+            assert family.chart is not None, family.name
+            continue
+        assert family.description and "\n" not in family.description
+        assert family.description.endswith(
+            PER_BATCH if family.name.startswith("batch/") else "Per epoch."
+        ), family.name
+    titles = [(f.chart.category, f.chart.title) for f in dashboard.CHARTS.values()]
+    assert len(set(titles)) == len(titles)
+
+
+def test_each_familys_tags_resolve_to_it_alone():
+    for family in families.FAMILIES:
+        if family.description is not None:
+            tag = example_tag(family)
+            assert families.family_of(tag) is family, tag
+            assert families.describe(tag) == family.description
+    assert families.family_of("epoch_sparse_categorical_accuracy").name == (
+        "epoch_accuracy"
+    )
+    # A family of one tag holds no sub-tags, a family of sub-tags not its name.
+    for tag in ("learning_rate/x", "dropout_rate", "mc_dropout/ece"):
+        with pytest.raises(families.UnknownTagError, match=tag):
+            families.family_of(tag)
+
+
+def test_every_tag_any_callback_writes_resolves_to_exactly_one_family(tmp_path):
+    every_callback = every_logging_callback(tmp_path, X, CLASSES) + [
+        callbacks.MCDropoutMonitor(tmp_path, (X, CLASSES), samples=2),
+        callbacks.GeneralizationGap(tmp_path),
+    ]
+    validation = (X, CLASSES)
+    classifier().fit(X, CLASSES, 32, 1, 0, every_callback, validation_data=validation)
+    descriptions = read_descriptions(tmp_path)
+    del descriptions[CONFIG_SUMMARY_TAG]  # the layout, not a series
+    written = {families.family_of(tag).name for tag in descriptions}
+    # Every family kdrop writes was written, with its description.
+    assert written == set(families.DESCRIPTIONS)
+    for tag, description in descriptions.items():
+        assert description == families.describe(tag), tag
+
+
+class _WritesAnUnknownTag(LoggingCallback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.write_scalar("dropout_rates/drop", 0.5, epoch)
+
+
+def test_a_tag_of_no_family_fails_at_its_first_write_naming_the_table(tmp_path):
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(
+        families.UnknownTagError,
+        match=r"'dropout_rates/drop' belongs to no tag family.*"
+        r"kdrop\.tensorboard\.families\.FAMILIES",
+    ):
+        model.fit(
+            X, X[:, :1], epochs=1, verbose=0, callbacks=[_WritesAnUnknownTag(tmp_path)]
+        )
