@@ -13,6 +13,7 @@ import pytest
 
 import kdrop
 from kdrop import callbacks, schedules
+from kdrop.callbacks import backup_and_restore
 from tests.event_files import read_scalars, read_tensors
 from tests.interruptions import RaiseAtEpoch, RaiseAtStep
 
@@ -336,6 +337,45 @@ def test_a_run_stopped_while_skipping_restored_batches_leaves_a_trainable_model(
     # A later fit trains: 4 more steps, and the weights move.
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 + 4
     assert not np.allclose(model.get_weights()[0], before[0])
+
+
+class RecordRestoredEpoch(keras.callbacks.Callback):
+    """Records, at each epoch begin, the restore the model holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        restored = getattr(self.model, backup_and_restore.RESTORED_EPOCH)
+        self.seen.append((epoch, restored))
+
+
+def test_a_restore_is_held_by_the_model_during_its_epoch_only(tmp_path):
+    model = linear_sgd_model()
+    backup = tmp_path / "backup"
+    fit = dict(x=X, y=Y, batch_size=16, shuffle=False, verbose=0)
+    # 4 batches an epoch; backups after steps 3 and 6 (epoch 1, batch 1),
+    # stopped before step 7: the rerun skips 2 batches of epoch 1.
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(
+            **fit,
+            epochs=3,
+            callbacks=[
+                callbacks.BackupAndRestore(backup, save_freq=3),
+                RaiseAtStep(KeyboardInterrupt, 7),
+            ],
+        )
+    record = RecordRestoredEpoch()
+    model.fit(
+        **fit,
+        epochs=3,
+        callbacks=[callbacks.BackupAndRestore(backup, save_freq=3), record],
+    )
+    restored = backup_and_restore.RestoredEpoch(epoch=1, batches=2)
+    assert record.seen == [(1, restored), (2, None)]
+    assert backup_and_restore.restored_batches(model, 1) == 0  # cleared
+    assert getattr(model, backup_and_restore.RESTORED_EPOCH) is None
 
 
 def test_checkpoint_written_before_an_interruption_loads_and_continues(tmp_path):

@@ -1,22 +1,43 @@
-"""Keras's BackupAndRestore, resuming a mid-epoch backup where it was taken."""
+"""Keras's BackupAndRestore, resuming a mid-epoch backup where it was taken.
 
+What the other callbacks learn of a restore is held by the model itself:
+while the run goes through the epoch a mid-epoch backup was restored into,
+`BackupAndRestore` keeps a `RestoredEpoch(epoch, batches)` in the model's
+attribute `RESTORED_EPOCH` ("_kdrop_restored_epoch"); it is None at every
+other time. It is set in `on_train_begin` (before the other callbacks'
+`on_epoch_begin`, where kdrop's logging callbacks read it through
+`restored_batches(self.model, epoch)` to number that epoch's batches as an
+uninterrupted run would) and cleared at that epoch's end and in the next
+`on_train_begin` / `on_train_end`, so a later `fit` without the callback
+never sees it.
+"""
+
+import dataclasses
 import json
 import os
-import weakref
 
 import keras
 
 from kdrop import keras_internals
 
-# model -> (epoch, batches of it already trained) after a mid-epoch restore;
-# read by kdrop's logging callbacks to number the batches of that epoch.
-_RESTORED = weakref.WeakKeyDictionary()
+# The model attribute holding the RestoredEpoch of the current run, or None.
+RESTORED_EPOCH = "_kdrop_restored_epoch"
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredEpoch:
+    """A mid-epoch backup restored into `epoch`, whose first `batches`
+    batches the backup had trained (they are skipped, not trained)."""
+
+    epoch: int
+    batches: int
 
 
 def restored_batches(model, epoch):
-    """How many batches of `epoch` a restored backup had already trained."""
-    restored_epoch, batches = _RESTORED.get(model, (None, 0))
-    return batches if epoch == restored_epoch else 0
+    """How many batches of `epoch` a restored backup had already trained:
+    those of the model's `RestoredEpoch` for that epoch, else 0."""
+    restored = getattr(model, RESTORED_EPOCH, None)
+    return restored.batches if restored and restored.epoch == epoch else 0
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -85,7 +106,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._stop_skipping()
         super().on_train_begin(logs)
         self._skip_epoch, self._skip_batches = None, 0
-        _RESTORED.pop(self.model, None)
+        setattr(self.model, RESTORED_EPOCH, None)
         metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
         if self.save_freq == "epoch" or not os.path.exists(metadata_path):
             return
@@ -94,7 +115,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         # Backups of an integer save_freq are all written after batch
         # `batch` of epoch `epoch` (Keras's epoch-end backup is for "epoch").
         self._skip_epoch, self._skip_batches = metadata["epoch"], metadata["batch"] + 1
-        _RESTORED[self.model] = (self._skip_epoch, self._skip_batches)
+        setattr(
+            self.model,
+            RESTORED_EPOCH,
+            RestoredEpoch(self._skip_epoch, self._skip_batches),
+        )
 
     def _skipping(self, batch):
         return self._current_epoch == self._skip_epoch and batch < self._skip_batches
@@ -127,9 +152,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if epoch == self._skip_epoch:
             # Read by the logging callbacks when this epoch began; a later
             # `fit` of the model without this callback must not see it.
-            _RESTORED.pop(self.model, None)
+            setattr(self.model, RESTORED_EPOCH, None)
         super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
-        _RESTORED.pop(self.model, None)
+        setattr(self.model, RESTORED_EPOCH, None)
         super().on_train_end(logs)

@@ -144,8 +144,10 @@ class LoggingCallback(keras.callbacks.Callback):
     at the start of the epoch plus the batch index, so it stays right with
     `steps_per_execution > 1` and continues across `fit` calls and resumed
     runs. After `kdrop.callbacks.BackupAndRestore` restored a mid-epoch
-    backup, the batches it skips are numbered as in an uninterrupted run
-    and `is_restored_step(step)` is true for them: nothing is logged there.
+    backup (it leaves a `RestoredEpoch` on the model, read here through
+    `restored_batches`), the batches it skips are numbered as in an
+    uninterrupted run and `is_restored_step(step)` is true for them:
+    nothing is logged there.
     No `on_train_batch_end` hook is defined: it would make Keras
     dispatch every batch's logs synchronously on JAX and torch.
 
