@@ -76,3 +76,32 @@ def find(model, path):
             f"{sorted(paths)}."
         )
     return paths[path]
+
+
+def resolve(model, items, argument):
+    """`[(path, layer)]` of `items`, each a layer of `model` or its path
+    (as given by `walk`), in the order of `items`.
+
+    Args:
+        model: a `keras.Model` or any `keras.layers.Layer`.
+        items: layers and layer paths.
+        argument: the name of the argument `items` came from, for errors.
+
+    Raises:
+        ValueError: naming `argument`, the first entry that is no layer of
+            `model` (a path it lacks, or a layer of another model) and the
+            paths that exist.
+    """
+    walked = walk(model)
+    layers = dict(walked)
+    paths = {id(layer): path for path, layer in walked}
+    resolved = []
+    for item in items:
+        path = item if isinstance(item, str) else paths.get(id(item))
+        if path not in layers:
+            raise ValueError(
+                f"`{argument}` entry {item!r} is not a layer of model "
+                f"'{model.name}'. Layer paths: {[p for p, _ in walked]}."
+            )
+        resolved.append((path, layers[path]))
+    return resolved

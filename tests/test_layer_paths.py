@@ -73,6 +73,24 @@ def test_find_names_the_missing_path_and_the_existing_ones():
         layer_paths.find(model, "middle/drop")
 
 
+def test_resolve_takes_layers_and_paths_and_names_the_argument_of_a_stranger():
+    model, _ = model_zoo.nested()
+    walked = layer_paths.walk(model)
+    (first_path, first), (last_path, last) = walked[0], walked[-1]
+    assert layer_paths.resolve(model, [last, first_path], "layers") == [
+        (last_path, last),
+        (first_path, first),
+    ]
+    stranger = keras.layers.Dense(1, name="stranger")
+    for entry in ("middle/drop", stranger):
+        with pytest.raises(
+            ValueError,
+            match=rf"`histograms` entry {entry!r} is not a layer of model "
+            rf"'{model.name}'\. Layer paths: \['",
+        ):
+            layer_paths.resolve(model, [first, entry], "histograms")
+
+
 @pytest.mark.parametrize("build", model_zoo.zoo_params())
 def test_every_zoo_model_predicts_and_holds_dropout(build):
     model, x = build()

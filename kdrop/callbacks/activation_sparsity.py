@@ -331,27 +331,6 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self.histograms = _check_histograms(histograms)
         self._probe = None
 
-    def _resolve(self, items, name):
-        """`[(path, layer)]` of `items` (layers or layer paths), or a
-        ValueError naming argument `name` and the entry."""
-        walked = layer_paths.walk(self.model)
-        resolved = []
-        for item in items:
-            if isinstance(item, str):
-                layer = dict(walked).get(item)
-                path = item
-            else:
-                path = next((p for p, known in walked if known is item), None)
-                layer = item
-            if path is None or layer is None:
-                raise ValueError(
-                    f"`{name}` entry {item!r} is not a layer of model "
-                    f"'{self.model.name}'. Layer paths: "
-                    f"{[p for p, _ in walked]}."
-                )
-            resolved.append((path, layer))
-        return resolved
-
     def _chosen_paths(self):
         """`[(path, layer)]` of the layers to log, in the model's order."""
         if self.layer_choice is None:
@@ -363,7 +342,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 )
                 and _single_node(layer) is not None
             ]
-        return self._resolve(self.layer_choice, "layers")
+        return layer_paths.resolve(self.model, self.layer_choice, "layers")
 
     def _histogram_paths(self):
         """The logged paths that get an activation histogram."""
@@ -373,7 +352,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
             return set()
         if self.histograms == "all":
             return set(self._paths)
-        paths = {path for path, _ in self._resolve(self.histograms, "histograms")}
+        chosen = layer_paths.resolve(self.model, self.histograms, "histograms")
+        paths = {path for path, _ in chosen}
         if not paths <= set(self._paths):
             raise ValueError(
                 f"`histograms` entries {sorted(paths - set(self._paths))} are "
