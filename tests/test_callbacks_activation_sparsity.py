@@ -531,3 +531,28 @@ def test_logging_does_not_change_the_masks_training_draws(dropout, tmp_path):
     assert "dropped_fraction/drop" in read_scalars(tmp_path)
     for got, expected in zip(logged, trained_weights([])):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_dict_probe_is_matched_to_the_inputs_by_key(tmp_path):
+    inputs = {
+        "wide": keras.Input((4,), name="wide"),
+        "narrow": keras.Input((2,), name="narrow"),
+    }
+    hidden = keras.layers.Concatenate()([inputs["wide"], inputs["narrow"]])
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+    model.compile("sgd", "mse")
+    # Keys in another order than the inputs', as mc_predict takes them.
+    probe = {"narrow": X[:, :2], "wide": X[:, :4]}
+    fit = dict(x=probe, y=Y, epochs=1, verbose=0)
+    model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, data=probe)])
+    assert read_scalars(tmp_path)["sparsity/out"]
+    for wrong, name, shape in (
+        ({"narrow": X[:, :3], "wide": X[:, :4]}, "narrow", r"\(64, 3\)"),
+        ({"wide": X[:, :4]}, "narrow", "None"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"input '{name}' expects shape \(None, 2\), the "
+            rf"probe batch has shape {shape}\.",
+        ):
+            model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, wrong)])

@@ -10,7 +10,6 @@ from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     build_for_probe,
     check_probe_shape,
-    input_structure,
     probe_batch_xy,
     run_probe_once,
 )
@@ -118,6 +117,15 @@ def _drawn_in_training_mode(layer):
         registry.IDENTITY,
         registry.SCALE_BY_KEEP,
     )
+
+
+def _input_structure(model):
+    """A graph model's inputs as it takes them: a Functional model's own
+    structure (`model.input`: a dict of inputs stays a dict, keyed as Keras
+    matches a dict of arrays), a Sequential model's list `model.inputs`."""
+    if isinstance(model, keras.Sequential):
+        return model.inputs
+    return model.input
 
 
 def _check_layer_choice(layers, name="layers", allowed="None"):
@@ -381,7 +389,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self._histograms = self._histogram_paths()
         # The model's own input structure, so the probe takes what the
         # model takes.
-        self._probe = keras.Model(input_structure(self.model), outputs)
+        self._probe = keras.Model(_input_structure(self.model), outputs)
 
     def forget_model(self):
         self._probe = None

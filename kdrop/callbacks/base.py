@@ -8,6 +8,7 @@ import numpy as np
 from kdrop import keras_internals, validation
 from kdrop.backend import distribute
 from kdrop.callbacks.backup_and_restore import restored_batches
+from kdrop.inference.inputs import input_names
 from kdrop.tensorboard import dashboard
 from kdrop.tensorboard.families import describe
 from kdrop.tensorboard.writer import (
@@ -82,31 +83,23 @@ def run_probe_once(callback, model, probe):
         ) from error
 
 
-def input_structure(model):
-    """A graph model's inputs as it takes them: a Functional model's own
-    structure (`model.input`: a dict of inputs stays a dict, keyed as Keras
-    matches a dict of arrays), a Sequential model's list `model.inputs`."""
-    if isinstance(model, keras.Sequential):
-        return model.inputs
-    return model.input
-
-
 def check_probe_shape(model, x):
     """Raises a clear error when probe `x` cannot be fed to `model`.
 
     Checked for models with known inputs (Functional, or Sequential once
-    built); others are checked by their first probe call.
+    built); others are checked by their first probe call. A dict `x` is
+    matched to the inputs as `kdrop.mc_predict` matches it
+    (`inference.inputs.input_names`).
     """
     inputs = getattr(model, "inputs", None)
     if not inputs:
         return
     if isinstance(x, dict):
-        structure = input_structure(model)
-        if isinstance(structure, dict):
-            x = [x.get(key) for key in structure]
-            inputs = list(structure.values())
-        else:
-            x = [x.get(tensor.name.split(":")[0]) for tensor in inputs]
+        structure = keras_internals.inputs_structure(
+            keras_internals.functional_graph(model)
+        )
+        inputs = keras.tree.flatten(structure)
+        x = [x.get(name) for name in input_names(structure)]
     arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple)) else [x]
     if len(arrays) != len(inputs):
         raise ValueError(

@@ -1,5 +1,7 @@
 """What `mc_predict` accepts as `x`, as `model.predict` does: arrays, lists
-and dicts of them, datasets and generators; and a model's Functional graph."""
+and dicts of them, datasets and generators; and a model's Functional graph
+and the names its inputs take in a dict, which the probe batches of
+kdrop's callbacks (`kdrop.callbacks.base`) are also read by."""
 
 import collections
 
@@ -33,6 +35,16 @@ def as_array(value):
     return value if ops.is_tensor(value) else np.asarray(value)
 
 
+def input_names(struct):
+    """The keys by which a dict of arrays feeds the inputs of `struct` (a
+    Functional graph's input structure), in the order of
+    `keras.tree.flatten(struct)`: the structure's own keys for a dict of
+    inputs (a dict flattens in sorted key order), else the inputs' names."""
+    if isinstance(struct, dict):
+        return sorted(struct)
+    return [spec.name for spec in keras.tree.flatten(struct)]
+
+
 def flat_inputs(graph, x):
     """`x` as a list of arrays in the order of `graph`'s inputs (or, for a
     subclassed model, of `keras.tree.flatten(x)`), and their structure."""
@@ -49,7 +61,7 @@ def flat_inputs(graph, x):
     specs = keras.tree.flatten(struct)  # a dict flattens in sorted key order
     expected = [tuple(spec.shape) for spec in specs]
     if isinstance(x, dict):
-        names = sorted(struct) if isinstance(struct, dict) else [s.name for s in specs]
+        names = input_names(struct)
         if sorted(x) != sorted(names):
             raise ValueError(
                 f"`x` must have one entry per model input {names}. Received "
