@@ -556,3 +556,24 @@ def test_a_dict_probe_is_matched_to_the_inputs_by_key(tmp_path):
             rf"probe batch has shape {shape}\.",
         ):
             model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, wrong)])
+
+
+def test_layers_called_again_by_mc_predict_are_still_logged(tmp_path):
+    # mc_predict's sampling model calls the model's layers once more: a
+    # second node for each, outside the model's own graph.
+    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    kdrop.mc_predict(model, X, samples=2)
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            callbacks.ActivationSparsity(tmp_path / "all", data=X),
+            callbacks.ActivationSparsity(tmp_path / "one", data=X, layers=["drop"]),
+        ],
+    )
+    assert {"sparsity/hidden", "sparsity/drop", "sparsity/out"} <= set(
+        read_scalars(tmp_path / "all")
+    )
+    assert "dropped_fraction/drop" in read_scalars(tmp_path / "one")

@@ -194,10 +194,14 @@ def _feeding_layers(model):
     }
 
 
-def _single_node(layer):
-    """The one call of `layer` in its model's graph, when it has one tensor
-    output; else None."""
-    nodes = keras_internals.inbound_nodes(layer)
+def _single_node(model, layer):
+    """The one call of `layer` in `model`'s own graph, when it has one
+    tensor output; else None. Calls of `layer` in other graphs do not count
+    (`kdrop.mc_predict`'s sampling model calls every layer again)."""
+    graph = keras_internals.functional_graph(model)
+    nodes = [
+        node for node in keras_internals.graph_nodes(graph) if node.operation is layer
+    ]
     if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
         return None
     return nodes[0]
@@ -213,7 +217,7 @@ def _tensors_in(model, names, path, prefix=""):
     model is reached by calling, in the outer graph, a model from the
     nested model's inputs to that layer's tensors."""
     layer = model.get_layer(names[0])
-    node = _single_node(layer)
+    node = _single_node(model, layer)
     if node is None:
         raise ValueError(
             f"`layers` entry {path!r}: layer '{layer.name}' has no single "
@@ -348,7 +352,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 if not isinstance(
                     layer, (keras.layers.InputLayer, *registry.PASS_THROUGH)
                 )
-                and _single_node(layer) is not None
+                and _single_node(self.model, layer) is not None
             ]
         return layer_paths.resolve(self.model, self.layer_choice, "layers")
 
