@@ -1,23 +1,21 @@
 """What every kdrop dropout layer shares: masks, `noise_shape`, conventions.
 
-The mask comes from `kdrop.backend.masks.keep_mask` (the fastest exact
-generator of each backend) and is applied with `where`, not with
-`keras.random.dropout`: that function tests `rate == 1.0` in Python, so it
-cannot take a rate held in a variable or computed in-graph (ScheduledDropout
-needs both).
+The mask comes from `kdrop.layers.seeded.SeededNoise` (the fastest exact
+generator of each backend, its state saved with the layer's weights) and is
+applied with `where`, not with `keras.random.dropout`: that function tests
+`rate == 1.0` in Python, so it cannot take a rate held in a variable or
+computed in-graph (a rate that follows a schedule needs both).
 """
 
 import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.backend.distribute import ReplicaSeedGenerator
-from kdrop.backend.masks import keep_mask
+from kdrop.layers.seeded import SeededNoise
 
 INVERTED = "inverted"
 WEIGHT_SCALED = "weight_scaled"
 MODES = (INVERTED, WEIGHT_SCALED)
-_SEED_STATE_KEY = "seed_generator_state"
 
 
 def _check_noise_shape(noise_shape):
@@ -47,7 +45,7 @@ def _check_noise_shape(noise_shape):
     return tuple(None if dim is None else int(dim) for dim in noise_shape)
 
 
-class BaseDropout(keras.layers.Layer):
+class BaseDropout(SeededNoise, keras.layers.Layer):
     """Base class of kdrop's dropout layers.
 
     Subclasses set `mode` (one of `"inverted"`, `"weight_scaled"`),
@@ -57,7 +55,8 @@ class BaseDropout(keras.layers.Layer):
     `self._build_at_construction()`. In training mode the output is
     `x * mask / keep_prob` (inverted) or `x * mask` (weight-scaled); in
     inference mode it is `x` (inverted) or `x * keep_prob` (weight-scaled),
-    with `mask ~ Bernoulli(keep_prob)`.
+    with `mask ~ Bernoulli(keep_prob)`. The seed, the masks and the saving
+    of their random state are `kdrop.layers.seeded.SeededNoise`'s.
 
     Args:
         noise_shape: None, or a tuple with one entry per input axis; an entry
@@ -72,11 +71,7 @@ class BaseDropout(keras.layers.Layer):
     def __init__(self, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.noise_shape = _check_noise_shape(noise_shape)
-        self.seed = validation.check_seed(seed)
-        # Created even when the rate is 0 so that a rate that grows later
-        # (ScheduledDropout) still has its random state, and so that saved
-        # models always hold the same variables.
-        self.seed_generator = ReplicaSeedGenerator(self.seed)
+        self._init_seed(seed)
         self.supports_masking = True
 
     def _rate_tensor(self):
@@ -147,7 +142,7 @@ class BaseDropout(keras.layers.Layer):
         if isinstance(rate, float) and rate == 0.0:
             return inputs
         keep_prob = 1.0 - rate
-        kept = keep_mask(self._mask_shape(inputs), keep_prob, self.seed_generator)
+        kept = self._keep_mask(self._mask_shape(inputs), keep_prob)
         if self.mode == INVERTED:
             inputs = ops.multiply(inputs, ops.cast(1.0 / keep_prob, inputs.dtype))
         return ops.where(kept, inputs, ops.zeros((), dtype=inputs.dtype))
@@ -178,23 +173,6 @@ class BaseDropout(keras.layers.Layer):
         self._check_inputs(inputs)
         return self._dropped(inputs, self._rate_tensor())
 
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras saves no SeedGenerator state, so a run restored by
-        # BackupAndRestore or load_model would replay the masks of its first
-        # steps and diverge from an uninterrupted run with the same seed.
-        store[_SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        if _SEED_STATE_KEY in store:  # absent from files of other writers
-            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
-        # Keras's loader checks that the store holds exactly the layer's own
-        # variables, so it gets the store without the seed state. `keys()`:
-        # Keras 3.15's H5IOStore has no `__iter__`.
-        super().load_own_variables(
-            {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}  # noqa: SIM118
-        )
-
     def compute_output_spec(self, inputs, *args, **kwargs):
         # Keras builds symbolic outputs from compute_output_shape without
         # running `call`, so without this check a functional model fed
@@ -207,5 +185,5 @@ class BaseDropout(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"noise_shape": self.noise_shape, "seed": self.seed})
+        config["noise_shape"] = self.noise_shape
         return config

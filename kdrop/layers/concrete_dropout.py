@@ -13,8 +13,7 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.backend.distribute import ReplicaSeedGenerator
-from kdrop.backend.masks import keep_mask
+from kdrop.layers.seeded import SeededNoise
 
 
 def _logit(p):
@@ -34,7 +33,7 @@ def _check_non_negative_float(value, name):
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class ConcreteDropout(keras.layers.Wrapper):
+class ConcreteDropout(SeededNoise, keras.layers.Wrapper):
     """Dropout on the input of `layer`, with a learned rate.
 
     With `p = sigmoid(p_logit)` (a trainable weight), `u ~ U(0, 1)` per unit
@@ -133,8 +132,7 @@ class ConcreteDropout(keras.layers.Wrapper):
         )
         self.temperature = _check_positive_float(temperature, "temperature")
         self.spatial = validation.check_bool(spatial, "spatial")
-        self.seed = validation.check_seed(seed)
-        self.seed_generator = ReplicaSeedGenerator(self.seed)
+        self._init_seed(seed)
         # Not autocast: under mixed precision p and the regularizer stay in
         # float32 (log p of a small float16 p loses its precision).
         self.p_logit = self.add_weight(
@@ -185,9 +183,7 @@ class ConcreteDropout(keras.layers.Wrapper):
     def _relaxed_keep_mask(self, inputs):
         p = self._rate_tensor()
         eps = keras.config.epsilon()
-        u = keras.random.uniform(
-            self._mask_shape(inputs), seed=self.seed_generator, dtype="float32"
-        )
+        u = self._uniform(self._mask_shape(inputs))
         drop = ops.sigmoid(
             (
                 ops.log(p + eps)
@@ -211,7 +207,7 @@ class ConcreteDropout(keras.layers.Wrapper):
         """One Bernoulli(p) draw, scaled by `1 / (1 - p)`; changes nothing
         (no loss added, `p` untouched)."""
         keep_prob = 1.0 - self._rate_tensor()
-        kept = keep_mask(self._mask_shape(inputs), keep_prob, self.seed_generator)
+        kept = self._keep_mask(self._mask_shape(inputs), keep_prob)
         mask = ops.where(kept, 1.0 / keep_prob, 0.0)
         return self.layer(ops.multiply(inputs, ops.cast(mask, inputs.dtype)))
 
@@ -227,7 +223,6 @@ class ConcreteDropout(keras.layers.Wrapper):
                 "init_rate": self.init_rate,
                 "temperature": self.temperature,
                 "spatial": self.spatial,
-                "seed": self.seed,
             }
         )
         return config

@@ -6,7 +6,6 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.backend.masks import keep_mask
 from kdrop.layers.dropout import _RateDropout
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -85,7 +84,7 @@ class _DropBlock(_RateDropout):
             seed_shape[-1 if self.data_format == "channels_last" else 1] = 1
         # gamma <= rate < 1 (a block fits at most `valid` times), so the
         # seeds' complement has a keep probability in (0, 1].
-        no_seed = keep_mask(tuple(seed_shape), 1.0 - gamma, self.seed_generator)
+        no_seed = self._keep_mask(tuple(seed_shape), 1.0 - gamma)
         seeds = ops.cast(ops.logical_not(no_seed), "float32")
         padding = [[0, 0]] * len(seed_shape)
         for axis in spatial_axes:

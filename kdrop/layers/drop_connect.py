@@ -13,13 +13,12 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.backend.distribute import ReplicaSeedGenerator
-from kdrop.backend.masks import keep_mask
 from kdrop.layers.base import INVERTED, MODES, WEIGHT_SCALED
 from kdrop.layers.rate import ScheduledRate
+from kdrop.layers.seeded import SeededNoise
 
 
-class _DropConnect(ScheduledRate):
+class _DropConnect(ScheduledRate, SeededNoise):
     """What DropConnectDense and DropConnectConv2D share (placed before the
     Keras layer class in their bases).
 
@@ -32,14 +31,13 @@ class _DropConnect(ScheduledRate):
     def _init_drop_connect(self, rate, mode, seed):
         self._init_rate(rate)
         self.mode = validation.check_choice(mode, "mode", MODES)
-        self.seed = validation.check_seed(seed)
-        self.seed_generator = ReplicaSeedGenerator(self.seed)
+        self._init_seed(seed)
 
     def _masked(self, kernel, rate, mask_shape):
         """`kernel * mask` (inverted: `/ keep_prob`), `mask` of `mask_shape`
         broadcast against the kernel."""
         keep_prob = 1.0 - rate
-        kept = keep_mask(mask_shape, keep_prob, self.seed_generator)
+        kept = self._keep_mask(mask_shape, keep_prob)
         if self.mode == INVERTED:
             kernel = ops.multiply(kernel, ops.cast(1.0 / keep_prob, kernel.dtype))
         return ops.where(kept, kernel, ops.zeros((), dtype=kernel.dtype))
@@ -70,20 +68,23 @@ class _DropConnect(ScheduledRate):
         return self._finish(self._linear_per_example(inputs, kernels))
 
     def save_own_variables(self, store):
+        # The seed state is SeededNoise's; Keras's Dense and Conv2D save
+        # their kernel and bias only.
         super().save_own_variables(store)
-        # Keras's Dense and Conv2D save their kernel and bias only.
         if self._step_counter is not None:
             store["step"] = self._step_counter
 
     def load_own_variables(self, store):
-        # Given the whole store: Keras checks that it holds one entry per
-        # variable of the layer, the step counter included.
+        # Dense's and Conv2D's loaders get the step too: Keras checks that
+        # the store holds one entry per variable of the layer.
         super().load_own_variables(store)
         if self._step_counter is not None:
             self._step_counter.assign(store["step"])
 
-    def _drop_connect_config(self):
-        return {"mode": self.mode, "seed": self.seed}
+    def get_config(self):
+        config = super().get_config()
+        config["mode"] = self.mode
+        return config
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -152,9 +153,6 @@ class DropConnectDense(_DropConnect, keras.layers.Dense):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
-
-    def get_config(self):
-        return {**super().get_config(), **self._drop_connect_config()}
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
@@ -249,6 +247,3 @@ class DropConnectConv2D(_DropConnect, keras.layers.Conv2D):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
-
-    def get_config(self):
-        return {**super().get_config(), **self._drop_connect_config()}

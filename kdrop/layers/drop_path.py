@@ -5,7 +5,6 @@ import keras
 from keras import ops
 
 from kdrop import validation
-from kdrop.backend.masks import keep_mask
 from kdrop.layers.base import INVERTED, MODES
 from kdrop.layers.dropout import _RateDropout
 from kdrop.layers.rate import resolve_rate
@@ -84,7 +83,7 @@ class DropPath(_RateDropout):
         if isinstance(rate, float) and rate == 0.0:
             return inputs
         keep_prob = 1.0 - rate
-        kept = keep_mask(self._mask_shape(inputs), keep_prob, self.seed_generator)
+        kept = self._keep_mask(self._mask_shape(inputs), keep_prob)
         # One factor per example (or batch), then a single multiply of the
         # branch, as timm does: cheaper than `where` over the whole branch.
         scale = 1.0 / keep_prob if self.mode == INVERTED else 1.0

@@ -5,7 +5,6 @@ import math
 import keras
 from keras import ops
 
-from kdrop.backend.noise import standard_normal
 from kdrop.layers.dropout import _RateDropout
 
 
@@ -63,5 +62,5 @@ class GaussianDropout(_RateDropout):
         else:
             stddev = ops.sqrt(rate / (1.0 - rate))
         # Drawn in float32 whatever the compute dtype, as the Bernoulli masks.
-        noise = standard_normal(self._mask_shape(inputs), self.seed_generator)
+        noise = self._standard_normal(self._mask_shape(inputs))
         return ops.multiply(inputs, ops.cast(1.0 + stddev * noise, inputs.dtype))
