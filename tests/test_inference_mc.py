@@ -256,3 +256,39 @@ def test_rnn_dropout_is_sampled_once_per_sequence():
     # Per pass: 2 * Binomial(8, 0.5), mean 8 and std 2 * sqrt(2).
     assert abs(draws[..., 0].mean() - 8.0) < 5 * 2 * np.sqrt(2) / np.sqrt(400)
     assert np.all(result.std > 1.0)
+
+
+@pytest.mark.parametrize(
+    "make, decisions_per_draw",
+    [
+        (lambda schedule: kdrop.layers.InvertedDropout(schedule, seed=1), 500),
+        (lambda schedule: kdrop.layers.WeightScaledDropout(schedule, seed=1), 500),
+        (lambda schedule: kdrop.layers.ScheduledDropout(schedule, seed=1), 500),
+        (lambda schedule: kdrop.layers.DropPath(schedule, seed=1), 1),
+    ],
+    ids=["InvertedDropout", "WeightScaledDropout", "ScheduledDropout", "DropPath"],
+)
+def test_a_layer_with_a_schedule_is_sampled_by_one_sampler(
+    make, decisions_per_draw, monkeypatch
+):
+    """A rate that follows a schedule is computed in the compiled sampler,
+    whatever the layer's class: a new step needs no new sampler, and the
+    draws follow the step."""
+    built = []
+    build = kdrop.inference.sampler._sampling_model
+    monkeypatch.setattr(
+        kdrop.inference.sampler,
+        "_sampling_model",
+        lambda *args: built.append(1) or build(*args),
+    )
+    layer = make(kdrop.schedules.Linear(0.1, 0.7, 10))
+    model = keras.Sequential([keras.Input((500,)), layer])
+    x = np.ones((2, 500), "float32")
+    for step in (0, 5, 10):
+        layer.step = step
+        result = kdrop.mc_predict(model, x, samples=50, seed=step, return_samples=True)
+        dropped = np.mean(keras.ops.convert_to_numpy(result.draws) == 0)
+        rate = layer.current_rate
+        n = 50 * 2 * decisions_per_draw
+        assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / n), (step, dropped)
+    assert len(built) == 1

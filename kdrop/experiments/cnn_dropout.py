@@ -24,6 +24,7 @@ import keras
 
 import kdrop
 from kdrop.experiments import cli, figures, models, training
+from kdrop.layers.rate import follows_schedule
 
 VARIANTS = ("none", "inverted", "weight_scaled", "scheduled")
 DEFAULT_VARIANTS = ("none", "inverted", "weight_scaled")
@@ -70,8 +71,9 @@ def dropout_layer(variant, seed, total_steps):
 def describe(layer):
     if layer is None:
         return "no dropout"
-    if isinstance(layer, kdrop.ScheduledDropout):
-        return f"ScheduledDropout({models.describe_schedule(layer.schedule)})"
+    if follows_schedule(layer):
+        schedule = models.describe_schedule(layer.schedule)
+        return f"{type(layer).__name__}({schedule})"
     return f"{type(layer).__name__}({layer.rate})"
 
 

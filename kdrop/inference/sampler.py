@@ -11,7 +11,7 @@ from keras import ops
 
 from kdrop import keras_internals, layer_paths, registry
 from kdrop.inference.sampling import dropout_like_layers
-from kdrop.layers import ScheduledDropout
+from kdrop.layers.rate import follows_schedule
 
 # Default size of one compiled mc_predict call: its largest layer output
 # holds at most this many elements (64 MiB in float32).
@@ -114,13 +114,14 @@ def cached_sampling_model(model, copies):
     """`_sampling_model(model, copies)`, built and compiled once per model.
 
     A rate held as a Python float is part of the compiled function, so the
-    key holds every such rate: a changed rate gives a new sampler.
-    ScheduledDropout computes its rate in the compiled function.
+    key holds every such rate: a changed rate gives a new sampler. A rate
+    that follows a schedule, whatever the layer's class, is computed in the
+    compiled function from the layer's step and is left out of the key.
     """
     rates = tuple(
         registry.current_rate(layer)
         for _, layer in dropout_like_layers(model)
-        if not isinstance(layer, ScheduledDropout)
+        if not follows_schedule(layer)
     )
     key = (id(model), copies, rates)
     cached = _SAMPLERS.get(key)

@@ -126,6 +126,17 @@ def resolve_rate(rate, argument="rate"):
     return rate
 
 
+def follows_schedule(layer):
+    """Whether the drop rate of `layer` follows a schedule of its step.
+
+    Such a rate is computed inside every compiled function from the layer's
+    step counter, so code that caches compiled functions or describes a
+    layer asks this, never the layer's class: `InvertedDropout(schedule)`,
+    `ScheduledDropout(schedule)` and `DropPath(schedule)` all do.
+    """
+    return isinstance(layer, ScheduledRate) and layer.schedule is not None
+
+
 def check_schedule_values(schedule, layer_name, argument="schedule"):
     """Evaluates `schedule` on a symbolic step and at a few steps.
 
