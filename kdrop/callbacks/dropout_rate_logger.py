@@ -24,9 +24,11 @@ class DropoutRateLogger(LoggingCallback):
     recurrent layers (their `dropout`, or `recurrent_dropout` when only that
     is set). `<path>` is the layer's path from `kdrop.layer_paths.walk`
     (`"encoder/drop"`; a top-level layer's path is its name), so two nested
-    models with the same layer names never share a tag. ScheduledDropout
-    layers log their current rate (it changes as training goes); the others
-    their fixed rate.
+    models with the same layer names never share a tag. A layer whose rate
+    follows a schedule (any kdrop layer given a schedule as its rate,
+    `ScheduledDropout` included) logs its current rate, which changes as
+    training goes, ConcreteDropout its learned rate, the others their fixed
+    rate.
 
     - Always, at each epoch end: `dropout_rate/<path>` at step = epoch
       index (the axis of Keras's `epoch_loss`), the rate the next training

@@ -8,9 +8,14 @@ from kdrop.layers.rate import ScheduledRate
 
 
 class _RateDropout(ScheduledRate, BaseDropout):
+    """A BaseDropout whose rate is a number or a schedule; the rate's
+    argument is named `_RATE_ARGUMENT` in errors and in the config."""
+
+    _RATE_ARGUMENT = "rate"
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
-        self._init_rate(rate)
+        self._init_rate(rate, self._RATE_ARGUMENT)
         self._build_at_construction()
 
 

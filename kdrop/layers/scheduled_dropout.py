@@ -1,20 +1,33 @@
-"""Dropout whose rate follows a schedule inside compiled training.
+"""`ScheduledDropout(schedule, mode)`: `InvertedDropout(schedule)` or
+`WeightScaledDropout(schedule)` with the convention as an argument.
 
-`ScheduledDropout(schedule, mode)` is `InvertedDropout(schedule)` or
-`WeightScaledDropout(schedule)` with the convention as an argument; the
-mechanism (the layer's own step counter) is `kdrop.layers.rate`'s.
+It adds nothing to them: the mechanism (the layer's own step counter) is
+`kdrop.layers.rate`'s, the masks `kdrop.layers.seeded`'s. It is kept, with
+its registered name and its `schedule` / `mode` config, so that code and
+`.keras` files that use it keep working. Code that needs to know whether a
+rate follows a schedule asks `kdrop.layers.rate.follows_schedule(layer)`,
+never `isinstance(layer, ScheduledDropout)`: an `InvertedDropout(schedule)`
+is not one.
 """
 
 import keras
 
 from kdrop import validation
-from kdrop.layers.base import INVERTED, MODES, BaseDropout
-from kdrop.layers.rate import ScheduledRate, resolve_schedule
+from kdrop.layers.base import INVERTED, MODES
+from kdrop.layers.dropout import _RateDropout
+from kdrop.layers.rate import resolve_schedule
 
 
 @keras.saving.register_keras_serializable(package="kdrop")
-class ScheduledDropout(ScheduledRate, BaseDropout):
+class ScheduledDropout(_RateDropout):
     """Dropout whose rate follows a schedule of the training step.
+
+    `ScheduledDropout(schedule)` does what `InvertedDropout(schedule)` does,
+    and `ScheduledDropout(schedule, mode="weight_scaled")` what
+    `WeightScaledDropout(schedule)` does: same outputs, same masks for the
+    same seed, same saved variables. It only refuses a number (a fixed rate
+    is `InvertedDropout(rate)`), and is a class of its own for `.keras`
+    files and code written for it.
 
     With `rate(t) = clip(schedule(t), 0, 0.99)`, `keep(t) = 1 - rate(t)` and
     `mask ~ Bernoulli(keep(t))`, at optimizer step `t`:
@@ -83,11 +96,14 @@ class ScheduledDropout(ScheduledRate, BaseDropout):
         - Liu et al., "Dropout Reduces Underfitting", ICML 2023.
     """
 
+    _RATE_ARGUMENT = "schedule"
+
     def __init__(self, schedule, mode=INVERTED, noise_shape=None, seed=None, **kwargs):
-        super().__init__(noise_shape=noise_shape, seed=seed, **kwargs)
-        self.mode = validation.check_choice(mode, "mode", MODES)
-        self._init_rate(resolve_schedule(schedule), "schedule")
-        self._build_at_construction()
+        mode = validation.check_choice(mode, "mode", MODES)
+        super().__init__(
+            resolve_schedule(schedule), noise_shape=noise_shape, seed=seed, **kwargs
+        )
+        self.mode = mode  # InvertedDropout's or WeightScaledDropout's
 
     def get_config(self):
         config = super().get_config()

@@ -1,8 +1,10 @@
 """Dropout-rate schedules: the rate as a function of the training step.
 
-Every schedule is written with `keras.ops`, so `ScheduledDropout` evaluates
-it inside the compiled train step from its step counter (TensorFlow graph,
-XLA, JAX jit or torch), and it is also callable eagerly with a Python int.
+Every schedule is written with `keras.ops`, so a kdrop layer given one as
+its rate (`InvertedDropout(schedule)`, `DropPath(schedule)`, ...;
+`ScheduledDropout(schedule)` is `InvertedDropout`'s) evaluates it inside the
+compiled train step from its step counter (TensorFlow graph, XLA, JAX jit
+or torch), and it is also callable eagerly with a Python int.
 A schedule returns the probability of DROPPING a unit.
 
 To write a schedule in epochs rather than steps, wrap it in `PerEpoch`:
@@ -387,7 +389,7 @@ class PerEpoch(DropoutSchedule):
     schedule = kdrop.schedules.PerEpoch(
         kdrop.schedules.Early(0.1, 50), steps_per_epoch=math.ceil(len(x) / 128)
     )
-    layer = kdrop.layers.ScheduledDropout(schedule)
+    layer = kdrop.layers.InvertedDropout(schedule)
     ```
     """
 
