@@ -12,6 +12,7 @@ import pytest
 from keras import ops
 
 from kdrop import layers, schedules
+from kdrop.layers.seeded import SeededNoise
 
 RAMP = schedules.Linear(0.1, 0.5, 10)
 SEED = 3
@@ -86,33 +87,28 @@ CASES = {
 }
 
 
-def build(name):
-    make, shape = CASES[name]
+def build(make, shape):
     inputs = keras.Input(shape[1:])
     return keras.Model(inputs, make()(inputs))
-
-
-def inputs_for(name):
-    _, shape = CASES[name]
-    # Positive, so that a dropped unit (or a noise factor) always shows.
-    return np.random.default_rng(0).uniform(1.0, 2.0, shape).astype("float32")
 
 
 def draw(model, x):
     return ops.convert_to_numpy(model(x, training=True))
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_restored_layer_draws_the_next_mask(name, tmp_path):
-    x = inputs_for(name)
-    original = build(name)
+def assert_resumes(make, shape, tmp_path):
+    """A model restored from a weights file and from a `.keras` file draws
+    what the saved model draws next; the saved model's draws differ."""
+    # Positive, so that a dropped unit (or a noise factor) always shows.
+    x = np.random.default_rng(0).uniform(1.0, 2.0, shape).astype("float32")
+    original = build(make, shape)
     draws = [draw(original, x) for _ in range(3)]
     assert not np.array_equal(draws[0], draws[1]), "the random state never advanced"
     original.save_weights(tmp_path / "model.weights.h5")
     original.save(tmp_path / "model.keras")
     uninterrupted = draw(original, x)
 
-    from_weights = build(name)
+    from_weights = build(make, shape)
     from_weights.load_weights(tmp_path / "model.weights.h5")
     np.testing.assert_array_equal(draw(from_weights, x), uninterrupted)
 
@@ -120,21 +116,43 @@ def test_restored_layer_draws_the_next_mask(name, tmp_path):
     np.testing.assert_array_equal(draw(from_file, x), uninterrupted)
 
 
-def test_cases_cover_the_family():
-    covered = set()
-    for name in CASES:
-        for layer in build(name)._flatten_layers(include_self=False):
-            covered.add(type(layer))
+@pytest.mark.parametrize("name", list(CASES))
+def test_restored_layer_draws_the_next_mask(name, tmp_path):
+    assert_resumes(*CASES[name], tmp_path)
+
+
+@keras.saving.register_keras_serializable(package="kdrop_tests")
+class UniformNoise(SeededNoise, keras.layers.Layer):
+    """A layer of another library built on the mixin: `x + U(0, 1)`."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self._init_seed(seed)
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        noise = self._uniform(ops.shape(inputs))
+        return ops.add(inputs, ops.cast(noise, inputs.dtype))
+
+
+def test_a_new_layer_on_the_mixin_resumes_its_noise(tmp_path):
+    assert_resumes(lambda: UniformNoise(seed=SEED), (2, 3), tmp_path)
+    assert UniformNoise(seed=5).get_config()["seed"] == 5
+
+
+def test_cases_cover_every_kdrop_layer_and_all_use_the_mixin():
     family = {
-        layers.InvertedDropout,
-        layers.WeightScaledDropout,
-        layers.ScheduledDropout,
-        layers.DropPath,
-        layers.DropBlock1D,
-        layers.DropBlock2D,
-        layers.GaussianDropout,
-        layers.DropConnectDense,
-        layers.DropConnectConv2D,
-        layers.ConcreteDropout,
+        cls
+        for cls in (getattr(layers, name) for name in layers.__all__)
+        if isinstance(cls, type)
+        and issubclass(cls, keras.layers.Layer)
+        and cls is not layers.BaseDropout
     }
+    assert len(family) == 10
+    assert all(issubclass(cls, SeededNoise) for cls in family)
+    covered = set()
+    for make, shape in CASES.values():
+        for layer in build(make, shape)._flatten_layers(include_self=False):
+            covered.add(type(layer))
     assert family <= covered, family - covered
