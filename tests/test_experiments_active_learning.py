@@ -15,18 +15,10 @@ from kdrop.experiments import active_learning_mnist as al
 from kdrop.experiments import cli
 from tests.event_files import read_scalars
 
-TINY = dict(
-    rounds=2,
-    k=2,
-    initial=10,
-    samples=2,
-    pool_subset=50,
-    epochs=1,
-    seeds=1,
-    dataset="offline",
-    train_size=200,
-    curve_test_size=100,
-)
+# 2 rounds of k=2 from a 200-image pool (50 scored), 1 epoch, 2 MC passes.
+TINY = {"rounds": 2, "k": 2, "initial": 10, "samples": 2, "pool_subset": 50}
+TINY |= {"epochs": 1, "seeds": 1, "dataset": "offline", "train_size": 200}
+TINY["curve_test_size"] = 100
 
 
 def read_csv(path):

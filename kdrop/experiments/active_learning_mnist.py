@@ -56,15 +56,8 @@ SETTINGS = training.RunSettings(
     dataset="full",
     curve_test_size=1000,
 )
-DEFAULTS = dict(
-    functions=FUNCTIONS,
-    rounds=6,
-    k=10,
-    initial=20,
-    samples=20,
-    pool_subset=500,
-    thresholds=(25.0, 20.0, 10.0, 5.0),
-)
+DEFAULTS = {"functions": FUNCTIONS, "rounds": 6, "k": 10, "initial": 20}
+DEFAULTS |= {"samples": 20, "pool_subset": 500, "thresholds": (25.0, 20.0, 10.0, 5.0)}
 # The paper's protocol: 100 rounds of 10 (1000 acquired), the five
 # functions, 3 seeds, 50 epochs of batch 128 (Gal et al.'s code), 2000 pool
 # images scored per round with 20 MC passes, the whole test set per round.
@@ -460,51 +453,47 @@ def run(
     return rows, table
 
 
+# run()'s own options on the command line: (name, argparse keywords, help).
+OPTIONS = (
+    (
+        "functions",
+        dict(nargs="+", choices=FUNCTIONS),
+        "acquisition functions, one run per function and seed",
+    ),
+    (
+        "rounds",
+        dict(type=cli.non_negative_int),
+        "acquisition rounds after the initial set",
+    ),
+    ("k", dict(type=cli.positive_int), "images acquired per round"),
+    (
+        "initial",
+        dict(type=cli.positive_int),
+        "initial labelled images, balanced: initial / 10 per digit",
+    ),
+    ("samples", dict(type=cli.positive_int), "MC-dropout passes per scored image"),
+    (
+        "pool_subset",
+        dict(type=cli.positive_int),
+        "unlabelled images scored per round, a random subset of the pool",
+    ),
+    (
+        "thresholds",
+        dict(nargs="+", type=float),
+        "test errors (%%) for the acquired-images-needed table",
+    ),
+)
+
+
 def main(argv=None):
     parser = cli.argument_parser("active_learning", __doc__, SETTINGS, full=FULL)
-    parser.add_argument(
-        "--functions",
-        nargs="+",
-        default=list(DEFAULTS["functions"]),
-        choices=FUNCTIONS,
-        help="acquisition functions, one run per function and seed",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=cli.non_negative_int,
-        default=DEFAULTS["rounds"],
-        help="acquisition rounds after the initial set",
-    )
-    parser.add_argument(
-        "--k",
-        type=cli.positive_int,
-        default=DEFAULTS["k"],
-        help="images acquired per round",
-    )
-    parser.add_argument(
-        "--initial",
-        type=cli.positive_int,
-        default=DEFAULTS["initial"],
-        help="initial labelled images, balanced: initial / 10 per digit",
-    )
-    parser.add_argument(
-        "--samples",
-        type=cli.positive_int,
-        default=DEFAULTS["samples"],
-        help="MC-dropout passes per scored image",
-    )
-    parser.add_argument(
-        "--pool-subset",
-        type=cli.positive_int,
-        default=DEFAULTS["pool_subset"],
-        help="unlabelled images scored per round, a random subset of the pool",
-    )
-    parser.add_argument(
-        "--thresholds",
-        nargs="+",
-        type=float,
-        default=list(DEFAULTS["thresholds"]),
-        help="test errors (%%) for the acquired-images-needed table",
-    )
+    for name, keywords, text in OPTIONS:
+        default = DEFAULTS[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            default=list(default) if isinstance(default, tuple) else default,
+            help=text,
+            **keywords,
+        )
     # The options are named like run's arguments.
     return run(**cli.parse_options(parser, argv, FULL))
