@@ -1,7 +1,7 @@
 """Gradient of a compiled model's loss on a batch, per backend.
 
 The loss is the model's compiled loss (regularization losses included),
-evaluated in inference mode: no dropout noise, no ScheduledDropout step.
+evaluated in inference mode: no dropout noise, no schedule step.
 """
 
 import keras

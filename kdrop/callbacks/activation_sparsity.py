@@ -262,7 +262,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
     (weight-scaled dropout) would only repeat, or halve, its input layer's
     statistics: its `a` is instead one training-mode draw of the layer on
     its inference-mode input (`kdrop.registry.sample`, which never
-    advances a ScheduledDropout's step), so `sparsity/<path>` of a
+    advances a scheduled rate's step), so `sparsity/<path>` of a
     Dropout(p) after a ReLU is about `s + (1 - s) * p` for the ReLU's
     sparsity `s`. Dropout layers that zero units (kdrop's,
     `keras.layers.Dropout` and `SpatialDropout*`:

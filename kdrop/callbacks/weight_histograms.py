@@ -59,7 +59,7 @@ class WeightHistograms(PeriodicLoggingCallback):
     bins between the values' min and max; norms are `sqrt(sum(w ** 2))`.
     The gradient is that of the compiled loss (regularization losses
     included) on the probe batch, in inference mode:
-    no dropout noise, and no ScheduledDropout step taken. It is computed by
+    no dropout noise, and no schedule step taken. It is computed by
     backend-specific code in `kdrop.backend.gradients`: a `tf.function`
     with `tf.GradientTape`, `jax.jit(jax.grad(...))` over
     `model.compute_loss_and_updates`, or `torch.autograd.grad`. Keras 3's

@@ -79,8 +79,9 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
     layers reading `training`) stays in inference mode, unlike
     `model(x, training=True)`. WeightScaledDropout samples its
     training-mode mask without rescaling, so the mean estimates the
-    weight-scaled inference output; ScheduledDropout samples at its current
-    rate and its step is not advanced. With `y_s` the output of pass `s`:
+    weight-scaled inference output; a layer whose rate follows a schedule
+    samples at its current rate and its step is not advanced. With `y_s`
+    the output of pass `s`:
 
         mean = 1/S sum_s y_s,    std = sqrt(1/S sum_s (y_s - mean)^2)
         entropy = -sum_c mean_c log(mean_c)     (probability outputs only)
