@@ -140,6 +140,49 @@ def inbound_nodes(layer):
     return list(_private(layer, "_inbound_nodes"))
 
 
+def first_call_arguments(layer):
+    """`(args, kwargs)` of the first symbolic call of `layer` (its first
+    node's `Node.arguments`), or None for a layer never called
+    symbolically. Checked on Keras 3.14 to 3.15."""
+    nodes = _private(layer, "_inbound_nodes")
+    if not nodes:
+        return None
+    arguments = _private(nodes[0], "arguments")
+    return arguments.args, arguments.kwargs
+
+
+def nodes_in_call_order(graph):
+    """The layer and operation nodes of a Functional `graph` (no input
+    nodes), deepest first: the order in which `keras.models.clone_model`
+    calls them. Checked on Keras 3.14 to 3.15."""
+    by_depth = _private(graph, "_nodes_by_depth")
+    return [
+        node
+        for depth in sorted(by_depth, reverse=True)
+        for node in by_depth[depth]
+        if node.operation is not None and not node.is_input
+    ]
+
+
+def producer_node(tensor):
+    """The node that computed symbolic `tensor` (its `_keras_history`), or
+    None for a tensor that no layer or operation made. Checked on Keras
+    3.14 to 3.15."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return _private(history.operation, "_inbound_nodes")[history.node_index]
+
+
+def is_add_operation(operation):
+    """Whether `operation` is the `Add` operation that `x + y` (or
+    `keras.ops.add`) on symbolic tensors records in a Functional graph; its
+    class is not exported. Checked on Keras 3.14 to 3.15."""
+    return type(operation).__name__ == "Add" and type(operation).__module__.endswith(
+        "ops.numpy"
+    )
+
+
 def untrained_step_function(model):
     """A stand-in for `model.train_function` that draws one call's batches
     from the data and trains on none of them: `fit`'s loop calls

@@ -388,12 +388,9 @@ def _build_like(host, layer):
     MultiHeadAttention's dropout; an adapted Discretization's output width
     comes from its state), or from its build config. The call leaves a node
     on `layer` that belongs to no model."""
-    nodes = host._inbound_nodes  # private: the calls that built `host`
-    if nodes:
-        arguments = nodes[0].arguments
-        args, kwargs = keras.tree.map_structure(
-            _fresh, (arguments.args, arguments.kwargs)
-        )
+    arguments = keras_internals.first_call_arguments(host)
+    if arguments is not None:
+        args, kwargs = keras.tree.map_structure(_fresh, arguments)
         layer(*args, **kwargs)
     elif host.built and host.get_build_config() is not None:
         layer.build_from_config(host.get_build_config())
@@ -704,23 +701,12 @@ def _rebuild(model, replacements, call_function_of=None, insert_in_sequential=No
     return new_model
 
 
-def _node_order(graph):
-    """The nodes of a Functional graph in the order clone_model calls them."""
-    by_depth = graph._nodes_by_depth
-    return [
-        node
-        for depth in sorted(by_depth, reverse=True)
-        for node in by_depth[depth]
-        if node.operation is not None and not node.is_input
-    ]
-
-
 def _call_function(graph, clones, wrap):
     """clone_model's call_function for `graph`: calls each copied operation
     as clone_model would, with `wrap(node, index, tensor)` applied to each
     of its input tensors (`index` in `node.input_tensors`)."""
     pending = {}
-    for node in _node_order(graph):
+    for node in keras_internals.nodes_in_call_order(graph):
         pending.setdefault(id(node.operation), []).append(node)
 
     def call(operation, *args, **kwargs):
@@ -922,19 +908,9 @@ def add_dropout(model, rate, *, before, seed=None):
 
 
 def _is_add(operation):
-    if isinstance(operation, keras.layers.Add):
-        return True
-    # `x + y` on KerasTensors: keras.ops.add's Operation (not exported).
-    return type(operation).__name__ == "Add" and type(operation).__module__.endswith(
-        "ops.numpy"
+    return isinstance(operation, keras.layers.Add) or keras_internals.is_add_operation(
+        operation
     )
-
-
-def _producer(tensor):
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        return None
-    return history.operation._inbound_nodes[history.node_index]
 
 
 def _is_ancestor(candidate, tensor):
@@ -947,7 +923,7 @@ def _is_ancestor(candidate, tensor):
         if id(current) in seen:
             continue
         seen.add(id(current))
-        node = _producer(current)
+        node = keras_internals.producer_node(current)
         if node is not None:
             stack.extend(node.input_tensors)
     return False
@@ -998,7 +974,7 @@ IDENTITY_LIKE = (
 def _identity_root(tensor):
     """The tensor `tensor` is an identity of, through IDENTITY_LIKE layers."""
     while True:
-        node = _producer(tensor)
+        node = keras_internals.producer_node(tensor)
         if (
             node is None
             or not isinstance(node.operation, IDENTITY_LIKE)
@@ -1024,7 +1000,7 @@ def residual_branches(model):
     if graph is None:
         return []
     joins = []
-    for node in _node_order(graph):
+    for node in keras_internals.nodes_in_call_order(graph):
         tensors = node.input_tensors
         if not _is_add(node.operation) or len(tensors) != 2:
             continue
@@ -1110,7 +1086,7 @@ def add_drop_path(model, rate, *, rule="linear", seed=None):
     retuned, inserted = {}, {}
     for block, ((node, branch), block_rate) in enumerate(zip(joins, rates)):
         layer_seed = None if seed is None else seed + block
-        producer = _producer(node.input_tensors[branch])
+        producer = keras_internals.producer_node(node.input_tensors[branch])
         existing = producer.operation if producer is not None else None
         if existing is not None and _existing_drop_path(existing):
             retuned[id(existing)] = (

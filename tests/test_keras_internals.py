@@ -198,3 +198,25 @@ def test_set_backup_epoch_is_the_epoch_keras_records_in_a_backup(tmp_path):
     backup.on_train_batch_end(0)
     metadata = (tmp_path / "training_metadata.json").read_text()
     assert '"epoch": 3' in metadata, CHANGED
+
+
+def test_graph_walking_internals_on_a_residual_graph_with_an_op():
+    inputs = keras.Input((4,), name="x")
+    dense = keras.layers.Dense(4, name="branch")
+    branch = dense(inputs)
+    added = inputs + branch  # keras.ops.add's Operation in the graph
+    outputs = keras.layers.Dense(2, name="head")(added)
+    model = keras.Model(inputs, outputs)
+    args, kwargs = keras_internals.first_call_arguments(dense)
+    assert args[0] is inputs and kwargs == {}
+    assert keras_internals.first_call_arguments(keras.layers.Dense(1)) is None
+    nodes = keras_internals.nodes_in_call_order(model)
+    names = [getattr(node.operation, "name", None) for node in nodes]
+    assert names[0] == "branch" and names[-1] == "head" and len(names) == 3
+    (add_node,) = [
+        node for node in nodes if keras_internals.is_add_operation(node.operation)
+    ]
+    assert not keras_internals.is_add_operation(keras.layers.Add())
+    assert keras_internals.producer_node(added) is add_node
+    assert keras_internals.producer_node(branch).operation is dense
+    assert keras_internals.producer_node(keras.ops.ones((2,))) is None
