@@ -15,6 +15,12 @@ from kdrop.experiments import active_learning_mnist as al
 from kdrop.experiments import cli
 from tests.event_files import read_scalars
 
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="recipes and data, the same on every backend; training costs "
+    "several times more on JAX and torch",
+)
+
 # 2 rounds of k=2 from a 200-image pool (50 scored), 1 epoch, 2 MC passes.
 TINY = {"rounds": 2, "k": 2, "initial": 10, "samples": 2, "pool_subset": 50}
 TINY |= {"epochs": 1, "seeds": 1, "dataset": "offline", "train_size": 200}

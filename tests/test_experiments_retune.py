@@ -16,6 +16,12 @@ import pytest
 from kdrop.experiments import cli, retune_dropout
 from tests.event_files import read_scalars
 
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="recipes and data, the same on every backend; training costs "
+    "several times more on JAX and torch",
+)
+
 TRAIN_SIZE, BATCH = 200, 128
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH)  # 2: 128 + 72 images
 

@@ -73,6 +73,14 @@ class TwinDropoutBlock(keras.layers.Layer):
         return {**super().get_config(), "rate": self.rate}
 
 
+# Graph rewriting is the same on every backend; building and running the
+# keras.applications models costs minutes on JAX and torch.
+APPLICATIONS_ON_TENSORFLOW = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="keras.applications models: graph rewriting, checked on TensorFlow",
+)
+
+
 def mixed_model():
     """Dropout in every place set_dropout reaches, with the hand count of
     the rates there: {path: attributes changed}."""
@@ -538,6 +546,7 @@ def test_drop_path_drops_whole_branches_at_the_expected_rate():
     assert_bernoulli(history.history["dropped_rows"][0], 0.4, len(x))
 
 
+@APPLICATIONS_ON_TENSORFLOW
 def test_resnet50v2_gets_drop_path_on_its_twelve_identity_blocks():
     model = keras.applications.ResNet50V2(
         weights=None, input_shape=(32, 32, 3), classes=10
@@ -555,6 +564,7 @@ def test_resnet50v2_gets_drop_path_on_its_twelve_identity_blocks():
     assert consumers_of(new, found) == expected
 
 
+@APPLICATIONS_ON_TENSORFLOW
 def test_convnext_tiny_gets_drop_path_and_a_second_call_retunes_it():
     model = keras.applications.ConvNeXtTiny(
         weights=None, input_shape=(32, 32, 3), classes=10
@@ -568,6 +578,7 @@ def test_convnext_tiny_gets_drop_path_and_a_second_call_retunes_it():
     assert [layer.current_rate for _, layer in found] == pytest.approx(expected)
 
 
+@APPLICATIONS_ON_TENSORFLOW
 def test_convnext_stochastic_depth_is_retuned():
     from keras.src.applications.convnext import ConvNeXt
 
@@ -593,6 +604,7 @@ def test_convnext_stochastic_depth_is_retuned():
     ]
 
 
+@APPLICATIONS_ON_TENSORFLOW
 def test_efficientnet_b0_batch_shared_dropout_is_retuned_not_doubled():
     model = keras.applications.EfficientNetB0(
         weights=None, input_shape=(32, 32, 3), classes=10
