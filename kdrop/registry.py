@@ -340,3 +340,22 @@ PASS_THROUGH = (
     keras.layers.Identity,
     keras.layers.ActivityRegularization,
 )
+
+# Parameter-free layers that keep a shortcut an identity: ResNetV2's strided
+# MaxPooling2D(1) shortcut subsamples x, and Huang et al.'s transition
+# blocks subsample (and zero-pad) theirs.
+IDENTITY_LIKE = (
+    keras.layers.Identity,
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+)

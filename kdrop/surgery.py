@@ -38,6 +38,7 @@ import keras
 import numpy as np
 
 from kdrop import keras_internals, layer_paths, registry
+from kdrop.inference.inputs import model_graph
 from kdrop.layers import (
     BaseDropout,
     ConcreteDropout,
@@ -104,18 +105,7 @@ def _describe(path, layer):
 
 
 def _check_model(model, caller):
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"{caller} needs a keras.Model (Sequential or Functional). "
-            f"Received: model={model!r} of type {type(model).__name__}."
-        )
-    graph = keras_internals.functional_graph(model)
-    if graph is None and isinstance(model, keras.Sequential):
-        raise ValueError(
-            f"{caller} needs a built model: Sequential model '{model.name}' "
-            "was never built. Start it with keras.Input(...) or call it on "
-            "data first."
-        )
+    graph = model_graph(model, caller)
     if graph is None:
         raise TypeError(
             f"{caller} rewrites a model's layer graph, so it needs a "
@@ -951,33 +941,13 @@ def _existing_drop_path(layer):
     return False
 
 
-# Parameter-free layers that keep a shortcut an identity: ResNetV2's strided
-# MaxPooling2D(1) shortcut subsamples x, and Huang et al.'s transition
-# blocks subsample (and zero-pad) theirs.
-IDENTITY_LIKE = (
-    keras.layers.Identity,
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D,
-    keras.layers.ZeroPadding1D,
-    keras.layers.ZeroPadding2D,
-    keras.layers.ZeroPadding3D,
-    keras.layers.Cropping1D,
-    keras.layers.Cropping2D,
-    keras.layers.Cropping3D,
-)
-
-
 def _identity_root(tensor):
-    """The tensor `tensor` is an identity of, through IDENTITY_LIKE layers."""
+    """The tensor `tensor` is an identity of, through registry.IDENTITY_LIKE layers."""
     while True:
         node = keras_internals.producer_node(tensor)
         if (
             node is None
-            or not isinstance(node.operation, IDENTITY_LIKE)
+            or not isinstance(node.operation, registry.IDENTITY_LIKE)
             or len(node.input_tensors) != 1
         ):
             return tensor
@@ -989,9 +959,10 @@ def residual_branches(model):
 
     A join is an `Add` layer or an `x + y` op with two inputs: a shortcut,
     which is `x` or a parameter-free subsampling / padding of it (pooling,
-    ZeroPadding, Cropping, Identity: `IDENTITY_LIKE`), and a branch computed
-    from `x`: `y = x + f(x)`. Projection shortcuts (`P(x) + f(x)` with a
-    convolution P) are not identities and are not listed.
+    ZeroPadding, Cropping, Identity: `kdrop.registry.IDENTITY_LIKE`), and
+    a branch computed from `x`: `y = x + f(x)`. Projection shortcuts
+    (`P(x) + f(x)` with a convolution P) are not identities and are not
+    listed.
 
     Returns:
         `[(node, branch index)]` from the input side to the output side.

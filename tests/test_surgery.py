@@ -720,7 +720,11 @@ def error_cases():
             ValueError,
             r"inside the subclassed model 'subclassed",
         ),
-        (lambda: kdrop.set_dropout(unbuilt, 0.5), ValueError, "was never built"),
+        (
+            lambda: kdrop.set_dropout(unbuilt, 0.5),
+            ValueError,
+            "needs a built Sequential",
+        ),
         (lambda: kdrop.set_dropout(Subclassed(), 0.5), TypeError, "subclassed model"),
         (lambda: kdrop.set_dropout("model", 0.5), TypeError, "needs a keras.Model"),
         (
