@@ -1,9 +1,9 @@
 """The one place that knows what kinds of layers there are.
 
 Two parts: the registry of dropout-like layers, and the tables of other
-Keras layer kinds that folding and logging need (`FOLD_TARGETS`,
-`POSITIVE_SCALE_COMMUTING`, `HOMOGENEOUS_ACTIVATIONS`, `PASS_THROUGH`, at
-the end of this module).
+Keras layer kinds that folding, logging and model surgery need
+(`FOLD_TARGETS`, `POSITIVE_SCALE_COMMUTING`, `HOMOGENEOUS_ACTIVATIONS`,
+`PASS_THROUGH`, `IDENTITY_LIKE`, at the end of this module).
 
 For every dropout-like layer class it answers: what is the layer's rate,
 what does it do at inference, and how to draw one training-mode sample of
