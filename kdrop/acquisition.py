@@ -647,13 +647,10 @@ def batch_bald(probs, k, *, num_samples=1000, exact_limit=1000, seed=None):
     **Consistent draws.** `P(y_1..y_k)` couples the examples through the
     weights: pass `s` of every example must come from the same dropout
     masks (the same `w_s`). `kdrop.mc_predict` draws independent masks per
-    example, so its draws are not consistent. Get consistent draws by
-    evaluating the whole pool with one set of masks per pass, e.g. with
-    dropout layers whose `noise_shape` has batch entry 1 and one call per
-    pass over the whole pool:
-    `np.stack([model(x_pool, training=True) for _ in range(S)])` (this
-    also puts BatchNormalization in training mode; see
-    docs/active_learning.md).
+    example by default, so those draws are not consistent;
+    `kdrop.mc_predict(..., masks="shared", return_samples=True).draws` are
+    (one mask per dropout layer and pass for the whole pool; see
+    docs/active_learning.md for models it refuses).
 
     Args:
         probs: consistent class probabilities of shape (samples, n,
@@ -671,7 +668,9 @@ def batch_bald(probs, k, *, num_samples=1000, exact_limit=1000, seed=None):
     Example:
 
     ```python
-    draws = np.stack([model(x_pool, training=True) for _ in range(100)])
+    draws = kdrop.mc_predict(
+        model, x_pool, samples=100, masks="shared", return_samples=True
+    ).draws
     chosen = kdrop.acquisition.batch_bald(draws, k=10, seed=0)
     ```
 

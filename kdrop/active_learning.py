@@ -19,7 +19,6 @@ import dataclasses
 import json
 import numbers
 import os
-import warnings
 import zlib
 
 import keras
@@ -165,10 +164,10 @@ def _initial_set(initial, initial_mode, y_classes, seed):
     return rng.permutation(np.concatenate(picked)).astype(np.int64)
 
 
-def _default_draws(samples):
+def _default_draws(samples, masks):
     def draws(model, x, seed):
         return kdrop.mc_predict(
-            model, x, samples=samples, seed=seed, return_samples=True
+            model, x, samples=samples, seed=seed, return_samples=True, masks=masks
         ).draws
 
     return draws
@@ -250,9 +249,12 @@ def run_active_learning(
             batch_size, ...); `verbose=0` unless given.
         predict_draws: None, or a callable `(model, x, seed)` returning
             the class probabilities `(samples, len(x), classes)`. None uses
-            `kdrop.mc_predict(..., return_samples=True).draws`, whose masks
-            are drawn per example: for "batch_bald" pass a callable giving
-            consistent draws (see `kdrop.acquisition.batch_bald`).
+            `kdrop.mc_predict(..., return_samples=True).draws`, with masks
+            drawn per example, and for "batch_bald" with
+            `masks="shared"` (one mask per pass for every scored example:
+            the consistent draws BatchBALD needs; a model with a dropout
+            layer that cannot share its mask raises ValueError, see
+            `kdrop.mc_predict`).
         stochastic: None (top k), or "power", "softmax" or "softrank":
             sample the k with `kdrop.acquisition.stochastic_batch`.
         temperature: float > 0, for `stochastic`.
@@ -362,15 +364,10 @@ def run_active_learning(
                 f"{type(value).__name__}."
             )
     check_log_dir(log_dir, optional=True)
-    if acquisition == "batch_bald" and predict_draws is None:
-        warnings.warn(
-            'acquisition="batch_bald" with the default predict_draws '
-            "(kdrop.mc_predict, one mask per example): BatchBALD needs the same "
-            "masks for every example of a pass. Pass predict_draws giving "
-            "consistent draws, see kdrop.acquisition.batch_bald.",
-            stacklevel=2,
-        )
-    predict_draws = predict_draws or _default_draws(samples)
+    # BatchBALD couples the examples through the weights: the same masks
+    # for every example of a pass.
+    masks = "shared" if acquisition == "batch_bald" else "per_example"
+    predict_draws = predict_draws or _default_draws(samples, masks)
 
     initial_set = _initial_set(initial, initial_mode, y_classes, seed)
     if len(initial_set) + rounds * k > n:

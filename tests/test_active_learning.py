@@ -218,9 +218,37 @@ def test_other_acquisitions_acquire_k_new_examples(options):
     assert not set(acquired) & set(result.history[0].acquired)
 
 
-def test_batch_bald_with_mc_predict_draws_warns():
-    with pytest.warns(UserWarning, match="consistent draws"):
-        run(rounds=0, acquisition="batch_bald")
+def test_batch_bald_scores_with_shared_masks_by_default(monkeypatch):
+    calls = []
+    mc_predict = kdrop.mc_predict
+
+    def recording(model, x, **kwargs):
+        result = mc_predict(model, x, **kwargs)
+        calls.append((kwargs["masks"], x, result.draws))
+        return result
+
+    monkeypatch.setattr(kdrop, "mc_predict", recording)
+    with warnings.catch_warnings():
+        # The warning batch_bald gave with per-example masks is gone.
+        warnings.filterwarnings("error", category=UserWarning)
+        result = run(rounds=1, acquisition="batch_bald")
+    assert len(set(result.history[1].acquired)) == 4
+    [(masks, x, draws)] = calls
+    assert masks == "shared"
+    assert draws.shape == (4, len(x), CLASSES)
+
+
+def test_per_example_scores_keep_per_example_masks(monkeypatch):
+    calls = []
+    mc_predict = kdrop.mc_predict
+
+    def recording(model, x, **kwargs):
+        calls.append(kwargs["masks"])
+        return mc_predict(model, x, **kwargs)
+
+    monkeypatch.setattr(kdrop, "mc_predict", recording)
+    run(rounds=1, acquisition="bald")
+    assert calls == ["per_example"]
 
 
 # ----------------------------------------------------------------- errors

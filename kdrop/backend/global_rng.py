@@ -28,3 +28,14 @@ def seeded_global_rng(seed):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         yield
+
+
+def reseed_global_rng(seed):
+    """Seeds the backend's global generator with `seed` (an int); on
+    backends other than torch, does nothing. Call it only inside a
+    `seeded_global_rng` block with an int seed, which restores the
+    generator afterwards."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)

@@ -7,10 +7,11 @@ import keras
 import numpy as np
 
 from kdrop import validation
+from kdrop.inference import shared_masks
 from kdrop.inference.inputs import flat_inputs, input_batches, model_graph
 from kdrop.inference.result import MCResult, Moments, probability_entropy
 from kdrop.inference.sampler import cached_sampling_model, default_rows, unsampled_noise
-from kdrop.inference.sampling import dropout_like_layers, sampling
+from kdrop.inference.sampling import dropout_like_layers, sampling, seed_generators
 
 
 class _Draws:
@@ -40,14 +41,17 @@ class _Draws:
         return np.maximum(entropy - self.entropy_sum / self.moments.count, 0.0)
 
 
-def _sample_chunk(sampler, inputs_struct, chunk, samples, calls, keep):
+def _sample_chunk(sampler, inputs_struct, chunk, samples, calls, keep, before=None):
     """Runs `samples` passes over the examples in `chunk`, in `calls` calls.
 
     Returns the output structure of `sampler` and a `_Draws` per output,
-    keeping the passes' outputs if `keep`.
+    keeping the passes' outputs if `keep`. `before(call)`, if given, runs
+    before each call.
     """
     stats = None
     for call in range(calls):
+        if before is not None:
+            before(call)
         outputs = sampler.predict_on_batch(
             keras.tree.pack_sequence_as(inputs_struct, chunk)
         )
@@ -63,7 +67,15 @@ def _concatenate(parts, axis=0):
     return None if any(part is None for part in parts) else np.concatenate(parts, axis)
 
 
-def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=False):
+def mc_predict(
+    model,
+    x,
+    samples=50,
+    batch_size=None,
+    seed=None,
+    return_samples=False,
+    masks="per_example",
+):
     """Monte-Carlo dropout: mean and spread of `samples` stochastic passes.
 
     Each pass samples new masks in every dropout-like layer of
@@ -103,6 +115,26 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
     batch) is sampled per row too, which gives each example the same
     distribution.
 
+    With `masks="shared"`, pass `s` is instead ONE sampled network applied
+    to every example of `x` (baal's ConsistentDropout): each dropout-like
+    layer draws one mask per pass and broadcasts it over the examples, in
+    every compiled call, chunk and dataset batch alike (pass `s` of every
+    call starts the layers' seed generators from the same state, a
+    function of the seed, `s` and the generator). Each example's draws have
+    the same distribution as with per-example masks, so mean and std
+    estimate the same quantities, but the examples' draws are correlated
+    through the shared masks: the consistent draws BatchBALD
+    (`kdrop.acquisition.batch_bald`) needs, and per-pass curves over `x`
+    that are smooth. Each call evaluates one pass of up to `batch_size`
+    examples (deterministic layers included). Shared: Keras's Dropout,
+    SpatialDropout1D/2D/3D, GaussianDropout and GaussianNoise, kdrop's
+    dropout layers (DropPath and DropBlock included; DropConnect masks the
+    kernel once per pass), dropout inside MultiHeadAttention, and the
+    `(1, features)` masks of LSTM, GRU and SimpleRNN. Any other
+    dropout-like layer (AlphaDropout, a subclass or a class registered
+    with `kdrop.registry.register`) raises ValueError naming its path and
+    class, rather than silently drawing per-example masks.
+
     A layer that holds randomness kdrop does not know (an unregistered
     layer with its own seed generator or a positive `rate` / `dropout`)
     is left in inference mode, with a warning naming its path: register its
@@ -136,15 +168,19 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
             running statistics are kept: memory does not grow with
             `samples`, and grows with `x` only by a few float64 numbers per
             output value (measured in BENCHMARKS.md).
+        masks: "per_example" (default): every example draws its own masks
+            in every pass; "shared": every example of `x` sees the same
+            masks in pass `s` (see above).
 
     Returns:
         `kdrop.MCResult(mean, std, entropy, samples, mutual_information,
         draws)`.
 
     Raises:
-        ValueError: for bad `samples` / `batch_size`, `x` that does not fit
-            the model or holds no example, or a Sequential model that was
-            never built.
+        ValueError: for bad `samples` / `batch_size` / `masks`, `x` that
+            does not fit the model or holds no example, a Sequential model
+            that was never built, or, with `masks="shared"`, a dropout-like
+            layer that cannot share its mask.
         TypeError: for a bad `seed` or `return_samples`, an `x` of a type
             `model.predict` does not take, or a `model` that is not a
             `keras.Model`.
@@ -169,6 +205,7 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
         batch_size = validation.check_positive_int(batch_size, "batch_size")
     seed = validation.check_seed(seed)
     return_samples = validation.check_bool(return_samples, "return_samples")
+    masks = shared_masks.check_masks(masks)
     graph = model_graph(model, "mc_predict")
     batches = input_batches(x)
     if not dropout_like_layers(model):
@@ -190,10 +227,22 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
     examples_per_call = max(1, rows // samples)
     calls = math.ceil(samples / min(samples, rows))  # per example
     copies = math.ceil(samples / calls)  # samples per call
-    sampler = cached_sampling_model(model, copies)
+    before = None
+    if masks == shared_masks.SHARED:
+        # One pass per call, its rows distinct examples; pass s starts from
+        # the same seed states in every chunk and batch.
+        examples_per_call, calls, copies = rows, samples, 1
+        seed = base = shared_masks.base_seed(seed)
+    sampler = cached_sampling_model(model, copies, masks)
 
     chunk_stats, structure = [], None
-    with sampling(model, seed):
+    with sampling(model, seed, masks) as sampled:
+        if masks == shared_masks.SHARED:
+            generators = seed_generators(sampled)
+
+            def before(call):
+                shared_masks.seed_pass(generators, base, call)
+
         for batch in batches:
             inputs, struct = flat_inputs(graph, batch)
             lengths = {len(value) for value in inputs}
@@ -209,7 +258,7 @@ def mc_predict(model, x, samples=50, batch_size=None, seed=None, return_samples=
                 # structure): keeping every chunk's would grow memory with
                 # the size of x.
                 structure, stats = _sample_chunk(
-                    sampler, struct, chunk, samples, calls, return_samples
+                    sampler, struct, chunk, samples, calls, return_samples, before
                 )
                 chunk_stats.append(stats)
     if not chunk_stats:

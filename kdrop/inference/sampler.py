@@ -110,20 +110,23 @@ def _sampling_model(model, copies):
 _SAMPLERS = collections.OrderedDict()  # key -> (weakref to model, sampler)
 
 
-def cached_sampling_model(model, copies):
+def cached_sampling_model(model, copies, masks="per_example"):
     """`_sampling_model(model, copies)`, built and compiled once per model.
 
     A rate held as a Python float is part of the compiled function, so the
     key holds every such rate: a changed rate gives a new sampler. A rate
     that follows a schedule, whatever the layer's class, is computed in the
-    compiled function from the layer's step and is left out of the key.
+    compiled function from the layer's step and is left out of the key. The
+    way masks are drawn (`masks` of `kdrop.inference.sampling.sampling`,
+    which the sampler must be called in) is part of the compiled function,
+    so it is part of the key too.
     """
     rates = tuple(
         registry.current_rate(layer)
         for _, layer in dropout_like_layers(model)
         if not follows_schedule(layer)
     )
-    key = (id(model), copies, rates)
+    key = (id(model), copies, rates, masks)
     cached = _SAMPLERS.get(key)
     if cached is not None and cached[0]() is model:
         _SAMPLERS.move_to_end(key)

@@ -29,6 +29,7 @@ from keras import ops
 
 from kdrop import keras_internals, layer_paths, registry
 from kdrop.backend.global_rng import seeded_global_rng
+from kdrop.inference import shared_masks
 
 
 def dropout_like_layers(model):
@@ -48,12 +49,20 @@ def _per_row(noise_shape):
     return (None,) + tuple(noise_shape[1:])
 
 
-def _sampling_call(layer):
+def _sampling_call(layer, masks=shared_masks.PER_EXAMPLE):
+    shared = masks == shared_masks.SHARED
+    draw = shared_masks.shared_sample if shared else registry.sample
+
     def call(inputs, *args, **kwargs):
         kwargs.pop("training", None)
-        return registry.sample(layer, inputs, *args, **kwargs)
+        return draw(layer, inputs, *args, **kwargs)
 
     return call
+
+
+def seed_generators(layers):
+    """The seed generators of `[(path, layer)]`, in a fixed order."""
+    return [gen for _, layer in layers for gen in _seed_generators(layer)]
 
 
 def _seed_generators(layer):
@@ -63,7 +72,7 @@ def _seed_generators(layer):
 
 
 @contextlib.contextmanager
-def sampling(model, seed=None):
+def sampling(model, seed=None, masks=shared_masks.PER_EXAMPLE):
     """Within the block, every dropout-like layer of `model` samples.
 
     Args:
@@ -73,11 +82,18 @@ def sampling(model, seed=None):
             torch's global generator, from which Keras's unseeded Dropout
             draws on that backend), so the draws inside the block are
             reproducible; with None they start from fresh random states.
+        masks: "per_example" (default): masks are drawn per row;
+            "shared": each layer draws one mask and applies it to every row
+            of a call (see `kdrop.inference.shared_masks`); a layer that
+            cannot share its mask raises ValueError before anything
+            changes.
 
     Yields:
         The `[(path, layer)]` list of the layers that sample.
     """
     layers = dropout_like_layers(model)
+    if shared_masks.check_masks(masks) == shared_masks.SHARED:
+        shared_masks.check_shareable(layers)
     rng = np.random.default_rng(seed)
     saved = []
     try:
@@ -86,8 +102,8 @@ def sampling(model, seed=None):
             saved.append((layer, "noise_shape" in vars(layer), noise_shape))
             if noise_shape is not None:
                 layer.noise_shape = _per_row(noise_shape)
-            layer.call = _sampling_call(layer)
-        generators = [gen for _, layer in layers for gen in _seed_generators(layer)]
+            layer.call = _sampling_call(layer, masks)
+        generators = seed_generators(layers)
         states = [ops.convert_to_numpy(gen.state) for gen in generators]
         for gen, state in zip(generators, states):
             fresh = rng.integers(1, 2**31 - 1)
