@@ -3,7 +3,8 @@ set_dropout changes every dropout they hold, schedules where a layer takes
 one, and mc_predict samples them.
 
 Skipped when keras_hub is not installed; a failure when the environment
-variable CI is set, where the `test` extra must have installed it.
+variable CI is set, where the `kerashub` extra (installed by the README's
+test command) must have installed it.
 """
 
 import os
@@ -21,7 +22,7 @@ except ImportError as error:
     if os.environ.get("CI"):
         raise ImportError(
             "CI is set but keras_hub is not installed: tests/test_kerashub.py "
-            "needs the `test` extra of setup.cfg (pip install -e .[test])."
+            "needs the `kerashub` extra of setup.cfg (pip install -e .[kerashub])."
         ) from error
     pytest.skip(
         "keras_hub is not installed (pip install keras-hub)", allow_module_level=True
