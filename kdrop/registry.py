@@ -289,23 +289,35 @@ FOLD_TARGETS = {
 }
 
 
-# Layers f with f(k x) == k f(x) for every k > 0, which a keep_prob factor
-# travels through on its way to a fold target. ReLU and Activation qualify
-# only with a positively homogeneous function, and dropout-like layers only
-# when they are identity or a positive factor at inference: see
-# `_commutes_with_scale`.
-POSITIVE_SCALE_COMMUTING = (
+# Parameter-free layers that keep a shortcut an identity: ResNetV2's strided
+# MaxPooling2D(1) shortcut subsamples x, and Huang et al.'s transition
+# blocks subsample (and zero-pad) theirs.
+IDENTITY_LIKE = (
     keras.layers.Identity,
-    keras.layers.Flatten,
-    keras.layers.Reshape,
-    keras.layers.Permute,
-    keras.layers.RepeatVector,
     keras.layers.MaxPooling1D,
     keras.layers.MaxPooling2D,
     keras.layers.MaxPooling3D,
     keras.layers.AveragePooling1D,
     keras.layers.AveragePooling2D,
     keras.layers.AveragePooling3D,
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+)
+
+# Layers f with f(k x) == k f(x) for every k > 0, which a keep_prob factor
+# travels through on its way to a fold target: the identity-like layers and
+# these. ReLU and Activation qualify only with a positively homogeneous
+# function, and dropout-like layers only when they are identity or a
+# positive factor at inference: see `_commutes_with_scale`.
+POSITIVE_SCALE_COMMUTING = IDENTITY_LIKE + (
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Permute,
+    keras.layers.RepeatVector,
     keras.layers.GlobalMaxPooling1D,
     keras.layers.GlobalMaxPooling2D,
     keras.layers.GlobalMaxPooling3D,
@@ -315,12 +327,6 @@ POSITIVE_SCALE_COMMUTING = (
     keras.layers.UpSampling1D,
     keras.layers.UpSampling2D,
     keras.layers.UpSampling3D,
-    keras.layers.ZeroPadding1D,
-    keras.layers.ZeroPadding2D,
-    keras.layers.ZeroPadding3D,
-    keras.layers.Cropping1D,
-    keras.layers.Cropping2D,
-    keras.layers.Cropping3D,
     keras.layers.LeakyReLU,
     keras.layers.PReLU,
 )
@@ -339,23 +345,4 @@ PASS_THROUGH = (
     keras.layers.RepeatVector,
     keras.layers.Identity,
     keras.layers.ActivityRegularization,
-)
-
-# Parameter-free layers that keep a shortcut an identity: ResNetV2's strided
-# MaxPooling2D(1) shortcut subsamples x, and Huang et al.'s transition
-# blocks subsample (and zero-pad) theirs.
-IDENTITY_LIKE = (
-    keras.layers.Identity,
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D,
-    keras.layers.ZeroPadding1D,
-    keras.layers.ZeroPadding2D,
-    keras.layers.ZeroPadding3D,
-    keras.layers.Cropping1D,
-    keras.layers.Cropping2D,
-    keras.layers.Cropping3D,
 )
