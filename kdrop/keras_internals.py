@@ -7,6 +7,8 @@ attribute that is gone raises `KerasInternalsError` naming it, rather than
 an `AttributeError` deep inside a callback.
 """
 
+import contextlib
+
 import keras
 
 
@@ -181,6 +183,142 @@ def is_add_operation(operation):
     return type(operation).__name__ == "Add" and type(operation).__module__.endswith(
         "ops.numpy"
     )
+
+
+def applications_stochastic_depth():
+    """The `StochasticDepth` layer class of `keras.applications.ConvNeXt*`,
+    which Keras does not export (`keras.src.applications.convnext`).
+    Checked on Keras 3.10 to 3.15."""
+    from keras.src.applications import convnext
+
+    return _private(convnext, "StochasticDepth")
+
+
+def global_seed_generator():
+    """Keras's global `SeedGenerator`, from which unseeded random ops
+    (`keras.random.uniform(shape)`) draw (created if it does not exist yet):
+    `keras.src.random.seed_generator.global_seed_generator`. Checked on
+    Keras 3.10 to 3.15."""
+    from keras.src.random import seed_generator
+
+    return _private(seed_generator, "global_seed_generator")()
+
+
+def call_nodes(operation):
+    """`(inbound, outbound)`: the lists of nodes of `operation`'s own symbolic
+    calls (`Operation._inbound_nodes`) and of the calls that read its outputs
+    (`Operation._outbound_nodes`). Every symbolic call appends to both.
+    Checked on Keras 3.10 to 3.15."""
+    return (
+        _private(operation, "_inbound_nodes"),
+        _private(operation, "_outbound_nodes"),
+    )
+
+
+def is_layer(operation):
+    """Whether a graph node's operation is a layer, not a `keras.ops` call
+    (`x + h`, `keras.ops.tanh(h)`, the `NotEqual` of `mask_zero=True`), which
+    Keras records in a Functional graph as a bare `Operation` without
+    sub-layers, weights or `training`."""
+    return isinstance(operation, keras.layers.Layer)
+
+
+def keras_op_name(operation):
+    """The class name of a `keras.ops` call's operation (`"Add"`, `"Tanh"`,
+    `"Reshape"`), or None for a layer or another operation. Keras defines
+    them in the private package `keras.src.ops`. Checked on Keras 3.10 to
+    3.15."""
+    if is_layer(operation) or not type(operation).__module__.startswith(
+        "keras.src.ops."
+    ):
+        return None
+    return type(operation).__name__
+
+
+def model_operations(model):
+    """Every operation of `model`: the model, every layer inside it, and every
+    operation of its Functional graphs (nested ones included): InputLayers
+    and `keras.ops` calls too."""
+    found = {id(model): model}
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        children = direct_sublayers(current) if is_layer(current) else []
+        graph = functional_graph(current) if isinstance(current, keras.Model) else None
+        if graph is not None:
+            children += [graph] + [node.operation for node in graph_nodes(graph)]
+        for child in children:
+            if id(child) not in found:
+                found[id(child)] = child
+                pending.append(child)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def keeping_call_nodes(model):
+    """Within the block, graphs may be built by calling `model`'s layers on
+    new symbolic inputs; on leaving, every operation of `model` has exactly
+    the call nodes it had before (the new ones are removed), so `model`'s
+    own graph and anything that reads it (`model.get_config()`, a callback
+    picking the layers called once) are as before.
+
+    A Functional model built inside the block keeps working afterwards: it
+    runs its own node list (`Functional._nodes_by_depth`), not the layers'.
+    It can no longer be serialized (`get_config` reads the layers' nodes),
+    so use the block only for internal models that are never saved.
+    """
+    saved = [
+        (lists, [list(nodes) for nodes in lists])
+        for lists in map(call_nodes, model_operations(model))
+    ]
+    try:
+        yield
+    finally:
+        for lists, before in saved:
+            for nodes, kept in zip(lists, before):
+                nodes[:] = kept
+
+
+@contextlib.contextmanager
+def keeping_seed_states(layer):
+    """Within the block, `layer` may be run (a probe, a gradient); on
+    leaving, the seed generators of `layer` and of every layer inside it,
+    and Keras's global one, are back at their states: the random state is
+    as if it had not run. Keras's recurrent layers draw their dropout masks
+    even in inference mode, so any call of them advances their seed."""
+    generators = [
+        generator
+        for sub in [layer, *all_sublayers(layer)]
+        for generator in own_seed_generators(sub)
+    ]
+    # And Keras's global generator, from which layers calling unseeded
+    # random ops draw (keras.applications' ConvNeXt StochasticDepth).
+    generators.append(global_seed_generator())
+    states = [keras.ops.convert_to_numpy(g.state) for g in generators]
+    try:
+        yield
+    finally:
+        for generator, state in zip(generators, states):
+            generator.state.assign(state)
+
+
+def detached_copy(layer):
+    """A copy of `layer` that IS the layer in every respect but its call
+    nodes: it shares every attribute value (the same weight and seed
+    variables, adapted statistics, lookup tables, Lambda functions,
+    sub-layers) and starts with no call nodes, so that a new graph can call
+    it without adding nodes to `layer`.
+
+    A shallow copy of the instance's `__dict__`; `copy.copy` would go
+    through Keras's `__reduce__`, which serializes the whole layer. Checked
+    on Keras 3.10 to 3.15.
+    """
+    call_nodes(layer)  # the private attributes exist
+    copy = object.__new__(type(layer))
+    copy.__dict__.update(vars(layer))
+    copy.__dict__["_inbound_nodes"] = []
+    copy.__dict__["_outbound_nodes"] = []
+    return copy
 
 
 def untrained_step_function(model):

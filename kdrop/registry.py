@@ -335,6 +335,14 @@ POSITIVE_SCALE_COMMUTING = IDENTITY_LIKE + (
 HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
 
 
+# `keras.ops` calls in a Functional graph (by their operation's class name,
+# `kdrop.keras_internals.keras_op_name`) with f(k x) == k f(x) for k > 0:
+# a keep_prob factor travels through them like through
+# POSITIVE_SCALE_COMMUTING layers. Any other keras.ops call (`x + h`,
+# `keras.ops.tanh`, ...) stops it: the factor stays as a Rescaling.
+SCALE_COMMUTING_OPS = ("Relu", "Reshape", "Transpose", "ExpandDims", "Squeeze")
+
+
 # Layers whose output holds their input's values, rearranged or repeated:
 # their sparsity, mean and histogram repeat the input layer's by
 # construction, so they are logged only when named in `layers=`.

@@ -375,6 +375,38 @@ def hand_computable(zero=False):
     return _compile(model), x
 
 
+def residual_ops(zero=False):
+    """Residuals and activations written with keras.ops on symbolic tensors
+    (`x + h`, `keras.ops.tanh`), which Keras records as operation nodes.
+
+    The output is `sum_j (x_j + tanh(d_j))` with `d` Keras's Dropout(0.5)
+    of `x` (an all-ones Dense without bias), so over the masks its mean is
+    `sum x + keep * sum tanh(x / keep)` and its variance
+    `keep * (1 - keep) * sum tanh(x / keep)**2`.
+    """
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dropout(_rate(0.5, zero), name="drop")(inputs)
+    hidden = inputs + keras.ops.tanh(hidden)
+    outputs = keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="ones", name="sum"
+    )(hidden)
+    x = RNG.uniform(0.2, 1.5, size=(4, 6)).astype("float32")
+    return _compile(keras.Model(inputs, outputs, name="residual_ops")), x
+
+
+def masked_text(zero=False):
+    """The keras.io text classifier: Embedding(mask_zero=True) (Keras adds a
+    `NotEqual` operation node for the mask), LSTM, Dropout, sigmoid."""
+    inputs = keras.Input((7,), dtype="int32")
+    hidden = keras.layers.Embedding(20, 8, mask_zero=True, name="embed")(inputs)
+    hidden = keras.layers.LSTM(8, name="lstm")(hidden)
+    hidden = keras.layers.Dropout(_rate(0.5, zero), name="drop")(hidden)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="out")(hidden)
+    x = RNG.integers(1, 20, size=(5, 7)).astype("int32")
+    x[:, 5:] = 0  # padding
+    return _compile(keras.Model(inputs, outputs, name="masked_text")), x
+
+
 ZOO = {
     builder.__name__: builder
     for builder in (
@@ -393,6 +425,8 @@ ZOO = {
         scheduled_mlp,
         bidirectional,
         hand_computable,
+        residual_ops,
+        masked_text,
     )
 }
 

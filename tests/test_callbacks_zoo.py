@@ -38,6 +38,8 @@ RATES = {
     "scheduled_mlp": [0.1, 0.2, 0.3, 0.5 - 0.4 / 100],
     "bidirectional": [0.3, 0.3],  # the forward and the backward GRU
     "hand_computable": [0.5],
+    "residual_ops": [0.5],
+    "masked_text": [0.5],
 }
 
 

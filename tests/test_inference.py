@@ -285,7 +285,9 @@ def test_fold_model_without_dropout_returns_equal_model():
     with pytest.warns(UserWarning, match="no dropout layer.*equivalent model"):
         folded = kdrop.fold_dropout(model)
     assert folded is not model
-    assert folded.layers[0] is model.layers[0]  # reused, state and all
+    # The same layer, state and all, but for its call nodes: the same weights.
+    assert folded.layers[0].kernel is model.layers[0].kernel
+    assert len(kdrop.keras_internals.call_nodes(model.layers[0])[0]) == 1
     assert_same_predictions(folded, model, normal(2, 3))
 
 

@@ -376,15 +376,27 @@ class ActivationSparsity(PeriodicLoggingCallback):
 
     def _build_probe(self):
         chosen = self._chosen_paths()
+        if not chosen:
+            raise ValueError(
+                f"ActivationSparsity: model '{self.model.name}' has no layer "
+                "it can probe: every top-level layer is an InputLayer, a "
+                "pass-through layer or a layer called several times (or "
+                "returning several tensors). Name the layers to log in "
+                "`layers=`."
+            )
+        # The probe calls the model's layers on its tensors; it leaves no
+        # call node on them.
+        with keras_internals.keeping_call_nodes(self.model):
+            self._build_probe_model(chosen)
+
+    def _build_probe_model(self, chosen):
         tensors = [_tensors_in(self.model, path.split("/"), path) for path, _ in chosen]
         self._paths = [path for path, _ in chosen]
         self._dropout_paths = []
         outputs, dropped = [], []
-        self._seed_generators = []
         for (path, layer), (layer_input, layer_output) in zip(chosen, tensors):
             if _drawn_in_training_mode(layer):
                 layer_output = _TrainingDraw(layer)(layer_input)
-                self._seed_generators += keras_internals.own_seed_generators(layer)
                 if registry.zeroes_units(layer):
                     self._dropout_paths.append(path)
                     dropped.append(_DroppedFraction()([layer_input, layer_output]))
@@ -426,13 +438,10 @@ class ActivationSparsity(PeriodicLoggingCallback):
         # are put back, so that logging never changes the masks
         # training draws (nor a resumed run, which probes once more in
         # on_train_begin, its masks).
-        states = [
-            keras.ops.convert_to_numpy(generator.state)
-            for generator in self._seed_generators
-        ]
-        results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
-        for generator, state in zip(self._seed_generators, states):
-            generator.state.assign(state)
+        # (Every layer's: a recurrent layer draws its masks in inference
+        # mode too.)
+        with keras_internals.keeping_seed_states(self.model):
+            results = keras.tree.flatten(self._probe.predict_on_batch(self.x))
         return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
     def _log_nonfinite(self, results, epoch):

@@ -5,7 +5,7 @@ import io
 import keras
 import numpy as np
 
-from kdrop import inference, optional, uncertainty, validation
+from kdrop import inference, keras_internals, optional, uncertainty, validation
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
     check_probe_shape,
@@ -159,7 +159,10 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         for start in range(0, n, rows):
             part = slice(start, start + rows)
             batch = keras.tree.map_structure(lambda v, part=part: v[part], self.x)
-            prediction = np.asarray(self.model.predict_on_batch(batch))
+            # The model's random state is kept (a recurrent layer draws its
+            # masks in inference mode too).
+            with keras_internals.keeping_seed_states(self.model):
+                prediction = np.asarray(self.model.predict_on_batch(batch))
             # Under a tf.distribute strategy with several replicas, Keras
             # 3.15's predict_on_batch runs the whole batch on every replica
             # and concatenates the (identical, inference-mode) copies: 2n

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kdrop import layer_paths, validation
+from kdrop import keras_internals, layer_paths, validation
 from kdrop.backend.gradients import loss_gradient_function
 from kdrop.callbacks.base import (
     PeriodicLoggingCallback,
@@ -125,9 +125,13 @@ class WeightHistograms(PeriodicLoggingCallback):
             check_probe_shape(self.model, self.x)
             if self._gradient_function is None:
                 self._gradient_function = loss_gradient_function(self.model)
-            run_probe_once(
-                self, self.model, lambda: self._gradient_function(self.x, self.y)
-            )
+            run_probe_once(self, self.model, self._gradients)
+
+    def _gradients(self):
+        # The model's random state is as before (a recurrent layer draws
+        # its masks in inference mode too).
+        with keras_internals.keeping_seed_states(self.model):
+            return self._gradient_function(self.x, self.y)
 
     def _chosen(self, variable):
         return self.variables == "all" or _is_kernel(variable)
@@ -145,7 +149,7 @@ class WeightHistograms(PeriodicLoggingCallback):
                     epoch,
                 )
         if self.gradients:
-            gradients = self._gradient_function(self.x, self.y)
+            gradients = self._gradients()
             for variable, gradient in zip(self.model.trainable_variables, gradients):
                 if self._chosen(variable):
                     self._log_array(

@@ -11,6 +11,9 @@ from kdrop.inference.sampling import dropout_like_layers
 
 
 def _commutes_with_scale(layer):
+    if not keras_internals.is_layer(layer):
+        # A keras.ops call (`x + h`, `keras.ops.tanh`): only the known ones.
+        return keras_internals.keras_op_name(layer) in registry.SCALE_COMMUTING_OPS
     if isinstance(layer, keras.layers.ReLU):
         return layer.max_value is None and layer.threshold == 0
     if isinstance(layer, keras.layers.Activation):
@@ -31,6 +34,8 @@ def _inference_factor(layer):
 
 def _kernel_name(layer):
     """Name of the kernel a factor on `layer`'s input folds into, or None."""
+    if not keras_internals.is_layer(layer):
+        return None  # a keras.ops call has no kernel
     if getattr(layer, "lora_enabled", False) or layer.quantization_mode:
         return None  # their kernel is not one plain variable
     for layer_class, name in registry.FOLD_TARGETS.items():
@@ -104,16 +109,22 @@ def fold_dropout(model):
     "leaky_relu"), and other dropout layers (factors of a chain multiply).
     Otherwise the factor stays as a `keras.layers.Rescaling(keep_prob)`.
 
-    Every other layer of the folded model IS the original layer object
-    (same weights, same state: adapted preprocessing statistics, lookup
-    tables, Lambda functions); only fold targets that receive a factor are
-    copies with a scaled kernel. Layers whose dropout is inside them
+    Every other layer of the folded model is the original layer in all but
+    its call nodes (a `keras_internals.detached_copy`: the same weight
+    variables, the same state: adapted preprocessing statistics, lookup
+    tables, Lambda functions), so `model`'s graph gets no new node; only
+    fold targets that receive a factor are copies with a scaled kernel.
+    `keras.ops` calls in the graph (`x + h`, `keras.ops.tanh`) are kept;
+    a factor crosses only those of `kdrop.registry.SCALE_COMMUTING_OPS`
+    (reshapes, transposes, relu), else it stays as a Rescaling.
+    Layers whose dropout is inside them
     (MultiHeadAttention(dropout=...), a custom block holding Dropout, an
     LSTM with dropout) are kept: they already apply their inference rule.
     Nested Sequential/Functional models are folded recursively (a factor
     never crosses a model boundary); a nested subclassed model is kept as
     it is. A model without dropout gives an equivalent model, with a
-    warning. The original model is not modified.
+    warning. The original model is not modified (weights, random state,
+    call nodes).
 
     Args:
         model: a Sequential or Functional Keras model.
@@ -166,14 +177,18 @@ def _fold(model):
         factors[id(target)] = factors.get(id(target), 1.0) * factor
 
     def replace(layer):
+        # A layer kept as it is is a detached copy: the same object in every
+        # respect (weights, state) but its call nodes, so that calling it in
+        # the new graph adds no node to the original layer.
         if isinstance(layer, keras.Model):
             if keras_internals.functional_graph(layer) is None:
-                return layer  # subclassed: applies its inference rules itself
+                # subclassed: applies its inference rules itself
+                return keras_internals.detached_copy(layer)
             return _fold(layer)
         if id(layer) in factors:
             return _scaled_copy(layer, factors[id(layer)])
         if registry.inference_kind(layer) in (None, registry.NOT_FOLDABLE):
-            return layer
+            return keras_internals.detached_copy(layer)
         factor = _inference_factor(layer)
         policy = layer.dtype_policy.name
         if factor == 1.0 or id(layer) in targets:

@@ -55,6 +55,8 @@ class _TiledModel(keras.Model):
 
 
 def _holds_dropout(layer):
+    if not keras_internals.is_layer(layer):
+        return False  # a keras.ops call is deterministic
     return registry.is_dropout_like(layer) or any(
         registry.is_dropout_like(sub) for _, sub in layer_paths.walk(layer)
     )
@@ -93,18 +95,22 @@ def _sampling_model(model, copies):
         stochastic.update(id(t) for t in keras.tree.flatten(outputs))
         return outputs
 
-    clone = keras.models.clone_model(
-        graph, clone_function=lambda layer: layer, call_function=call_function
-    )
-    clone_graph = keras_internals.functional_graph(clone)
-    outputs = keras.tree.map_structure(
-        tile, keras_internals.outputs_structure(clone_graph)
-    )
-    with warnings.catch_warnings():
-        # Keras warns when dict keys differ from the Input names; it already
-        # did when the user built `model`, and the keys are the same here.
-        warnings.filterwarnings("ignore", "When providing `inputs` as a dict")
-        return keras.Model(keras_internals.inputs_structure(clone_graph), outputs)
+    # The sampler calls the original layers (`sampling` switches them), but
+    # leaves no call node on them: `model`'s graph stays as it was.
+    with keras_internals.keeping_call_nodes(model):
+        clone = keras.models.clone_model(
+            graph, clone_function=lambda layer: layer, call_function=call_function
+        )
+        clone_graph = keras_internals.functional_graph(clone)
+        outputs = keras.tree.map_structure(
+            tile, keras_internals.outputs_structure(clone_graph)
+        )
+        with warnings.catch_warnings():
+            # Keras warns when dict keys differ from the Input names; it
+            # already did when the user built `model`, and the keys are the
+            # same here.
+            warnings.filterwarnings("ignore", "When providing `inputs` as a dict")
+            return keras.Model(keras_internals.inputs_structure(clone_graph), outputs)
 
 
 _SAMPLERS = collections.OrderedDict()  # key -> (weakref to model, sampler)
