@@ -24,14 +24,19 @@ kdrop.registry.register(
 Registered out of the box: kdrop's layers (BaseDropout subclasses,
 DropConnectDense/Conv2D, ConcreteDropout), Keras's
 Dropout and SpatialDropout1D/2D/3D, GaussianDropout, AlphaDropout,
-GaussianNoise, and the recurrent layers LSTM, GRU and SimpleRNN (their
-`dropout` and `recurrent_dropout`).
+GaussianNoise, the recurrent layers (their `dropout` and
+`recurrent_dropout`: LSTM, GRU, SimpleRNN, `keras.layers.RNN` with any
+cell or StackedRNNCells, ConvLSTM1D/2D/3D; Bidirectional through its two
+layers), Attention and AdditiveAttention (`dropout` on the attention
+weights; MultiHeadAttention and GroupedQueryAttention hold a Dropout), and
+keras.applications' ConvNeXt StochasticDepth (`drop_path_rate`).
 """
 
 import dataclasses
 
 import keras
 
+from kdrop import keras_internals
 from kdrop.layers import (
     BaseDropout,
     ConcreteDropout,
@@ -205,6 +210,18 @@ def _rnn_rate(layer):
     return layer.dropout or layer.recurrent_dropout
 
 
+def _rnn_cells(layer):
+    cell = layer.cell
+    return (
+        list(cell.cells) if isinstance(cell, keras.layers.StackedRNNCells) else [cell]
+    )
+
+
+def _cell_rate(cell):
+    # As _rnn_rate, for one cell (a custom cell may have neither).
+    return getattr(cell, "dropout", 0.0) or getattr(cell, "recurrent_dropout", 0.0)
+
+
 def _own_rate(layer):
     return layer.current_rate
 
@@ -249,6 +266,37 @@ for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
         inference=NOT_FOLDABLE,
         sample=_training_call,
     )
+# Any other recurrent layer: keras.layers.RNN(cell) with an LSTMCell /
+# GRUCell / SimpleRNNCell or StackedRNNCells, and ConvLSTM1D/2D/3D (RNN
+# subclasses): the cells draw their masks when the RNN is called in
+# training mode, so the RNN is sampled as a whole (never the cells on
+# their own: the RNN resets their cached masks). Bidirectional is reached
+# through its forward and backward layers.
+register(
+    keras.layers.RNN,
+    rate=lambda layer: max(map(_cell_rate, _rnn_cells(layer)), default=0.0),
+    inference=NOT_FOLDABLE,
+    sample=_training_call,
+)
+# Dropout on the attention weights (MultiHeadAttention and
+# GroupedQueryAttention hold a keras.layers.Dropout instead, sampled as it).
+# AdditiveAttention subclasses Attention.
+register(
+    keras.layers.Attention,
+    rate=lambda layer: layer.dropout,
+    inference=NOT_FOLDABLE,
+    sample=_training_call,
+)
+# keras.applications' ConvNeXt drops whole residual paths per example
+# (inverted: x / keep in training, x at inference); it draws from Keras's
+# global generator (GLOBAL_RNG_LAYERS).
+register(
+    keras_internals.applications_stochastic_depth(),
+    rate=lambda layer: layer.drop_path_rate,
+    inference=IDENTITY,
+    sample=_training_call,
+    zeroes_units=True,
+)
 # They compute more than their dropout (a Dense or convolution, or the
 # wrapped layer): kept by fold_dropout, where they apply their own
 # inference rule; `sample()` never advances a step.
@@ -354,3 +402,16 @@ PASS_THROUGH = (
     keras.layers.Identity,
     keras.layers.ActivityRegularization,
 )
+
+
+# Dropout-like layers whose training-mode draws come from Keras's global
+# random generator (`keras.random.uniform(..., seed=None)`), not from a seed
+# generator of their own: kdrop seeds and restores that generator around
+# their samples (`kdrop.backend.global_rng`), and on JAX runs their
+# sampling model without XLA (Keras refuses unseeded draws in a JAX trace).
+GLOBAL_RNG_LAYERS = (keras_internals.applications_stochastic_depth(),)
+
+
+def draws_from_global_rng(layer):
+    """Whether dropout-like `layer` draws from Keras's global generator."""
+    return isinstance(layer, GLOBAL_RNG_LAYERS)

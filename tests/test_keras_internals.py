@@ -8,6 +8,7 @@ docstrings name), not the callers.
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from kdrop import keras_internals
 from kdrop.keras_internals import KerasInternalsError
@@ -220,3 +221,44 @@ def test_graph_walking_internals_on_a_residual_graph_with_an_op():
     assert keras_internals.producer_node(added) is add_node
     assert keras_internals.producer_node(branch).operation is dense
     assert keras_internals.producer_node(keras.ops.ones((2,))) is None
+
+
+def test_call_nodes_keeping_call_nodes_and_detached_copy():
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(2, name="d")
+    model = keras.Model(inputs, keras.ops.tanh(dense(inputs)))
+    operations = keras_internals.model_operations(model)
+    assert dense in operations
+    tanh = [op for op in operations if keras_internals.keras_op_name(op) == "Tanh"]
+    assert len(tanh) == 1 and not keras_internals.is_layer(tanh[0])
+    assert [len(nodes) for nodes in keras_internals.call_nodes(dense)] == [1, 1]
+    with keras_internals.keeping_call_nodes(model):
+        other = keras.Model(inputs, dense(inputs))
+        assert len(keras_internals.call_nodes(dense)[0]) == 2
+    assert [len(nodes) for nodes in keras_internals.call_nodes(dense)] == [1, 1]
+    np.testing.assert_allclose(  # a model built inside the block still runs
+        other.predict(np.ones((1, 3)), verbose=0),
+        model.layers[1](np.ones((1, 3))),
+        rtol=1e-6,
+    )
+    copy = keras_internals.detached_copy(dense)
+    assert copy.kernel is dense.kernel and copy.name == dense.name
+    assert keras_internals.call_nodes(copy) == ([], [])
+    copy(inputs)
+    assert len(keras_internals.call_nodes(dense)[0]) == 1
+
+
+def test_keeping_seed_states_and_the_global_generator():
+    layer = keras.layers.Dropout(0.5, seed=1)
+    layer.build((2, 3))
+    start = ops.convert_to_numpy(layer.seed_generator.state).copy()
+    generator = keras_internals.global_seed_generator()
+    global_start = ops.convert_to_numpy(generator.state).copy()
+    with keras_internals.keeping_seed_states(layer):
+        layer(np.ones((2, 3)), training=True)
+        keras.random.uniform((2,))  # unseeded: the global generator
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(layer.seed_generator.state), start
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(generator.state), global_start)
+    assert keras_internals.applications_stochastic_depth().__name__ == "StochasticDepth"

@@ -83,10 +83,14 @@ def mc_predict(
     dropout layers, Keras's other training-only noise layers
     (GaussianDropout, AlphaDropout, GaussianNoise), dropout held inside
     other layers (MultiHeadAttention(dropout=...), a custom layer holding
-    keras.layers.Dropout), nested models, and the `dropout` /
-    `recurrent_dropout` of LSTM, GRU and SimpleRNN layers (one mask per
-    sequence, reused at every time step: the variational RNN dropout of
-    Gal & Ghahramani 2016, which is how Keras applies them in training).
+    keras.layers.Dropout), Attention / AdditiveAttention(dropout=...),
+    keras.applications' ConvNeXt StochasticDepth (drawn from Keras's
+    global generator, seeded and restored around the call), nested models,
+    and the `dropout` / `recurrent_dropout` of recurrent layers (LSTM, GRU,
+    SimpleRNN, RNN(cell) with any cell or StackedRNNCells, ConvLSTM*,
+    inside Bidirectional too: one mask per sequence, reused at every time
+    step: the variational RNN dropout of Gal & Ghahramani 2016, which is
+    how Keras applies them in training).
     Every other layer (BatchNormalization, random augmentation, custom
     layers reading `training`) stays in inference mode, unlike
     `model(x, training=True)`. WeightScaledDropout samples its
@@ -208,13 +212,13 @@ def mc_predict(
     masks = shared_masks.check_masks(masks)
     graph = model_graph(model, "mc_predict")
     batches = input_batches(x)
-    if not dropout_like_layers(model):
+    unsampled = unsampled_noise(model)
+    if not dropout_like_layers(model) and not unsampled:
         warnings.warn(
             f"Model '{model.name}' has no dropout layer: every sample is "
             "the same and std is zero.",
             stacklevel=2,
         )
-    unsampled = unsampled_noise(model)
     if unsampled:
         warnings.warn(
             f"mc_predict cannot sample the noise of layer(s) {unsampled} of "

@@ -141,6 +141,11 @@ def cached_sampling_model(model, copies, masks="per_example"):
     # Compiled as model.predict is: a model compiled with jit_compile=False
     # (e.g. for a layer XLA cannot compile) is sampled without XLA too.
     sampler.jit_compile = model.jit_compile
+    if keras.backend.backend() == "jax" and any(
+        registry.draws_from_global_rng(layer) for _, layer in dropout_like_layers(model)
+    ):
+        # Keras refuses unseeded random ops in a JAX trace.
+        sampler.jit_compile = False
     _SAMPLERS[key] = (weakref.ref(model), sampler)
     while len(_SAMPLERS) > CACHED_SAMPLERS:
         _SAMPLERS.popitem(last=False)
@@ -163,7 +168,8 @@ def unsampled_noise(model):
         # Random augmentation is meant to be off at inference.
         if keras_internals.is_preprocessing_layer(layer):
             continue
-        rates = [getattr(layer, name, None) for name in ("rate", "dropout")]
+        names = ("rate", "dropout", "recurrent_dropout", "drop_path_rate")
+        rates = [getattr(layer, name, None) for name in names]
         has_rate = any(
             isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0
             for rate in rates

@@ -28,7 +28,7 @@ import numpy as np
 from keras import ops
 
 from kdrop import keras_internals, layer_paths, registry
-from kdrop.backend.global_rng import seeded_global_rng
+from kdrop.backend.global_rng import keras_global_generator, seeded_global_rng
 from kdrop.inference import shared_masks
 
 
@@ -108,8 +108,14 @@ def sampling(model, seed=None, masks=shared_masks.PER_EXAMPLE):
         for gen, state in zip(generators, states):
             fresh = rng.integers(1, 2**31 - 1)
             gen.state.assign(np.array([fresh, 0], dtype=state.dtype))
+        torch_seed = None if seed is None else int(rng.integers(2**31))
+        # Layers drawing from Keras's global generator (ConvNeXt's
+        # StochasticDepth): it is seeded for the block and put back after.
+        global_generator = contextlib.nullcontext()
+        if any(registry.draws_from_global_rng(layer) for _, layer in layers):
+            global_generator = keras_global_generator(int(rng.integers(1, 2**31 - 1)))
         try:
-            with seeded_global_rng(None if seed is None else int(rng.integers(2**31))):
+            with seeded_global_rng(torch_seed), global_generator:
                 yield layers
         finally:
             for gen, state in zip(generators, states):
