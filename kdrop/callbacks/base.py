@@ -32,15 +32,31 @@ def check_update_freq(update_freq):
     return validation.check_int(update_freq, "update_freq", allowed, minimum=1)
 
 
+def _values_if_pandas(data):
+    """`data` with every pandas DataFrame or Series in it (at the top, or in
+    a tuple, list or dict) replaced by its values (`to_numpy()`), as
+    `model.fit` reads them."""
+    module = type(data).__module__.split(".")[0]  # "pandas" in pandas >= 3
+    if module == "pandas" and hasattr(data, "to_numpy"):
+        return data.to_numpy()
+    if isinstance(data, (tuple, list)):
+        return type(data)(_values_if_pandas(item) for item in data)
+    if isinstance(data, dict):
+        return {key: _values_if_pandas(item) for key, item in data.items()}
+    return data
+
+
 def probe_batch_xy(data):
     """`(x, y)` of a probe batch; `y` is None when `data` has no targets.
 
     The rule, the one of `model.fit(x, y)`: a TUPLE is `(x,)` or `(x, y)`;
     a LIST is the inputs, one array per model input (so `[a, b]` for a
-    two-input model is never read as `(x, y)`); an array, tensor or dict
-    (arrays by input name) is the inputs; any other iterable, such as a
-    `tf.data.Dataset`, gives its first element, read by the same rule.
+    two-input model is never read as `(x, y)`); an array, tensor, pandas
+    DataFrame or Series (its values) or dict (arrays by input name) is the
+    inputs; any other iterable, such as a `tf.data.Dataset`, gives its
+    first element, read by the same rule.
     """
+    data = _values_if_pandas(data)
     if isinstance(data, tuple):
         if len(data) not in (1, 2):
             raise ValueError(
