@@ -333,3 +333,35 @@ def test_per_batch_schedules_do_not_grow_memory():
     assert resident_bytes() - before < 3 * 2**20
     assert model.optimizer.learning_rate.numpy() == pytest.approx(0.01 / 11000)
     assert model.optimizer.momentum == pytest.approx(0.5 + 0.4 * 10999 / 11000)
+
+
+def test_keras_learning_rate_scheduler_form_gets_the_current_value():
+    # Keras's LearningRateScheduler takes `lambda epoch, lr: ...`.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    seen = []
+
+    def halve(epoch, lr):
+        seen.append((epoch, lr))
+        return lr / 2
+
+    scheduler = kdrop.callbacks.LRMomentumScheduler(halve)
+    model.fit(
+        np.ones((4, 2)), np.ones((4, 1)), epochs=3, verbose=0, callbacks=[scheduler]
+    )
+    # Evaluated once in on_train_begin (lr 0.1), then at each epoch start.
+    assert [epoch for epoch, _ in seen[1:]] == [0, 1, 2]
+    assert [lr for _, lr in seen[1:]] == pytest.approx([0.1, 0.05, 0.025])
+    lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert lr == pytest.approx(0.0125)
+
+
+def test_a_failing_schedule_error_says_how_kdrop_calls_it():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    scheduler = kdrop.callbacks.LRMomentumScheduler(lambda epoch: 1 / (epoch - 0))
+    with pytest.raises(
+        ValueError,
+        match=r"could not be evaluated.*schedule\(t\).*epoch index.*lambda epoch, lr",
+    ):
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0, callbacks=[scheduler])

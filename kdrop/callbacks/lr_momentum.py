@@ -1,5 +1,6 @@
 """Learning-rate and momentum schedules applied to the optimizer."""
 
+import inspect
 import math
 
 import keras
@@ -30,19 +31,44 @@ _ALLOWED = {
 }
 
 
-def _value(schedule, name, step):
-    """`schedule(step)` as a float, or an error naming `name`, the schedule
-    and the value: TypeError for a non-number (None from a missing
-    `return`, a string, an array), ValueError for NaN, inf or a number out
-    of range."""
+def takes_current_value(schedule):
+    """Whether `schedule` is of the `(t, current_value)` form of Keras's
+    `LearningRateScheduler` (`lambda epoch, lr: ...`): two required
+    positional parameters. A one-parameter callable, or one whose signature
+    cannot be read (a builtin), is called as `schedule(t)`."""
+    try:
+        parameters = inspect.signature(schedule).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+    required = [p for p in parameters if p.kind in positional and p.default is p.empty]
+    return len(required) == 2
+
+
+def _value(schedule, name, step, current=None):
+    """`schedule(step)` (or `schedule(step, current)` for the two-argument
+    form) as a float, or an error naming `name`, the schedule and the
+    value: TypeError for a non-number (None from a missing `return`, a
+    string, an array), ValueError for NaN, inf or a number out of range."""
     allowed, is_allowed = _ALLOWED[name]
     where = f"The `{name}` schedule {schedule!r}"
+    two_arguments = takes_current_value(schedule)
     try:
-        value = schedule(step)
+        value = schedule(step, current) if two_arguments else schedule(step)
     except Exception as error:
+        call = f"schedule(t, current_{name})" if two_arguments else "schedule(t)"
         raise ValueError(
             f"{where} could not be evaluated at step {step} "
-            f"({type(error).__name__}: {error}); it must return {allowed}."
+            f"({type(error).__name__}: {error}); it must return {allowed}. "
+            f"kdrop calls it as {call}, with t the epoch index at the start "
+            "of every epoch (update_freq='epoch') or the global batch index "
+            "before every batch (update_freq='batch'); a schedule with two "
+            "required arguments, Keras's LearningRateScheduler form "
+            f"`lambda epoch, lr: ...`, gets the optimizer's current {name} "
+            "as the second."
         ) from error
     array = None
     if value is not None and not isinstance(value, (str, bytes)):
@@ -79,7 +105,10 @@ class LRMomentumScheduler(LoggingCallback):
     step; with `steps_per_execution` k > 1, before each block of k steps).
     A schedule is any callable of `t`: a Python function, a
     `keras.optimizers.schedules.LearningRateSchedule`, a kdrop schedule, or
-    the recipes `kdrop.optimizer_schedules.hinton2012()` / `srivastava2014()`.
+    the recipes `kdrop.optimizer_schedules.hinton2012()` / `srivastava2014()`;
+    or, as for Keras's `LearningRateScheduler`, a callable of two required
+    arguments `(t, current)` (`lambda epoch, lr: lr * 0.9`), which gets the
+    optimizer's current learning rate (or momentum) as the second.
     With `log_dir`, both values are logged per epoch as `learning_rate` and
     `momentum` at step = epoch index (the value the epoch used; with
     `update_freq="batch"`, its last step's, written at the epoch end) and,
@@ -161,7 +190,7 @@ class LRMomentumScheduler(LoggingCallback):
             first_step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         for name in ("learning_rate", "momentum"):
             if getattr(self, name) is not None:
-                _value(getattr(self, name), name, first_step)
+                _value(getattr(self, name), name, first_step, self._current(name))
         super().on_train_begin(logs)
 
     def dashboard_charts(self):
@@ -171,10 +200,21 @@ class LRMomentumScheduler(LoggingCallback):
             scheduled += [f"batch/{name}" for name in scheduled]
         return tuple(scheduled)
 
+    def _current(self, name):
+        """The optimizer's current learning rate or momentum, a float: the
+        second argument of a `(t, current)` schedule."""
+        schedule = getattr(self, name)
+        if schedule is None or not takes_current_value(schedule):
+            return None
+        optimizer = _base_optimizer(self.model)
+        if name == "momentum":
+            return optimizer.momentum  # a float, also before it is built
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
     def _values(self, step):
         """{"learning_rate": ..., "momentum": ...} of the schedules given."""
         return {
-            name: _value(getattr(self, name), name, step)
+            name: _value(getattr(self, name), name, step, self._current(name))
             for name in ("learning_rate", "momentum")
             if getattr(self, name) is not None
         }
