@@ -455,3 +455,28 @@ def test_saving_a_registered_function_schedule_does_not_warn_and_loads(tmp_path)
     loaded = keras.saving.load_model(path).get_layer("d")
     assert loaded.schedule is registered_schedule and loaded.step == 4
     assert loaded.current_rate == pytest.approx(0.1)  # 0.25 * 4 / 10
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        lambda step: 0.25 * ops.minimum(ops.cast(step, "float32") / 10.0, 1.0),
+        unregistered_schedule,
+    ],
+    ids=["lambda", "unregistered_function"],
+)
+def test_the_unloadable_schedule_warning_does_not_suggest_safe_mode(tmp_path, schedule):
+    model = keras.Sequential([keras.Input((3,)), kdrop.ScheduledDropout(schedule)])
+    path = tmp_path / "model.keras"
+    with pytest.warns(UserWarning, match="not loaded back") as info:
+        model.save(path)
+    message = next(str(w.message) for w in info if "not loaded back" in str(w.message))
+    # Keras's hint, "passing `safe_mode=False` to the loading function", is
+    # not repeated: it does not work, and the warning says so.
+    assert "passing `safe_mode=False`" not in message
+    assert "with safe_mode=False too" in message
+    assert "register_keras_serializable" in message
+    with pytest.raises(Exception):  # noqa: B017 (any error: not loadable)
+        keras.saving.load_model(path, safe_mode=False).predict(
+            np.ones((2, 3)), verbose=0
+        )

@@ -71,14 +71,18 @@ def _warn_if_not_loadable(schedule_config, layer):
     try:
         keras.saving.deserialize_keras_object(schedule_config)
     except Exception as error:
+        # Keras's own message (`error`) suggests `safe_mode=False`, which
+        # does not help here: it is left out.
         warnings.warn(
             f"The schedule of layer '{layer.name}' ({type(layer).__name__}), "
             f"{layer._rate!r}, can be saved but not loaded back: "
-            f"keras.saving.load_model will fail on this file ({error}). Use "
-            "a named function decorated with "
-            "@keras.saving.register_keras_serializable(), or a schedule "
-            "class (kdrop.schedules.*, or your own DropoutSchedule subclass "
-            "registered the same way).",
+            "keras.saving.load_model will fail on this file, with "
+            "safe_mode=False too (a lambda is not saved with the names it "
+            "uses, such as `keras`, and an unregistered function is not "
+            f"found; {type(error).__name__}). What works: a named function "
+            "decorated with @keras.saving.register_keras_serializable(), or "
+            "a schedule class (kdrop.schedules.*, or your own "
+            "DropoutSchedule subclass registered the same way).",
             stacklevel=3,
         )
 
