@@ -398,10 +398,16 @@ def masked_text(zero=False):
     """The keras.io text classifier: Embedding(mask_zero=True) (Keras adds a
     `NotEqual` operation node for the mask), LSTM, Dropout, sigmoid."""
     inputs = keras.Input((7,), dtype="int32")
-    hidden = keras.layers.Embedding(20, 8, mask_zero=True, name="embed")(inputs)
+    # Large weights, so that the padding's mask visibly matters.
+    large = keras.initializers.RandomNormal(stddev=2.0, seed=3)
+    hidden = keras.layers.Embedding(
+        20, 8, mask_zero=True, embeddings_initializer=large, name="embed"
+    )(inputs)
     hidden = keras.layers.LSTM(8, name="lstm")(hidden)
     hidden = keras.layers.Dropout(_rate(0.5, zero), name="drop")(hidden)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="out")(hidden)
+    outputs = keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer=large, name="out"
+    )(hidden)
     x = RNG.integers(1, 20, size=(5, 7)).astype("int32")
     x[:, 5:] = 0  # padding
     return _compile(keras.Model(inputs, outputs, name="masked_text")), x

@@ -39,7 +39,7 @@ RATES = {
     "bidirectional": [0.3, 0.3],  # the forward and the backward GRU
     "hand_computable": [0.5],
     "residual_ops": [0.5],
-    "masked_text": [0.5],
+    "masked_text": [0.0, 0.5],  # the LSTM (no dropout) and the Dropout
 }
 
 

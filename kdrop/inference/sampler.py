@@ -34,9 +34,14 @@ class _TileSamples(keras.layers.Layer):
     def __init__(self, copies, **kwargs):
         super().__init__(autocast=False, **kwargs)
         self.copies = copies
+        # A Keras mask (Embedding(mask_zero=True)) is tiled with its tensor.
+        self.supports_masking = True
 
     def call(self, inputs):
         return ops.tile(inputs, (self.copies,) + (1,) * (len(inputs.shape) - 1))
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else self.call(mask)
 
     def compute_output_shape(self, input_shape):
         return input_shape
