@@ -413,6 +413,23 @@ def masked_text(zero=False):
     return _compile(keras.Model(inputs, outputs, name="masked_text")), x
 
 
+def convnext_smallest(drop_path_rate=0.3, classes=3):
+    """keras.applications' ConvNeXt in its smallest configuration with
+    StochasticDepth (ConvNeXtTiny's drop_path_rate is 0: it has none);
+    weights=None, 32x32 inputs. Not in ZOO (slow to build)."""
+    from keras.src.applications.convnext import ConvNeXt
+
+    return ConvNeXt(
+        depths=[1, 1, 1, 1],
+        projection_dims=[8, 8, 8, 8],
+        drop_path_rate=drop_path_rate,
+        input_shape=(32, 32, 3),
+        classes=classes,
+        weights=None,
+        name="convnext_smallest",
+    )
+
+
 ZOO = {
     builder.__name__: builder
     for builder in (

@@ -16,6 +16,7 @@ import pytest
 from keras.src.random.seed_generator import global_seed_generator
 
 import kdrop
+from tests import model_zoo
 
 RNG = np.random.default_rng(5)
 
@@ -146,17 +147,7 @@ def test_stochastic_depth_drops_each_example_with_probability_rate():
 
 
 def test_convnext_stochastic_depth_is_sampled():
-    from keras.src.applications.convnext import ConvNeXt
-
-    model = ConvNeXt(
-        depths=[1, 1, 1, 1],
-        projection_dims=[8, 8, 8, 8],
-        drop_path_rate=0.5,
-        input_shape=(32, 32, 3),
-        classes=3,
-        weights=None,
-        name="tiny_convnext",
-    )
+    model = model_zoo.convnext_smallest(drop_path_rate=0.5)
     x = RNG.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
