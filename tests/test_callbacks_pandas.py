@@ -43,8 +43,11 @@ def test_probes_take_a_dataframe_and_a_series(tmp_path):
     model.fit(frame, labels, epochs=1, verbose=0, callbacks=logging)
     from_frame = read_scalars(tmp_path / "frame")
     from_array = read_scalars(tmp_path / "array")
-    # The DataFrame's values were probed, not its column names.
-    for tag in ("sparsity/hidden", "mean_activation/out", "sparsity/drop"):
+    # The DataFrame's values were probed, not its column names (layers in
+    # inference mode: the same values; a dropout draw may differ on torch,
+    # where Keras's unseeded Dropout reads torch's global generator).
+    assert "sparsity/drop" in from_frame
+    for tag in ("sparsity/hidden", "mean_activation/hidden", "mean_activation/out"):
         assert from_frame[tag] == pytest.approx(from_array[tag])
     assert "mc_dropout/accuracy/mc" in from_frame
     assert any(tag.startswith("gradient_norm/") for tag in from_frame)
