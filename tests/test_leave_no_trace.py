@@ -178,7 +178,14 @@ def logged_tags(model, x, directory):
 # A few zoo models, for time: attention and a custom block, recurrent
 # layers, nested models with repeated names, a subclassed model, residual
 # keras.ops calls and a masked embedding.
-MODELS = ("transformer", "recurrent", "nested", "subclassed")
+MODELS = (
+    "transformer",
+    "recurrent",
+    "nested",
+    "subclassed",
+    "residual_ops",
+    "masked_text",
+)
 
 
 @pytest.mark.parametrize("build", [p for p in model_zoo.zoo_params() if p.id in MODELS])
