@@ -15,9 +15,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from keras.src.applications.convnext import StochasticDepth
 
 import kdrop
 from tests import model_zoo
+from tests.test_leave_no_trace import node_counts
 
 
 def efficientnet_b0():
@@ -41,17 +43,10 @@ EXPECTED = {
     "efficientnet_b0": (keras.layers.Dropout, 10),
     "mobilenet_v3_small": (keras.layers.Dropout, 1),
     "convnext_smallest": (
-        kdrop.keras_internals.applications_stochastic_depth(),
+        StochasticDepth,
         3,  # linspace(0, 0.3, 4): the first block's rate is 0
     ),
 }
-
-
-def node_counts(model):
-    return [
-        [len(nodes) for nodes in kdrop.keras_internals.call_nodes(op)]
-        for op in kdrop.keras_internals.model_operations(model)
-    ]
 
 
 @pytest.mark.parametrize(
