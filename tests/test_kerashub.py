@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import kdrop
-from kdrop import keras_internals
 
 try:
     import keras_hub
@@ -138,16 +137,7 @@ def test_dropout_0_is_refused_for_gemma_whose_blocks_then_hold_no_dropout():
         kdrop.set_dropout(backbone, 0.0)
 
 
-# mc_predict on BERT's Functional graph needs its support for keras.ops
-# nodes (the zoo branch): without it, walking BERT's GetItem node fails.
-needs_ops_nodes = pytest.mark.xfail(
-    raises=keras_internals.KerasInternalsError,
-    strict=False,
-    reason="mc_predict does not yet walk keras.ops nodes (zoo branch)",
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param("bert", marks=needs_ops_nodes), "gpt2"])
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
 def test_mc_predict_on_a_backbone_samples_its_dropout(name):
     backbone, x = BACKBONES[name]()
     for masks in ("per_example", "shared"):
@@ -159,7 +149,6 @@ def test_mc_predict_on_a_backbone_samples_its_dropout(name):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@needs_ops_nodes
 def test_mc_predict_with_shared_masks_gives_twins_equal_draws():
     backbone, x = bert()
     twins = {key: np.concatenate([value[:1], value[:1]]) for key, value in x.items()}
