@@ -128,12 +128,7 @@ def run(variants=VARIANTS, **options):
                 kdrop.callbacks.GeneralizationGap(log_dir),
             ]
             row, run_curves = training.train_classifier(
-                model,
-                train,
-                test,
-                settings,
-                log_dir,
-                callbacks,
+                model, train, test, settings, log_dir, callbacks
             )
             training.add_curves(
                 curves, variant, run_curves, ("test error (%)", "test loss")
