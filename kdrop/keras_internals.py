@@ -146,7 +146,7 @@ def first_call_arguments(layer):
     """`(args, kwargs)` of the first symbolic call of `layer` (its first
     node's `Node.arguments`), or None for a layer never called
     symbolically. Checked on Keras 3.14 to 3.15."""
-    nodes = _private(layer, "_inbound_nodes")
+    nodes = inbound_nodes(layer)
     if not nodes:
         return None
     arguments = _private(nodes[0], "arguments")
@@ -173,16 +173,14 @@ def producer_node(tensor):
     history = getattr(tensor, "_keras_history", None)
     if history is None:
         return None
-    return _private(history.operation, "_inbound_nodes")[history.node_index]
+    return inbound_nodes(history.operation)[history.node_index]
 
 
 def is_add_operation(operation):
     """Whether `operation` is the `Add` operation that `x + y` (or
     `keras.ops.add`) on symbolic tensors records in a Functional graph; its
-    class is not exported. Checked on Keras 3.14 to 3.15."""
-    return type(operation).__name__ == "Add" and type(operation).__module__.endswith(
-        "ops.numpy"
-    )
+    class is not exported."""
+    return keras_op_name(operation) == "Add"
 
 
 def applications_stochastic_depth():
