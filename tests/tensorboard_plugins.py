@@ -52,18 +52,25 @@ def plugins(logdir):
     return instances
 
 
+def _chart_tags(chart):
+    if "margin" in chart:
+        return [
+            (series["value"], series["lower"], series["upper"])
+            for series in chart["margin"]["series"]
+        ]
+    return chart["multiline"]["tag"]
+
+
 def custom_scalars_layout(logdir):
     """The CUSTOM SCALARS layout route's answer: [(category, [(chart title,
-    [tag regexes])])]."""
+    [tag regexes] of a line chart, or [(value, lower, upper) tags] of a
+    margin chart)])]."""
     body = plugins(logdir)["custom_scalars"].layout_impl(REQUEST, EXPERIMENT)
     layout = json.loads(body) if isinstance(body, str) else body  # {} if none
     return [
         (
             category["title"],
-            [
-                (chart["title"], chart["multiline"]["tag"])
-                for chart in category["chart"]
-            ],
+            [(chart["title"], _chart_tags(chart)) for chart in category["chart"]],
         )
         for category in layout.get("category", [])
     ]

@@ -30,6 +30,9 @@ DROPOUT = "Dropout"
 OPTIMISATION = "Optimisation"
 ACTIVATIONS = "Activations"
 MC_DROPOUT = "MC dropout vs deterministic"
+# The margin charts of `kdrop.tensorboard.aggregate_seeds`, the dashboard's
+# first category.
+ACROSS_SEEDS = "Across seeds (mean ± 1 std)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,6 +242,23 @@ FAMILIES = (
         None,
         "Accuracy per confidence bin of the MC-dropout and deterministic "
         "predictions; the diagonal is perfect calibration. Per epoch.",
+        None,
+    ),
+    # Written by `kdrop.tensorboard.aggregate_seeds` into the runs
+    # `across_seeds/<variant>`; charted as one margin chart per quantity.
+    TagFamily(
+        "across_seeds",
+        "<quantity>",
+        "Mean over seeds of the per-seed curve <quantity> (accuracy as error "
+        "in %), at the steps every seed holds; its band (mean -/+ sample std, "
+        "n - 1) is within_one_std/<quantity>. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "within_one_std",
+        "<quantity>/<bound>",
+        "Lower (mean - std) or upper (mean + std) edge of the band of "
+        "across_seeds/<quantity>: sample std over seeds, n - 1. Per epoch.",
         None,
     ),
 )
