@@ -12,10 +12,15 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 import kdrop
-from kdrop.tensorboard import aggregate_seeds
+from kdrop.tensorboard import aggregate_seeds, families
 from kdrop.tensorboard.writer import SummaryWriter
 from tests.callback_models import CLASSES, X, classifier
-from tests.event_files import read_histograms, read_scalars, read_tensors
+from tests.event_files import (
+    read_descriptions,
+    read_histograms,
+    read_scalars,
+    read_tensors,
+)
 from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
 
 EPOCHS = 3
@@ -91,6 +96,11 @@ def read_aggregate(root, variant):
                 np.array([upper[s] for s in steps]),
             )
     assert 3 * len(result) == len(scalars)  # nothing but the three families
+    for tag, description in read_descriptions(
+        root / "across_seeds" / variant, ""
+    ).items():
+        if tag in scalars:
+            assert description == families.describe(tag)
     return result
 
 

@@ -59,8 +59,9 @@ def test_every_tag_any_callback_writes_resolves_to_exactly_one_family(tmp_path):
     descriptions = read_descriptions(tmp_path)
     del descriptions[CONFIG_SUMMARY_TAG]  # the layout, not a series
     written = {families.family_of(tag).name for tag in descriptions}
-    # Every family kdrop writes was written, with its description.
-    assert written == set(families.DESCRIPTIONS)
+    # Every family kdrop's callbacks write was written, with its description
+    # (aggregate_seeds writes the others: test_tensorboard_aggregate).
+    assert written == set(families.DESCRIPTIONS) - {"across_seeds", "within_one_std"}
     for tag, description in descriptions.items():
         assert description == families.describe(tag), tag
 
