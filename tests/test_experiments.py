@@ -160,6 +160,31 @@ def assert_curves_match_events(out, runs, seeds, epochs):
             )
 
 
+def assert_across_seeds(out, variants, seeds, epochs):
+    """finish() aggregated the seeds: run across_seeds/<variant> holds the
+    mean and mean +- sample std (numpy, n - 1) of the per-seed validation
+    loss and error (%) Keras's TensorBoard callback logged."""
+    for variant in variants:
+        aggregated = read_scalars(out / "across_seeds" / variant, "")
+        per_seed = [
+            read_scalars(out / variant / f"seed_{seed}", "validation") for seed in seeds
+        ]
+        for quantity, tag, to_value in (
+            ("epoch_loss/validation", "epoch_loss", lambda v: v),
+            ("epoch_error_%/validation", "epoch_accuracy", lambda v: 100 * (1 - v)),
+        ):
+            values = np.array(
+                [[to_value(run[tag][e]) for e in range(epochs)] for run in per_seed]
+            )
+            mean, std = values.mean(axis=0), values.std(axis=0, ddof=1)
+            got = [aggregated[f"across_seeds/{quantity}"][e] for e in range(epochs)]
+            upper = aggregated[f"within_one_std/{quantity}/upper"]
+            np.testing.assert_allclose(got, mean, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(
+                [upper[e] for e in range(epochs)], mean + std, rtol=1e-5, atol=1e-4
+            )
+
+
 def test_cnn_dropout_smoke(tmp_path):
     # The offline digits, every epoch tested on all 1000 test images (the
     # default's full MNIST: test_experiments_full).
@@ -192,6 +217,7 @@ def test_cnn_dropout_smoke(tmp_path):
     assert_png(tmp_path / "curves.png")
     assert_figure_logged(tmp_path, "curves")
     assert_hparams_table(tmp_path, rows, "variant", ("variant", "dropout", "seed"))
+    assert_across_seeds(tmp_path, CNN_VARIANTS, [3, 4], epochs=2)
     steps = np.arange(32)  # 2 epochs of 512 / 32 steps
     for row in rows:
         log_dir = tmp_path / row["variant"] / f"seed_{row['seed']}"

@@ -296,8 +296,10 @@ def finish(
     """The end of a seeded experiment: writes the per-seed `rows` and their
     mean and std over seeds (`tables.report_seeds`), logs each run for the
     HPARAMS dashboard (`log_hparams`, with the settings' epochs and batch
-    size and the shared `fixed` hyperparameters), prints `note` and how to
-    view the logs. Returns the aggregate rows."""
+    size and the shared `fixed` hyperparameters), with two or more seeds
+    writes the mean and +-1 std of every per-epoch curve over seeds
+    (`kdrop.tensorboard.aggregate_seeds`, runs `across_seeds/<variant>`),
+    prints `note` and how to view the logs. Returns the aggregate rows."""
     summary = tables.report_seeds(rows, settings.out, by, columns)
     log_hparams(
         settings.out,
@@ -309,6 +311,13 @@ def finish(
         batch_size=settings.batch_size,
         **fixed,
     )
+    if settings.seeds >= 2:
+        kdrop.tensorboard.aggregate_seeds(settings.out)
+        print(
+            "mean +- sample std over seeds of every per-epoch curve: runs "
+            f"{os.path.join(settings.out, 'across_seeds')}/<{by}> (TensorBoard: "
+            "CUSTOM SCALARS, first category)"
+        )
     print(note)
     tensorboard_hint(settings.out)
     return summary
