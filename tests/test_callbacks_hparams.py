@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from kdrop.callbacks import log_hparams, log_hparams_config
-from tests.event_files import read_descriptions, read_scalars
+from tests.event_files import (
+    read_descriptions,
+    read_metadata,
+    read_scalars,
+    read_tensors,
+)
 from tests.tensorboard_plugins import hparams_experiment, hparams_table
 
 VARIANTS = {"none": 0.0, "dropout": 0.5}
@@ -86,6 +91,32 @@ def test_log_hparams_rejects_bad_arguments(tmp_path, arguments, error, message):
         log_hparams(*arguments)
 
 
+def test_constants_are_one_text_summary_and_no_column(tmp_path):
+    log_experiment(tmp_path)
+    log_hparams_config(
+        tmp_path / "with_constants",
+        {"variant": list(VARIANTS)},
+        {"test_error": "final test error"},
+        constants={"epochs": 20, "optimizer": "SGD", "nesterov": False},
+    )
+    names, _, _ = hparams_experiment(tmp_path / "with_constants")
+    assert names == ["variant"]
+    (events,) = [read_tensors(tmp_path / "with_constants", "")]
+    ((step, text),) = events["constant_hyperparameters"]
+    assert step == 0
+    assert text.item().decode().splitlines() == [
+        "| hyperparameter | value (every run) |",
+        "|---|---|",
+        "| epochs | 20 |",
+        "| optimizer | SGD |",
+        "| nesterov | False |",
+    ]
+    metadata = read_metadata(tmp_path / "with_constants", "")
+    assert metadata["constant_hyperparameters"].plugin_data.plugin_name == "text"
+    # Without constants, no text summary.
+    assert "constant_hyperparameters" not in read_tensors(tmp_path, "")
+
+
 @pytest.mark.parametrize(
     "hparams, metrics, message",
     [
@@ -97,3 +128,10 @@ def test_log_hparams_rejects_bad_arguments(tmp_path, arguments, error, message):
 def test_log_hparams_config_rejects_bad_arguments(tmp_path, hparams, metrics, message):
     with pytest.raises(TypeError, match=message):
         log_hparams_config(tmp_path, hparams, metrics)
+
+
+def test_log_hparams_config_rejects_bad_constants(tmp_path):
+    with pytest.raises(TypeError, match="`constants` must be a dict"):
+        log_hparams_config(tmp_path, {}, {}, constants=[("epochs", 2)])
+    with pytest.raises(TypeError, match=r"`constants\['lr'\]` must be a bool, a real"):
+        log_hparams_config(tmp_path, {}, {}, constants={"lr": [0.1]})

@@ -86,9 +86,17 @@ def assert_hparams_table(
     fixed=("epochs", "batch_size", "optimizer"),
 ):
     """The HPARAMS dashboard (read by TensorBoard's plugin) has one row per
-    run, with the run's identity and final numbers as in `rows`."""
-    names, _, logged_metrics = hparams_experiment(out)
-    assert set(names) == {*hparams, *fixed}
+    run, with the run's identity and final numbers as in `rows`; its
+    columns are the identity columns that differ between runs, the others
+    and the `fixed` settings are in the text summary of `out`."""
+    names, domains, logged_metrics = hparams_experiment(out)
+    varying = {name for name in hparams if len({row[name] for row in rows}) > 1}
+    assert set(names) == varying
+    for name in names:  # declared with the values the runs take
+        assert domains[name] == sorted({row[name] for row in rows})
+    constants = read_tensors(out, "")["constant_hyperparameters"][0][1].item().decode()
+    for name in [*fixed, *(set(hparams) - varying)]:
+        assert f"| {name} | " in constants
     assert logged_metrics == list(metrics)
     table = {
         name: (run, values)
@@ -97,9 +105,7 @@ def assert_hparams_table(
     assert len(table) == len(rows)
     for row in rows:
         run, values = table[f"{row[by]}/seed_{row['seed']}".replace(" ", "_")]
-        assert {name: run[name] for name in hparams} == {
-            name: row[name] for name in hparams
-        }
+        assert run == {name: row[name] for name in varying}
         # Scalars are float32 in the event file.
         assert values == pytest.approx(
             {name: row[name] for name in metrics}, rel=1e-5, abs=1e-6
@@ -809,15 +815,11 @@ def test_mc_uncertainty_smoke(tmp_path):
         assert_figure_logged(tmp_path, name)
     # HPARAMS: one row per seed; their means are the calibration table's.
     names, _, metrics = hparams_experiment(tmp_path)
-    assert set(names) == {
-        "model",
-        "dropout",
-        "seed",
-        "epochs",
-        "batch_size",
-        "optimizer",
-        "samples",
-    }
+    # One model: only the seed differs; the rest is written once as text.
+    assert names == ["seed"]
+    constants = read_tensors(tmp_path, "")["constant_hyperparameters"][0][1]
+    for name in ("model", "dropout", "epochs", "batch_size", "optimizer", "samples"):
+        assert f"| {name} | " in constants.item().decode()
     assert metrics == list(mc_uncertainty.HPARAMS_METRICS)
     table = hparams_table(tmp_path, "test_error_%")
     assert sorted(run["seed"] for _, run, _ in table) == list(range(seeds))

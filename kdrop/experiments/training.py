@@ -265,28 +265,39 @@ def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
 
     `rows` are the experiment's per-run rows (as `report_seeds` takes them);
     each row's run, `run_dir(out, row[by], row["seed"])`, gets its
-    hyperparameters (the columns `hparams` and the settings `fixed` shared
-    by all runs, e.g. epochs=20) and its final metrics (the columns
+    hyperparameters (of the columns `hparams` and the settings `fixed`
+    shared by all runs, e.g. epochs=20, those whose value differs between
+    runs: the table's columns) and its final metrics (the columns
     `metrics`, {column: description}; default: those of a
-    `train_classifier` row) with `kdrop.callbacks.log_hparams`; `out` gets
-    the experiment's declaration (`kdrop.callbacks.log_hparams_config`).
+    `train_classifier` row) with `kdrop.callbacks.log_hparams`, at the last
+    epoch's 0-based index (the step of Keras's curves); `out` gets the
+    experiment's declaration (`kdrop.callbacks.log_hparams_config`), with the
+    hyperparameters that are the same in every run written once, as a text
+    summary (the TEXT tab), not as columns. With a single run nothing
+    differs: the columns `hparams` stay columns.
     """
-    runs = []
-    for row in rows:
-        run_hparams = {name: row[name] for name in hparams} | fixed
+    runs = [{name: row[name] for name in hparams} | fixed for row in rows]
+    names = list(runs[0])
+    varying = [n for n in names if len({repr(run[n]) for run in runs}) > 1]
+    if len(runs) == 1:
+        varying = list(hparams)
+    constants = {n: runs[0][n] for n in names if n not in varying}
+    for row, run in zip(rows, runs):
         directory = run_dir(out, row[by], row["seed"])
         kdrop.callbacks.log_hparams(
             directory,
-            run_hparams,
+            {name: run[name] for name in varying},
             {name: row[name] for name in metrics},
-            step=fixed.get("epochs", 0),
+            step=max(fixed.get("epochs", 1) - 1, 0),
             # The run's own name (`inverted/seed_0`), not a hash, in the
             # table's Trial ID column.
             trial_id=os.path.relpath(directory, out),
         )
-        runs.append(run_hparams)
     kdrop.callbacks.log_hparams_config(
-        out, {name: [run[name] for run in runs] for name in runs[0]}, metrics
+        out,
+        {name: [run[name] for run in runs] for name in varying},
+        metrics,
+        constants=constants,
     )
 
 

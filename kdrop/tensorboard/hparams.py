@@ -16,6 +16,7 @@ from kdrop.tensorboard.writer import (
     check_log_dir,
     prepare_log_dir,
     scalar_summary,
+    text_summary,
 )
 
 HPARAM_TYPES = (bool, numbers.Real, str)
@@ -40,14 +41,14 @@ def _python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_hparams(hparams):
-    _check_names(hparams, "hparams", "bool, number or str values")
+def _check_hparams(hparams, argument="hparams"):
+    _check_names(hparams, argument, "bool, number or str values")
     checked = {}
     for name, value in hparams.items():
         value = _python_scalar(value)
         if not isinstance(value, HPARAM_TYPES):
             raise TypeError(
-                f"`hparams[{name!r}]` must be a bool, a real number or a str. "
+                f"`{argument}[{name!r}]` must be a bool, a real number or a str. "
                 f"Received: {value!r} of type {type(value).__name__}."
             )
         checked[name] = value
@@ -151,7 +152,15 @@ def _domain(name, values):
     )
 
 
-def log_hparams_config(log_dir, hparams, metrics):
+CONSTANTS_TAG = "constant_hyperparameters"
+
+
+def _constants_markdown(constants):
+    rows = "\n".join(f"| {name} | {value} |" for name, value in constants.items())
+    return f"| hyperparameter | value (every run) |\n|---|---|\n{rows}"
+
+
+def log_hparams_config(log_dir, hparams, metrics, constants=None):
     """Declares an experiment's hyperparameters and metrics for TensorBoard's
     HPARAMS dashboard.
 
@@ -159,7 +168,17 @@ def log_hparams_config(log_dir, hparams, metrics):
     is started on (the runs logged by `log_hparams` lie below it). The
     dashboard's columns are then exactly `hparams` (TensorBoard sorts them
     by name) and `metrics`; a hyperparameter given with its values gets a
-    checkbox filter per value.
+    checkbox filter per value. TensorBoard has no integer hyperparameter:
+    the hparams protos hold every number as a double (`DATA_TYPE_FLOAT64`,
+    `google.protobuf.Value.number_value`, a `Discrete` domain of ints
+    included) and the table prints numbers with five significant digits
+    (2.21's `prettyPrint`: `toPrecision(5)`), so a seed 0 shows "0.0000";
+    pass a str to show "0". The dashboard ticks the first five
+    hyperparameters (those that differ between runs first) and the first
+    five metrics: few columns keep them all in view. Hyperparameters with
+    the same value in every run belong in `constants`: they are written
+    once, as a Markdown table in the text summary `constant_hyperparameters`
+    of `log_dir` (the TEXT tab), not as columns.
 
     Args:
         log_dir: the experiment's directory (a path).
@@ -167,10 +186,25 @@ def log_hparams_config(log_dir, hparams, metrics):
             real numbers or strs), or None (no list of values).
         metrics: dict, name -> one-line description (shown by the
             dashboard), for the metrics `log_hparams` writes.
+        constants: None, or dict, name -> bool, real number or str: the
+            hyperparameters every run shares (e.g. epochs, batch size,
+            optimizer).
+
+    Example:
+
+    ```python
+    kdrop.callbacks.log_hparams_config(
+        "logs/exp",
+        {"dropout": ["none", "InvertedDropout(0.5)"], "seed": [0, 1, 2]},
+        {"test_error": "final test error"},
+        constants={"epochs": 20, "batch_size": 128},
+    )
+    ```
     """
     check_log_dir(log_dir)
     _check_names(hparams, "hparams", "lists of values (or None)")
     _check_names(metrics, "metrics", "descriptions")
+    constants = _check_hparams({} if constants is None else constants, "constants")
     infos = []
     for name, values in hparams.items():
         if values is not None and not isinstance(values, (list, tuple)):
@@ -195,4 +229,17 @@ def log_hparams_config(log_dir, hparams, metrics):
             for name, description in metrics.items()
         ],
     )
-    _write(log_dir, [(config, 0)])
+    summaries = [(config, 0)]
+    if constants:
+        summaries.append(
+            (
+                text_summary(
+                    CONSTANTS_TAG,
+                    _constants_markdown(constants),
+                    "Hyperparameters with the same value in every run of the "
+                    "experiment (not HPARAMS columns).",
+                ),
+                0,
+            )
+        )
+    _write(log_dir, summaries)

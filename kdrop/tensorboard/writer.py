@@ -22,6 +22,7 @@ from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
@@ -125,6 +126,17 @@ def scalar_summary(tag, value, description=""):
         tag,
         np.asarray(value, dtype=np.float32),
         scalar_metadata.create_summary_metadata(
+            display_name=tag, description=description
+        ),
+    )
+
+
+def text_summary(tag, markdown, description=""):
+    """A text `summary_pb2.Summary` (Markdown), as `tf.summary.text` writes it."""
+    return _summary(
+        tag,
+        np.array(markdown.encode(), dtype=object),
+        text_metadata.create_summary_metadata(
             display_name=tag, description=description
         ),
     )
