@@ -66,12 +66,15 @@ def assert_classifier_rows(rows, csv_path):
     saved = read_csv(csv_path)
     assert len(saved) == len(rows)
     for row, saved_row in zip(rows, saved):
-        for column in ("train_accuracy", "test_accuracy", "gap"):
+        for column in ("train_accuracy", "test_accuracy", training.GAP):
             assert float(saved_row[column]) == pytest.approx(row[column])
         assert (
             0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
         )
-        assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
+        assert row[training.GAP] == pytest.approx(
+            row["test_error_%"] - row["train_error_%"]
+        )
+        assert row["test_error_%"] == pytest.approx(100 * (1 - row["test_accuracy"]))
         assert row["train_error_%"] == pytest.approx(100 * (1 - row["train_accuracy"]))
         assert row["test_accuracy"] > ABOVE_CHANCE
         assert row["seconds"] > 0
@@ -834,8 +837,8 @@ def test_mc_uncertainty_smoke(tmp_path):
         expected = to_column(calibration[prediction][f"{metric}_mean"])
         assert mean == pytest.approx(expected, rel=1e-5, abs=1e-5), column
     for _, _, values in table:
-        gap = (values["test_error_%"] - values["train_error_%"]) / 100
-        assert values["gap"] == pytest.approx(gap, abs=1e-5)
+        gap = values["test_error_%"] - values["train_error_%"]
+        assert values[training.GAP] == pytest.approx(gap, abs=1e-4)
 
 
 def test_mc_uncertainty_tables_are_mean_and_std_over_seeds():

@@ -13,7 +13,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from kdrop.experiments import cli, retune_dropout
+from kdrop.experiments import cli, retune_dropout, training
 from tests.event_files import read_scalars
 
 pytestmark = pytest.mark.skipif(
@@ -76,7 +76,9 @@ def test_summary_and_figure_hold_sane_numbers(tiny_run):
     for row, line in zip(rows, saved):
         assert 0 < row["test_error_%"] < 100 and 0 < row["test_loss"] < 10
         assert row["test_error_%"] == pytest.approx(100 * (1 - row["test_accuracy"]))
-        assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
+        assert row[training.GAP] == pytest.approx(
+            100 * (1 - row["test_accuracy"]) - 100 * (1 - row["train_accuracy"])
+        )
         assert float(line["test_loss"]) == pytest.approx(row["test_loss"])
     assert [row["seeds"] for row in summary] == [1, 1]
     assert (out / "aggregate.csv").exists()

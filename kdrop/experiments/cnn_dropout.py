@@ -50,7 +50,7 @@ FULL = dict(
     validation_split=0.1,
     curve_test_size=None,
 )
-COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap", "seconds")
+COLUMNS = ("test_error_%", "test_loss", "train_error_%", training.GAP, "seconds")
 # Each dropout variant against "none" on the final test error and test loss.
 GOAL_VARIANTS = ("inverted", "weight_scaled")
 
@@ -119,7 +119,8 @@ def run(variants=DEFAULT_VARIANTS, **options):
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
-        seed, dropout, train_accuracy, test_accuracy, gap (train - test),
+        seed, dropout, train_accuracy, test_accuracy,
+        test_minus_train_error_% (percentage points), train_error_%,
         test_error_%, test_loss and seconds (wall time of `fit`); summary,
         one dict per variant: variant, seeds, and `<c>_mean`, `<c>_std`
         for c in `COLUMNS`.
@@ -163,7 +164,7 @@ def run(variants=DEFAULT_VARIANTS, **options):
         "variant",
         COLUMNS,
         ("variant", "dropout", "seed"),
-        "Final model in inference mode; train_accuracy re-evaluates the "
+        "Final model in inference mode; train_error_% re-evaluates the "
         "training set without dropout (as Srivastava et al. 2014 do).",
         optimizer="Adam",
     )

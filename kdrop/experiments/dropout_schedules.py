@@ -26,7 +26,13 @@ RATE_TAG = "batch/dropout_rate/dropout"
 SETTINGS = training.RunSettings(out="logs/dropout_schedules", epochs=10, seeds=3)
 # The whole 60000-image training set and the 10000 test images.
 FULL = dict(dataset="full", train_size=None)
-COLUMNS = ("mean_rate", "test_error_%", "test_loss", "train_accuracy", "gap")
+COLUMNS = (
+    "mean_rate",
+    "test_error_%",
+    "test_loss",
+    "train_error_%",
+    training.GAP,
+)
 
 
 def make_schedule(name, total_steps):
@@ -59,9 +65,9 @@ def run(names=SCHEDULES, **options):
         `(rows, summary)`: rows, one dict per schedule and seed: schedule,
         seed, dropout (the schedule and its arguments), mean_rate and
         last_rate (over the logged steps), train_accuracy, test_accuracy,
-        gap, test_error_%, test_loss, seconds; summary, one dict per
-        schedule: schedule, seeds, `<c>_mean` and `<c>_std` for c in
-        `COLUMNS`.
+        test_minus_train_error_%, test_error_%, test_loss, seconds;
+        summary, one dict per schedule: schedule, seeds, `<c>_mean` and
+        `<c>_std` for c in `COLUMNS`.
     """
     settings = SETTINGS.replace(**options)
     names = cli.check_names(names, "names", SCHEDULES)

@@ -52,7 +52,8 @@ HPARAMS_METRICS = {
     "mc_ece": "Test expected calibration error, MC dropout average.",
     "train_error_%": "Training-set error (%), deterministic prediction.",
     "train_loss": "Training-set loss, deterministic prediction.",
-    "gap": "Train minus test accuracy, deterministic prediction.",
+    training.GAP: "Test error minus training-set error, deterministic "
+    "prediction, in percentage points.",
 }
 
 
@@ -275,7 +276,7 @@ def hparams_row(seed, train_loss, train_accuracy, calibration):
         "mc_ece": mc["ece"],
         "train_error_%": 100 * (1 - train_accuracy),
         "train_loss": train_loss,
-        "gap": train_accuracy - deterministic["accuracy"],
+        training.GAP: training.error_gap(train_accuracy, deterministic["accuracy"]),
     }
 
 

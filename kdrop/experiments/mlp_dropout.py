@@ -34,7 +34,7 @@ FULL = dict(dataset="full", train_size=None, architectures=("3x1024",), epochs=5
 LEARNING_RATE = 0.05
 MOMENTUM = (0.5, 0.9)  # start, end of the warm-up ramp
 WARMUP_FRACTION = 0.1
-COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "seconds")
+COLUMNS = ("test_error_%", "test_loss", "train_error_%", "seconds")
 
 
 def parse_architecture(name):
@@ -109,9 +109,9 @@ def run(architectures=DEFAULT_ARCHITECTURES, **options):
     Returns:
         `(rows, summary)`: rows, one dict per model and seed: model,
         architecture, dropout, seed, train_accuracy (inference mode),
-        test_accuracy, gap, test_error_%, test_loss, seconds; summary, one
-        dict per model: model, seeds, `<c>_mean` and `<c>_std` for c in
-        `COLUMNS`.
+        test_accuracy, test_minus_train_error_%, test_error_%, test_loss,
+        seconds; summary, one dict per model: model, seeds, `<c>_mean` and
+        `<c>_std` for c in `COLUMNS`.
     """
     settings = SETTINGS.replace(**options)
     architectures = (
@@ -177,7 +177,7 @@ def run(architectures=DEFAULT_ARCHITECTURES, **options):
         "model",
         COLUMNS,
         ("model", "architecture", "dropout", "seed"),
-        "Final models in inference mode; train_accuracy re-evaluates the "
+        "Final models in inference mode; train_error_% re-evaluates the "
         "training set without dropout.",
         optimizer=f"SGD(learning_rate={LEARNING_RATE}, momentum "
         f"{MOMENTUM[0]} -> {MOMENTUM[1]})",

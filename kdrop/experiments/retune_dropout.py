@@ -53,10 +53,10 @@ RATE = 0.5  # standard and late dropout: the main job's Dropout(0.5)
 # above), decaying linearly to 0 over the first 50 of 300 epochs.
 EARLY_RATE = 0.1
 EARLY_FRACTION = 50 / 300
-COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "train_loss", "gap")
+COLUMNS = ("test_error_%", "test_loss", "train_error_%", "train_loss", training.GAP)
 DROPOUT_NAME = "dropout_before_classifier"  # the layer add_dropout inserts
 NOTE = (
-    "Final model in inference mode; train_accuracy re-evaluates the training "
+    "Final model in inference mode; train_error_% re-evaluates the training "
     "set without dropout. Late dropout's optimizer state (Adam's moments, "
     "step count) is carried over the conversion."
 )
@@ -219,7 +219,7 @@ def train_variant(variant, settings, train, test, run_seed, switch_epoch, log_di
         loss, accuracy = map(float, model.evaluate(x, y, 256, verbose=0))
         row[f"{part}_loss"], row[f"{part}_accuracy"] = loss, accuracy
         row[f"{part}_error_%"] = 100 * (1 - accuracy)
-    row["gap"] = row["train_accuracy"] - row["test_accuracy"]
+    row[training.GAP] = training.error_gap(row["train_accuracy"], row["test_accuracy"])
     row["seconds"] = round(seconds, 1)
     return model, row, training.epoch_curves(history)
 
@@ -247,7 +247,8 @@ def run(variants=VARIANTS, switch_epoch=None, **options):
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
-        seed, dropout, train_loss, train_accuracy, test_accuracy, gap,
+        seed, dropout, train_loss, train_accuracy, test_accuracy,
+        test_minus_train_error_%,
         train_error_%, test_error_%, test_loss and seconds (wall time of
         the training); summary, one dict per variant: variant, seeds, and
         `<c>_mean`, `<c>_std` for c in `COLUMNS`.

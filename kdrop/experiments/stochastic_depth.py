@@ -34,7 +34,7 @@ FINAL_DROP_PATH_RATE = 0.5  # p_L of Huang et al. 2016
 DROP_BLOCK_RATE = 0.1  # 1 - the final keep_prob 0.9 of Ghiasi et al. 2018
 BLOCK_SIZE = 3
 DROP_BLOCK_AFTER = (2, 3)  # blocks followed by a DropBlock2D
-COLUMNS = ("test_error_%", "test_loss", "train_accuracy", "gap")
+COLUMNS = ("test_error_%", "test_loss", "train_error_%", training.GAP)
 SETTINGS = training.RunSettings(out="logs/stochastic_depth", epochs=10, seeds=3)
 # The whole 60000-image training set and the 10000 test images.
 FULL = dict(dataset="full", train_size=None)
@@ -109,9 +109,10 @@ def run(variants=VARIANTS, **options):
 
     Returns:
         `(rows, summary)`: rows, one dict per variant and seed: variant,
-        seed, regularisation, train_accuracy, test_accuracy, gap,
-        test_error_%, test_loss, seconds; summary, one dict per variant:
-        variant, seeds, `<c>_mean` and `<c>_std` for c in `COLUMNS`.
+        seed, regularisation, train_accuracy, test_accuracy,
+        test_minus_train_error_%, test_error_%, test_loss, seconds;
+        summary, one dict per variant: variant, seeds, `<c>_mean` and
+        `<c>_std` for c in `COLUMNS`.
     """
     settings = SETTINGS.replace(**options)
     variants = cli.check_names(variants, "variants", VARIANTS)

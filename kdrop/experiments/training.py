@@ -189,6 +189,17 @@ def add_curves(curves, label, run_curves, panels=None):
         curves.setdefault(panel, {}).setdefault(label, []).append(run_curves[panel])
 
 
+# The generalization gap of a final model, as kdrop reports it everywhere:
+# held-out minus training error, in percentage points.
+GAP = "test_minus_train_error_%"
+
+
+def error_gap(train_accuracy, test_accuracy):
+    """The `GAP` column: test error % minus training error %, i.e.
+    `100 * (train_accuracy - test_accuracy)`, in percentage points."""
+    return 100 * (float(train_accuracy) - float(test_accuracy))
+
+
 def train_classifier(model, train, test, settings, log_dir, callbacks=None):
     """Fits `model` as `settings` (a `RunSettings`) say, evaluating the test
     set after every epoch, or, with `settings.validation_split`, a held-out
@@ -198,7 +209,9 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
 
     Returns:
         `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy,
-        gap, train_error_%, test_error_%, test_loss, seconds}, of the final
+        test_minus_train_error_% (`GAP`: test error minus training error,
+        in percentage points), train_error_%, test_error_%, test_loss,
+        seconds}, of the final
         model in inference mode (the training set is re-evaluated without
         dropout, as Srivastava et al. do, not the running accuracy of `fit`
         under dropout); curves = `epoch_curves` of the run.
@@ -239,7 +252,7 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
         "train_loss": float(train_loss),
         "train_accuracy": float(train_accuracy),
         "test_accuracy": float(test_accuracy),
-        "gap": float(train_accuracy - test_accuracy),
+        GAP: error_gap(train_accuracy, test_accuracy),
         "train_error_%": 100 * (1 - float(train_accuracy)),
         "test_error_%": 100 * (1 - float(test_accuracy)),
         "test_loss": float(test_loss),
@@ -255,8 +268,8 @@ HPARAMS_METRICS = {
     "mode (no dropout).",
     "test_loss": "Test loss of the final model.",
     "train_loss": "Training-set loss of the final model in inference mode.",
-    "gap": "Train minus test accuracy of the final model (= test minus "
-    "training error, as a fraction).",
+    GAP: "Test error minus training-set error (inference mode) of the "
+    "final model, in percentage points.",
 }
 
 
