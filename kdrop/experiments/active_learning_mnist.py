@@ -216,7 +216,11 @@ def labels_needed_table(curves, thresholds, initial):
             mean = std = None
             if reached:
                 mean, std = tables.mean_std(reached)
-                cell = f"{mean:g} +- {std:.3g}"
+                # Image counts; the spread only where two seeds or more
+                # reached the threshold (one run's spread is unknown, not 0).
+                cell = f"{mean:g}"
+                if len(reached) >= 2:
+                    cell += f" +- {std:.1f}"
                 if len(reached) < len(runs):
                     cell += f" ({len(reached)}/{len(runs)} seeds)"
             else:
