@@ -6,13 +6,17 @@
 starts `tensorboard` on a loopback port, waits until it has read every
 event file, and saves the Custom Scalars, HParams, Time Series and Images
 dashboards, as headless Chromium shows them once loaded, to
-`docs/tensorboard_<dashboard>.png` (1400 x 900). Needs what the browser
-test needs: Debian's `chromium` and `chromium-driver` and `selenium`.
-The README's screenshots come from the main job's default run.
+`docs/tensorboard_<dashboard>.png` (1400 x 900; `--out` picks another
+folder, created if missing). Each file is read back: a missing, empty or
+non-PNG file, or one of another size, is reported and the script exits
+with status 1. Needs what the browser test needs: Debian's `chromium` and
+`chromium-driver` and `selenium`. The README's screenshots come from the
+main job's default run.
 """
 
 import argparse
 import os
+import struct
 import sys
 import tempfile
 import time
@@ -106,19 +110,59 @@ IMAGES_ZOOM = 0.8
 SETTLE_SECONDS = 1
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(path, size):
+    """Why the file at `path` is not a PNG image of `size` = (width,
+    height) pixels, in words; None when it is."""
+    if not os.path.isfile(path):
+        return f"{path} was not written"
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if not head:
+        return f"{path} is empty"
+    # A PNG starts with its signature and the IHDR chunk: length, b"IHDR",
+    # width, height (big-endian 4-byte ints).
+    if not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return f"{path} is not a PNG file (it starts with {head[:8]!r})"
+    width, height = struct.unpack(">II", head[16:24])
+    if (width, height) != tuple(size):
+        return f"{path} is {width} x {height} pixels, expected {size[0]} x {size[1]}"
+    return None
+
+
+def output_folder(parser, out):
+    """Creates the folder `out` (and its parents) if missing; a path that
+    exists and is not a folder, or one that cannot be created, is a
+    command-line error (exit status 2)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        parser.error(f"--out must be a folder; {out!r} is a file")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {out!r} cannot be created: {error.strerror}")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="scripts/dashboard_screenshots.py",
+        description=__doc__.split("\n\n")[0],
+    )
     parser.add_argument("logdir", help="the directory TensorBoard is started on")
     parser.add_argument("--out", default="docs", help="folder of the PNG files")
     parser.add_argument(
         "--timeout", type=float, default=180, help="seconds to wait for each page"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logged = browser.logged_tags(args.logdir)
     if not logged:
         parser.error(
             f"no event files with scalars, histograms or images below {args.logdir!r}"
         )
+    output_folder(parser, args.out)
+    failures = []
     with tempfile.TemporaryDirectory() as scratch:
         server_log = os.path.join(scratch, "tensorboard.log")
         with browser.tensorboard_server(args.logdir, server_log) as url:
@@ -140,7 +184,14 @@ def main():
                     )
                     time.sleep(SETTLE_SECONDS)
                     path = os.path.join(args.out, f"tensorboard_{dashboard}.png")
+                    # save_screenshot returns False, without raising, when
+                    # it cannot write: the file read back says what happened.
                     driver.save_screenshot(path)
+                    problem = png_problem(path, browser.WINDOW)
+                    if problem:
+                        failures.append(problem)
+                        print(f"FAILED: {problem}", file=sys.stderr)
+                        continue
                     errors = [
                         entry["message"]
                         for entry in browser.console_log(driver)
@@ -149,6 +200,13 @@ def main():
                     print(path, "console errors:", errors or "none")
             finally:
                 driver.quit()
+    if failures:
+        print(
+            f"{parser.prog}: {len(failures)} of {len(DASHBOARDS)} screenshots "
+            "failed: " + "; ".join(failures),
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

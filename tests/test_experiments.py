@@ -423,11 +423,17 @@ def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
         sparsity_autoencoder,
     ],
 )
-def test_scripts_writing_events_take_overwrite(module, tmp_path):
+def test_scripts_writing_events_take_overwrite(module, tmp_path, capsys):
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "events.out.tfevents.1.host").write_bytes(b"")
-    with pytest.raises(ValueError, match="--overwrite"):
+    with pytest.raises(SystemExit) as exit_info:
         module.main(["--out", str(tmp_path), "--epochs", "1"])
+    # argparse's convention for a bad command line: one line, status 2.
+    assert exit_info.value.code == 2
+    name = module.__name__.rsplit(".", 1)[-1]
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"scripts/{name}.py: error: `out` already holds 1 ")
+    assert "--overwrite" in line
     assert event_files(tmp_path)  # nothing deleted without --overwrite
 
 

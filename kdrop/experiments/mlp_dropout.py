@@ -194,4 +194,5 @@ def main(argv=None):
         help="hidden layers as <layers>x<units>, e.g. 2x1024 3x1024 2x2048",
     )
     # The options are named like run's arguments.
-    return run(**cli.parse_options(parser, argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))

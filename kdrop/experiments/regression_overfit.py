@@ -90,7 +90,7 @@ def run(iterations=2000, out="logs/regression_overfit", seed=0, seeds=DEFAULT_SE
     """
     iterations = validation.check_positive_int(iterations, "iterations")
     seed_values = cli.seed_list(seed, seeds)
-    os.makedirs(out, exist_ok=True)
+    cli.create_out(out)
     grid = np.linspace(-1, 1, 200, dtype="float32")[:, None]
     rows, curves = [], {}
     for run_seed in seed_values:
@@ -166,4 +166,5 @@ def main(argv=None):
     )
     parser.description += "\n--epochs counts the full-batch iterations.\n"
     args = parser.parse_args(argv)
-    return run(args.epochs, args.out, args.seed, args.seeds)
+    with cli.usage_errors(parser):
+        return run(args.epochs, args.out, args.seed, args.seeds)

@@ -331,5 +331,7 @@ def argument_parser():
 
 
 def main(argv=None):
+    parser = argument_parser()
     # The options are named like run's arguments.
-    return run(**cli.parse_options(argument_parser(), argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))

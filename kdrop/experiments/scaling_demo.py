@@ -9,7 +9,6 @@ And the arithmetic of a drop rate: 100 inputs with dropout 0.3 leave about
 """
 
 import math
-import os
 
 import keras
 import numpy as np
@@ -106,7 +105,7 @@ def run(size=10000, rate=0.5, draws=5, seed=0, out="logs/scaling_demo"):
             100.0,
         )
     )
-    os.makedirs(out, exist_ok=True)
+    cli.create_out(out)
     tables.report(rows, out)
     print("Expected training values: Binomial mean +- one standard deviation.")
     return rows
@@ -121,4 +120,5 @@ def main(argv=None):
         help="training-mode draws per example",
     )
     args = parser.parse_args(argv)
-    return run(draws=args.draws, seed=args.seed, out=args.out)
+    with cli.usage_errors(parser):
+        return run(draws=args.draws, seed=args.seed, out=args.out)

@@ -254,5 +254,6 @@ def main(argv=None):
         default="weight_scaled",
         help="dropout convention",
     )
-    options = cli.parse_options(parser, argv, FULL)
-    return run(mode=options.pop("dropout_mode"), **options)
+    with cli.usage_errors(parser):
+        options = cli.parse_options(parser, argv, FULL)
+        return run(mode=options.pop("dropout_mode"), **options)

@@ -170,4 +170,5 @@ def main(argv=None):
         help="which regularisations to train",
     )
     # The options are named like run's arguments.
-    return run(**cli.parse_options(parser, argv, FULL))
+    with cli.usage_errors(parser):
+        return run(**cli.parse_options(parser, argv, FULL))
