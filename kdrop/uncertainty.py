@@ -374,7 +374,21 @@ def fpr_at_tpr(in_scores, out_scores, tpr=0.95):
     return np.float64(np.mean(inside >= threshold))
 
 
-def plot_reliability(table, ax=None, label=None):
+def _check_slot(slot):
+    if (
+        not isinstance(slot, (tuple, list))
+        or len(slot) != 2
+        or not all(validation.is_integer(value) for value in slot)
+        or not 0 <= slot[0] < slot[1]
+    ):
+        raise ValueError(
+            "`slot` must be (index, count), two ints with 0 <= index < count. "
+            f"Received: slot={slot!r}."
+        )
+    return int(slot[0]), int(slot[1])
+
+
+def plot_reliability(table, ax=None, label=None, slot=(0, 1)):
     """Draws a reliability diagram: accuracy per confidence bin against the
     diagonal of perfect calibration, with the ECE in the legend.
 
@@ -382,23 +396,51 @@ def plot_reliability(table, ax=None, label=None):
         table: a `ReliabilityTable` from `reliability`.
         ax: a matplotlib Axes to draw on; None makes a new figure.
         label: legend label prefix, e.g. "MC dropout".
+        slot: `(index, count)`, ints with 0 <= index < count: each bin's bar
+            takes the index-th of `count` equal slices of the bin's width,
+            so `count` tables drawn on one Axes (index 0, 1, ...) stand side
+            by side in every bin instead of hiding each other. Default: the
+            whole bin.
 
     Returns:
         The matplotlib Figure drawn on.
+
+    Raises:
+        ValueError: `slot` is not two ints with 0 <= index < count.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kdrop import uncertainty
+
+    labels = [0, 1, 1]
+    mc = uncertainty.reliability(
+        np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]), labels, bins=5
+    )
+    deterministic = uncertainty.reliability(
+        np.array([[0.99, 0.01], [0.7, 0.3], [0.2, 0.8]]), labels, bins=5
+    )
+    figure = uncertainty.plot_reliability(mc, label="MC dropout", slot=(0, 2))
+    uncertainty.plot_reliability(
+        deterministic, ax=figure.axes[0], label="deterministic", slot=(1, 2)
+    )
+    ```
     """
     if not isinstance(table, ReliabilityTable):
         raise TypeError(
             "`table` must be a kdrop.uncertainty.ReliabilityTable. "
             f"Received: table of type {type(table).__name__}."
         )
+    index, count = _check_slot(slot)
     if ax is None:
         figure = optional.require("matplotlib.figure", "plot_reliability")
         ax = figure.Figure(figsize=(4, 4), dpi=80).add_subplot()
-    widths = np.diff(table.edges)
+    widths = np.diff(table.edges) / count
     filled = table.counts > 0
     name = f"{label}, " if label else ""
     ax.bar(
-        table.edges[:-1][filled],
+        (table.edges[:-1] + index * widths)[filled],
         table.accuracy[filled],
         width=widths[filled],
         align="edge",

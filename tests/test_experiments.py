@@ -15,6 +15,7 @@ import sys
 
 import keras
 import matplotlib.image
+import matplotlib.ticker
 import numpy as np
 import pytest
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
@@ -269,31 +270,105 @@ def test_cnn_dropout_smoke(tmp_path):
 
 
 def test_plot_bands_draws_mean_and_sample_std(tmp_path):
-    runs = np.array([[3.0, 2.0, 1.0], [5.0, 2.0, 0.0], [4.0, 5.0, 2.0]])
+    runs = np.array([[3.0, 2.0, 1.0], [5.0, 2.0, 0.5], [4.0, 5.0, 2.0]])
     fig = figures.plot_bands(
         str(tmp_path / "bands.png"),
-        {"test error (%)": {"a": runs, "b": runs[:1]}},
+        {"test error (%)": {"a": runs, "b": runs[:1]}, "dropout rate": {"a": runs}},
         "title",
         styles={"b": {"color": "red", "linestyle": "--"}},
     )
-    axis = fig.axes[0]
-    mean = np.array([4.0, 3.0, 1.0])
-    std = np.array([1.0, np.sqrt(3.0), 1.0])  # sum of squares / (3 - 1)
+    axis, rates = fig.axes[:2]
+    mean = np.array([4.0, 3.0, 7 / 6])
+    std = np.array([1.0, np.sqrt(3.0), np.std([1.0, 0.5, 2.0], ddof=1)])
     line_a, line_b = axis.lines
     np.testing.assert_allclose(line_a.get_xydata(), np.c_[[1, 2, 3], mean])
     assert line_b.get_linestyle() == "--" and line_b.get_color() == "red"
     # fill_between's polygon: the upper edge and the lower edge of the band.
-    vertices = axis.collections[0].get_paths()[0].vertices
+    (band,) = axis.collections  # a single run ("b") has no band
+    vertices = band.get_paths()[0].vertices
     for x, low, high in zip([1, 2, 3], mean - std, mean + std):
         at_x = vertices[np.isclose(vertices[:, 0], x), 1]
         assert at_x.min() == pytest.approx(low) and at_x.max() == pytest.approx(high)
-    # A single run has no spread: its band has zero width.
-    single = axis.collections[1].get_paths()[0].vertices
-    for x, value in zip([1, 2, 3], runs[0]):
-        np.testing.assert_allclose(single[np.isclose(single[:, 0], x), 1], value)
+    # Errors on a log axis, other quantities on a linear one; epochs whole.
+    assert axis.get_yscale() == "log" and rates.get_yscale() == "linear"
+    for panel in (axis, rates):
+        locator = panel.xaxis.get_major_locator()
+        assert isinstance(locator, matplotlib.ticker.MaxNLocator)
+        assert all(float(tick).is_integer() for tick in panel.get_xticks())
+    assert fig.get_suptitle() == "title, 3 seeds: mean +- 1 std"
     saved = read_csv(tmp_path / "curves.csv")
     np.testing.assert_allclose([float(r["std"]) for r in saved[:3]], std)
     assert_png(tmp_path / "bands.png")
+
+
+def test_plot_bands_with_one_seed_draws_no_band(tmp_path):
+    fig = figures.plot_bands(
+        str(tmp_path / "one.png"),
+        {"test error (%)": {"a": [[27.0, 5.0, 3.6]], "b": [[20.0, 4.0, 2.7]]}},
+        "title",
+    )
+    (axis,) = fig.axes
+    assert not axis.collections  # no band
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["a", "b"]
+    assert fig.get_suptitle() == "title, 1 seed"
+    assert "std" not in fig.get_suptitle()
+    assert read_descriptions(tmp_path, figures.FIGURES_RUN)["one"].count("no band")
+    # The log scale gives the last epochs' 3.6 vs 2.7 % a visible gap: on
+    # a linear 2.7-27 axis they are 4 % of its height apart, here 12 %.
+    low, high = axis.get_ylim()
+    share = (np.log(3.6) - np.log(2.7)) / (np.log(high) - np.log(low))
+    assert share > 0.1
+
+
+def test_a_long_title_is_wrapped_inside_the_figure(tmp_path):
+    title = "MC dropout vs weight scaling, 10000 test images, 3 seeds: mean +- 1 std"
+    fig = figures.plot_lines(
+        str(tmp_path / "lines.png"),
+        {"mc": ([1, 10, 100], [3.0, 2.0, 1.9])},
+        "samples k",
+        "test error (%)",
+        title,
+        xscale="log",
+    )
+    # The title, drawn again as savefig drew it (constrained layout, on an
+    # Agg canvas: pyplot left the closed figure a bare one), lies within
+    # the figure.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    (axes,) = fig.axes
+    box = axes.title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    assert axes.get_title().replace("\n", " ") == title
+    assert "\n" in axes.get_title()
+
+
+def test_sparsity_histograms_share_their_axes_by_row(tmp_path):
+    rng = np.random.default_rng(0)
+    unit_means = {
+        "no dropout": rng.uniform(0, 5, 64),
+        "dropout": rng.uniform(0, 1.5, 64),
+    }
+    histograms = {
+        "no dropout": np.array([[0.0, 1.0, 10.0], [1.0, 5.0, 3.0]]),
+        "dropout": np.array([[0.0, 0.5, 20.0], [0.5, 1.5, 2.0]]),
+    }
+    fig = sparsity_autoencoder._plot(
+        str(tmp_path / "hist.png"),
+        unit_means,
+        histograms,
+        {"no dropout": 0.1, "dropout": 0.4},
+    )
+    top_left, top_right, bottom_left, bottom_right = fig.axes
+    assert top_left.get_xlim() == top_right.get_xlim()
+    assert top_left.get_ylim() == top_right.get_ylim()
+    assert bottom_left.get_xlim() == bottom_right.get_xlim()
+    assert top_left.get_xlim()[1] >= unit_means["no dropout"].max()
+    # The same bins: every bar of both models has one width.
+    widths = {
+        round(bar.get_width(), 9) for ax in (top_left, top_right) for bar in ax.patches
+    }
+    assert len(widths) == 1
 
 
 def assert_figure_logged(out, name):
@@ -305,6 +380,8 @@ def assert_figure_logged(out, name):
     assert step == 0 and png == saved
     pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert pixels.shape[:2] == (int(height), int(width))
+    # Readable in TensorBoard's IMAGES dashboard at its own size.
+    assert int(width) >= 800 == figures.MIN_WIDTH_PIXELS
     assert read_descriptions(out, figures.FIGURES_RUN)[name]
 
 

@@ -1,6 +1,7 @@
 """Uncertainty metrics and mc_predict's per-pass outputs against references."""
 
 import dataclasses
+import itertools
 
 import keras
 import numpy as np
@@ -265,6 +266,31 @@ def test_plot_reliability_draws_one_bar_per_filled_bin():
     (ax,) = figure.axes
     np.testing.assert_allclose([bar.get_height() for bar in ax.patches], [1, 0.5, 0.5])
     assert ax.get_legend().get_texts()[0].get_text() == "MC, ECE 0.375"
+
+
+def test_plot_reliability_slots_put_two_tables_side_by_side():
+    # Bins of width 0.25 filled at [0.25, 0.5), [0.5, 0.75), [0.75, 1]:
+    # slot (0, 2) takes the left half of each bin, slot (1, 2) the right.
+    table = uncertainty.reliability(CALIBRATION_PROBS, CALIBRATION_LABELS, bins=4)
+    figure = uncertainty.plot_reliability(table, label="MC", slot=(0, 2))
+    (ax,) = figure.axes
+    uncertainty.plot_reliability(table, ax=ax, label="deterministic", slot=(1, 2))
+    lefts = [bar.get_x() for bar in ax.patches]
+    widths = [bar.get_width() for bar in ax.patches]
+    np.testing.assert_allclose(lefts, [0.25, 0.5, 0.75, 0.375, 0.625, 0.875])
+    np.testing.assert_allclose(widths, [0.125] * 6)
+    # No bar covers another: the intervals are disjoint.
+    spans = sorted(zip(lefts, np.add(lefts, widths)))
+    assert all(
+        end <= start + 1e-12 for (_, end), (start, _) in itertools.pairwise(spans)
+    )
+
+
+@pytest.mark.parametrize("slot", [(2, 2), (-1, 2), (0, 0), (0.5, 2), (0,), "ab"])
+def test_plot_reliability_rejects_bad_slots(slot):
+    table = uncertainty.reliability(CALIBRATION_PROBS, CALIBRATION_LABELS, bins=4)
+    with pytest.raises(ValueError, match=r"`slot` must be \(index, count\)"):
+        uncertainty.plot_reliability(table, slot=slot)
 
 
 UNNORMALIZED = np.array([[2.0, 1.0, 0.5]])

@@ -191,8 +191,17 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         information = uncertainty.mutual_information(predictions["mc"])
         self.write_scalar(f"{PREFIX}/mutual_information", information.mean(), epoch)
         if self.reliability_diagram:
-            ax = self._figure_module.Figure(figsize=(4, 4), dpi=80).add_subplot()
-            for name, label in zip(PREDICTIONS, ("MC dropout", "deterministic")):
-                uncertainty.plot_reliability(tables[name], ax=ax, label=label)
+            # 800 x 800 pixels: TensorBoard's IMAGES dashboard shows an image
+            # at its own size up to the card's width, so a smaller one is a
+            # thumbnail unless "Show actual image size" is ticked.
+            figure = self._figure_module.Figure(
+                figsize=(5, 5), dpi=160, layout="constrained"
+            )
+            ax = figure.add_subplot()
+            labels = ("MC dropout", "deterministic")
+            for index, (name, label) in enumerate(zip(PREDICTIONS, labels)):
+                uncertainty.plot_reliability(
+                    tables[name], ax=ax, label=label, slot=(index, len(labels))
+                )
             ax.set_title(f"epoch {epoch}")
             self.write_image(f"{PREFIX}/reliability", _png(ax.figure), epoch)

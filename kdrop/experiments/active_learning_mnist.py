@@ -250,7 +250,8 @@ def plot_learning_curves(path, curves, title):
         path,
         size=(7, 4.5),
         description=f"{title}: test error (%) against the number of labelled "
-        "images; line = mean over seeds, band = +- 1 sample std.",
+        "images; line = mean over seeds, band (two seeds or more) = +- 1 "
+        "sample std.",
     ) as (_, axes):
         for index, (function, runs) in enumerate(curves.items()):
             labels = np.asarray(runs[0][0])
@@ -259,14 +260,16 @@ def plot_learning_curves(path, curves, title):
             std = errors.std(axis=0, ddof=1) if len(errors) > 1 else np.zeros_like(mean)
             style = "--" if function == "batch_bald" else "-"
             axes.plot(labels, mean, style, color=f"C{index}", label=function)
-            axes.fill_between(
-                labels, mean - std, mean + std, color=f"C{index}", alpha=0.15
-            )
+            if len(errors) > 1:  # one run has no spread to show
+                axes.fill_between(
+                    labels, mean - std, mean + std, color=f"C{index}", alpha=0.15
+                )
             rows.extend(
                 {"function": function, "labels": int(n), "mean": m, "std": s}
                 for n, m, s in zip(labels, mean, std)
             )
-        axes.set(xlabel="labelled images", ylabel="test error (%)", title=title)
+        axes.set(xlabel="labelled images", ylabel="test error (%)")
+        axes.set_title(figures.wrap_title(title, 7))
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     tables.write_csv(rows, os.path.join(os.path.dirname(path), "learning_curves.csv"))
@@ -432,8 +435,11 @@ def run(
     plot_learning_curves(
         os.path.join(settings.out, "learning_curves.png"),
         curves,
-        f"MNIST active learning, k={k}, {settings.seeds} seed(s), "
-        f"test error on {min(curve_images, len(x_test))} test images",
+        figures.seeds_title(
+            f"MNIST active learning, k={k}, test error on "
+            f"{min(curve_images, len(x_test))} test images",
+            settings.seeds,
+        ),
     )
     table, numbers = labels_needed_table(curves, thresholds, initial)
     tables.write_csv(numbers, os.path.join(settings.out, "labels_needed.csv"))

@@ -155,8 +155,7 @@ def run(variants=DEFAULT_VARIANTS, **options):
     figures.plot_bands(
         os.path.join(settings.out, "curves.png"),
         curves,
-        f"Simple MNIST convnet, {len(train[0])} training images, "
-        f"{settings.seeds} seed(s): mean +- 1 std",
+        f"Simple MNIST convnet, {len(train[0])} training images",
     )
     summary = training.finish(
         settings,

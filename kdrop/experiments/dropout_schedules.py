@@ -113,8 +113,7 @@ def run(names=SCHEDULES, **options):
     figures.plot_bands(
         os.path.join(settings.out, "test_error.png"),
         curves,
-        f"Per schedule, {len(train[0])} training images, {settings.seeds} "
-        "seed(s): mean +- 1 std",
+        f"Per schedule, {len(train[0])} training images",
     )
     summary = training.finish(
         settings,

@@ -13,6 +13,10 @@ from kdrop.experiments.tables import write_csv
 from kdrop.tensorboard.writer import SummaryWriter, prepare_log_dir
 
 FIGURES_RUN = "figures"  # the TensorBoard run of a script's figures
+# The narrowest PNG a figure is saved as: TensorBoard's IMAGES dashboard
+# shows an image at its own pixel size (up to the card's width), so a
+# 600-pixel figure is a thumbnail unless "Show actual image size" is ticked.
+MIN_WIDTH_PIXELS = 800
 
 
 def log_figure(path, description):
@@ -36,23 +40,74 @@ def log_figure(path, description):
         writer.close()
 
 
+def dpi_for(size):
+    """Dots per inch that make a figure of `size` = (width, height) inches
+    at least `MIN_WIDTH_PIXELS` wide (100 at the least)."""
+    return max(100, math.ceil(MIN_WIDTH_PIXELS / size[0]))
+
+
 @contextlib.contextmanager
 def figure(path, ncols=1, nrows=1, size=(6, 4), *, description, **kwargs):
-    """Yields (figure, axes), saves the figure to `path` (Agg backend) and
-    logs it for TensorBoard's IMAGES dashboard (`log_figure`, with
-    `description`: what the figure shows, one line)."""
+    """Yields (figure, axes), saves the figure to `path` (Agg backend, at
+    least `MIN_WIDTH_PIXELS` wide, `dpi_for`) and logs it for TensorBoard's
+    IMAGES dashboard (`log_figure`, with `description`: what the figure
+    shows, one line). The layout is matplotlib's constrained layout, which
+    keeps titles, suptitles and legends outside the axes inside the figure;
+    `kwargs` go to `plt.subplots` (e.g. `sharex="row"`)."""
     matplotlib = optional.require("matplotlib", "The experiment scripts")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=size, **kwargs)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, layout="constrained", **kwargs)
     try:
         yield fig, axes
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=dpi_for(size))
     finally:
         plt.close(fig)
     log_figure(path, description)
+
+
+def seeds_title(title, seeds):
+    """`title` with what its lines and bands are over `seeds` runs: ", 3
+    seeds: mean +- 1 std" for two or more, ", 1 seed" for one (no spread
+    to show)."""
+    if seeds >= 2:
+        return f"{title}, {seeds} seeds: mean +- 1 std"
+    return f"{title}, 1 seed"
+
+
+def wrap_title(title, width_inches, fontsize=12):
+    """`title` broken into lines that fit `width_inches` at `fontsize`
+    points, so that a long title is not cut off at the figure's edges: a
+    character of DejaVu Sans (matplotlib's default font) is about 0.67 em
+    wide on average, taken as 0.7; the y axis's labels, which push the
+    title's centre right, as 20 % of the width."""
+    import textwrap
+
+    characters = max(20, int(0.8 * width_inches * 72 / (0.7 * fontsize)))
+    return textwrap.fill(title, characters)
+
+
+def integer_epochs(axis):
+    """Ticks only at whole numbers on the x axis of `axis` (epochs, steps):
+    no "1.25" on a 3-epoch run."""
+    import matplotlib.ticker
+
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def readable_log_y(axis):
+    """A log y axis with plain tick labels at 1, 2 and 5 times the powers of
+    ten (2, 5, 10, 20 rather than 10^1): the last epochs' few-percent
+    errors get as much height as the first epoch's tens of percent."""
+    import matplotlib.ticker
+
+    axis.set_yscale("log")
+    axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(
+        matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    )
+    axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def plot_lines(
@@ -68,11 +123,14 @@ def plot_lines(
 ):
     """Line plot: `series` maps a label to (x values, y values); `hlines`
     maps a label to a horizontal line's height; `errors` maps a series label
-    to its error-bar half-widths; `xscale` / `yscale` e.g. "log"."""
+    to its error-bar half-widths; `xscale` / `yscale` e.g. "log". Whole
+    numbers on a linear x axis get whole-number ticks; a long title is
+    wrapped (`wrap_title`). Writes the figure to `path`; returns the
+    (closed) matplotlib figure."""
     import matplotlib.ticker
 
     with figure(path, description=f"{title}: {ylabel} against {xlabel}.") as (
-        _,
+        fig,
         axes,
     ):
         for label, (xs, ys) in series.items():
@@ -99,31 +157,46 @@ def plot_lines(
             axes.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
             axes.xaxis.set_major_formatter(plain)
             axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        elif all(float(x).is_integer() for xs, _ in series.values() for x in xs):
+            integer_epochs(axes)
         if yscale:
             axes.set_yscale(yscale)
             axes.yaxis.set_major_formatter(plain)
             axes.yaxis.set_minor_formatter(plain)
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
-        axes.set_title(title)
+        axes.set_title(wrap_title(title, 6))
         axes.grid(alpha=0.3)
         axes.legend()
-    return path
+    return fig
+
+
+def is_log_panel(panel):
+    """Whether the panel named `panel` gets a log y axis (`plot_bands`): an
+    error or a loss, positive quantities that fall by a factor of ten or
+    more from the first epoch to the last."""
+    return "error" in panel or "loss" in panel
 
 
 def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
     """One panel per entry of `panels` ({panel: {label: seeds x epochs
-    array}}): each label's mean over seeds as a line and mean +- sample std
-    as a band; `styles` maps a label to `plot` keywords (color,
-    linestyle). Writes the figure to `path` and the drawn numbers to
-    `curves.csv` beside it; returns the (closed) matplotlib figure."""
+    array}}): each label's mean over seeds as a line and, with two seeds
+    or more, mean +- sample std as a band; `styles` maps a label to `plot`
+    keywords (color, linestyle). Error and loss panels have a log y axis
+    (`is_log_panel`), every x axis whole-number ticks; the title says what
+    the lines are over (`seeds_title`). Writes the figure to `path` and
+    the drawn numbers to `curves.csv` beside it; returns the (closed)
+    matplotlib figure."""
     styles = styles or {}
     rows = []
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
+    seeds = max(len(runs) for series in panels.values() for runs in series.values())
+    title = seeds_title(title, seeds)
+    spread = "band = +- 1 sample std" if seeds >= 2 else "one run, no band"
     description = (
         f"{title}: {', '.join(panels)} against {xlabel}; line = mean over "
-        "seeds, band = +- 1 sample std."
+        f"seeds, {spread}; errors and losses on a log scale."
     )
     with figure(
         path,
@@ -141,9 +214,14 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
                 epochs = np.arange(1, runs.shape[1] + 1)
                 style = {"color": f"C{index}", **styles.get(label, {})}
                 axis.plot(epochs, mean, label=label, **style)
-                axis.fill_between(
-                    epochs, mean - std, mean + std, color=style["color"], alpha=0.2
-                )
+                if len(runs) > 1:
+                    axis.fill_between(
+                        epochs,
+                        mean - std,
+                        mean + std,
+                        color=style["color"],
+                        alpha=0.2,
+                    )
                 rows += [
                     {
                         "panel": panel,
@@ -155,10 +233,13 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
                     for x, m, s in zip(epochs, mean, std)
                 ]
             axis.set(xlabel=xlabel, ylabel=panel)
-            axis.grid(alpha=0.3)
+            if is_log_panel(panel):
+                readable_log_y(axis)
+            integer_epochs(axis)
+            axis.grid(alpha=0.3, which="both")
             axis.legend(fontsize=8)
         for axis in axes.flat[len(panels) :]:
             axis.set_axis_off()
-        fig.suptitle(title)
+        fig.suptitle(wrap_title(title, 6 * ncols))
     write_csv(rows, os.path.join(os.path.dirname(path), "curves.csv"))
     return fig

@@ -251,10 +251,14 @@ def plot_reliability(path, tables):
         size=(4.5, 4.5),
         description="Reliability diagram on the test set (first seed): "
         "accuracy per confidence bin of the deterministic and MC dropout "
-        "predictions; the diagonal is perfect calibration.",
+        "predictions, side by side in each bin; the diagonal is perfect "
+        "calibration.",
     ) as (_, axes):
-        for prediction, label in zip(PREDICTIONS, ("deterministic", "MC dropout")):
-            uncertainty.plot_reliability(tables[prediction], ax=axes, label=label)
+        labels = ("deterministic", "MC dropout")
+        for index, (prediction, label) in enumerate(zip(PREDICTIONS, labels)):
+            uncertainty.plot_reliability(
+                tables[prediction], ax=axes, label=label, slot=(index, len(labels))
+            )
         axes.set_title("Reliability on the test set (first seed)")
     return path
 

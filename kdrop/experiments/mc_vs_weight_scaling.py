@@ -187,12 +187,17 @@ def run(sample_counts=SAMPLE_COUNTS, repeats=3, **options):
         },
         "samples k (log scale)",
         "test error (%)",
-        f"MC dropout vs weight scaling, {len(x_test)} test images, "
-        f"{settings.seeds} seed(s): mean +- 1 std",
+        figures.seeds_title(
+            f"MC dropout vs weight scaling, {len(x_test)} test images",
+            settings.seeds,
+        ),
         hlines={"weight scaling rule": summary[0]["weight_scaling_test_error_%_mean"]},
+        # Error bars only where there is a spread to show (two seeds or more).
         errors={
             "Monte-Carlo averaging": [row["mc_test_error_%_std"] for row in summary]
-        },
+        }
+        if settings.seeds >= 2
+        else None,
         xscale="log",
     )
     print(

@@ -167,8 +167,7 @@ def run(architectures=DEFAULT_ARCHITECTURES, **options):
     figures.plot_bands(
         os.path.join(settings.out, "test_error.png"),
         curves,
-        f"MNIST MLPs, {len(train[0])} training images, {settings.seeds} "
-        "seed(s): mean +- 1 std (dashed: no dropout)",
+        f"MNIST MLPs (dashed: no dropout), {len(train[0])} training images",
         styles,
     )
     summary = training.finish(

@@ -293,9 +293,7 @@ def run(variants=VARIANTS, switch_epoch=None, **options):
             training.add_curves(curves, variant, run_curves)
     title = f"Dropout added to the MNIST convnet, {len(train[0])} training images"
     path = os.path.join(settings.out, "curves.png")
-    figures.plot_bands(
-        path, curves, f"{title}, {settings.seeds} seed(s): mean +- 1 std"
-    )
+    figures.plot_bands(path, curves, title)
     hparams = ("variant", "dropout", "seed")
     summary = training.finish(
         settings,

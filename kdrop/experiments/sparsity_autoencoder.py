@@ -216,7 +216,7 @@ def _plot_features(path, grids):
 def _plot(path, unit_means, histograms, zero_fractions):
     """Srivastava Fig. 8's panels per model (first seed): histogram of the
     units' mean activations (top) and histogram of all activations
-    (bottom)."""
+    (bottom); returns the (closed) matplotlib figure."""
     with figures.figure(
         path,
         ncols=len(unit_means),
@@ -224,11 +224,17 @@ def _plot(path, unit_means, histograms, zero_fractions):
         size=(10, 6),
         description="Per model (first seed): histogram of the hidden units' "
         "mean activations (top) and of all hidden activations (bottom, log "
-        "scale) on the test images.",
-    ) as (_, axes):
+        "scale) on the test images; the panels of a row share their axes.",
+        # The models are compared row by row: the same x and y ranges.
+        sharex="row",
+        sharey="row",
+    ) as (fig, axes):
+        # One set of bins for every model, so the bars compare too.
+        highest = max(float(np.max(means)) for means in unit_means.values())
+        bins = np.linspace(0.0, highest or 1.0, 31)
         for column, label in enumerate(unit_means):
             top, bottom = axes[0, column], axes[1, column]
-            top.hist(unit_means[label], bins=30, color="darkorange")
+            top.hist(unit_means[label], bins=bins, color="darkorange")
             top.set(
                 title=f"{label}: mean activation {unit_means[label].mean():.2f}",
                 xlabel="mean activation of a hidden unit",
@@ -244,6 +250,7 @@ def _plot(path, unit_means, histograms, zero_fractions):
                 ylabel="count (log scale)",
                 title=f"{label}: {zero_fractions[label]:.0%} of activations are 0",
             )
+    return fig
 
 
 def main(argv=None):

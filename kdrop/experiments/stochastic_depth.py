@@ -145,8 +145,7 @@ def run(variants=VARIANTS, **options):
     figures.plot_bands(
         os.path.join(settings.out, "test_error.png"),
         curves,
-        f"Residual convnet, {len(train[0])} training images, {settings.seeds} "
-        "seed(s): mean +- 1 std",
+        f"Residual convnet, {len(train[0])} training images",
     )
     summary = training.finish(
         settings,
