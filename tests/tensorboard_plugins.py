@@ -88,13 +88,26 @@ def chart_tags(logdir, run, regex):
     }
 
 
-def hparams_experiment(logdir):
-    """The HPARAMS dashboard's experiment: ([hparam names], {hparam name:
-    discrete domain values or None}, [metric tags])."""
+def _experiment(logdir):
     context_ = plugins(logdir)["hparams"]._context
-    experiment = get_experiment.Handler(
+    return context_, get_experiment.Handler(
         REQUEST, context_, EXPERIMENT, api_pb2.GetExperimentRequest()
     ).run()
+
+
+def _heading(info):
+    """A metric column's heading, as the dashboard writes it: the display
+    name, else the tag (after "group." when the metric is in a subrun)."""
+    if info.display_name:
+        return info.display_name
+    group = "" if info.name.group in ("", ".") else f"{info.name.group}."
+    return group + info.name.tag
+
+
+def hparams_experiment(logdir):
+    """The HPARAMS dashboard's experiment: ([hparam names], {hparam name:
+    discrete domain values or None}, [metric column headings])."""
+    _, experiment = _experiment(logdir)
     domains = {
         info.name: [
             value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
@@ -107,24 +120,30 @@ def hparams_experiment(logdir):
     return (
         [info.name for info in experiment.hparam_infos],
         domains,
-        [info.name.tag for info in experiment.metric_infos],
+        [_heading(info) for info in experiment.metric_infos],
     )
 
 
+def hparams_metric_tags(logdir):
+    """{metric column heading: the scalar tag its values are read from}."""
+    _, experiment = _experiment(logdir)
+    return {_heading(info): info.name.tag for info in experiment.metric_infos}
+
+
 def hparams_table(logdir, sort_by, descending=False):
-    """The HPARAMS table's rows, sorted by metric `sort_by` by the plugin's
-    own session-group listing: [(trial id, {hparam: value}, {metric:
-    value})], one row per session; the trial id is the session group's
-    name, what the table's "Trial ID" column shows."""
-    context_ = plugins(logdir)["hparams"]._context
+    """The HPARAMS table's rows, sorted by the metric column headed `sort_by`
+    by the plugin's own session-group listing: [(trial id, {hparam: value},
+    {metric column heading: value})], one row per session; the trial id is
+    the session group's name, what the table's "Trial ID" column shows."""
+    context_, experiment = _experiment(logdir)
+    headings = {info.name.tag: _heading(info) for info in experiment.metric_infos}
+    (tag,) = [tag for tag, heading in headings.items() if heading == sort_by]
     order = api_pb2.ORDER_DESC if descending else api_pb2.ORDER_ASC
     request = api_pb2.ListSessionGroupsRequest(
         start_index=0,
         slice_size=1000,
         allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS],
-        col_params=[
-            api_pb2.ColParams(metric=api_pb2.MetricName(tag=sort_by), order=order)
-        ],
+        col_params=[api_pb2.ColParams(metric=api_pb2.MetricName(tag=tag), order=order)],
     )
     groups = list_session_groups.Handler(REQUEST, context_, EXPERIMENT, request).run()
     return [
@@ -134,7 +153,7 @@ def hparams_table(logdir, sort_by, descending=False):
                 name: getattr(value, value.WhichOneof("kind"))
                 for name, value in group.hparams.items()
             },
-            {value.name.tag: value.value for value in session.metric_values},
+            {headings[value.name.tag]: value.value for value in session.metric_values},
         )
         for group in groups.session_groups
         for session in group.sessions

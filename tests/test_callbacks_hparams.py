@@ -4,13 +4,18 @@ import numpy as np
 import pytest
 
 from kdrop.callbacks import log_hparams, log_hparams_config
+from kdrop.tensorboard import families
 from tests.event_files import (
     read_descriptions,
     read_metadata,
     read_scalars,
     read_tensors,
 )
-from tests.tensorboard_plugins import hparams_experiment, hparams_table
+from tests.tensorboard_plugins import (
+    hparams_experiment,
+    hparams_metric_tags,
+    hparams_table,
+)
 
 VARIANTS = {"none": 0.0, "dropout": 0.5}
 SEEDS = (0, 1)
@@ -48,7 +53,14 @@ def test_every_run_and_seed_is_a_row_of_the_table_sorted_by_a_metric(tmp_path):
         "rate": [0.0, 0.5],
         "seed": None,
     }
+    # The columns are headed by the bare names; the values are the scalars
+    # of the group `wrap_up`.
     assert metrics == ["test_error", "test_loss", "gap"]
+    assert hparams_metric_tags(tmp_path) == {
+        "test_error": "wrap_up/test_error",
+        "test_loss": "wrap_up/test_loss",
+        "gap": "wrap_up/gap",
+    }
     rows = hparams_table(tmp_path, sort_by="test_error", descending=True)
     runs = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
     expected_order = sorted(
@@ -66,10 +78,30 @@ def test_every_run_and_seed_is_a_row_of_the_table_sorted_by_a_metric(tmp_path):
 def test_metrics_are_scalars_at_the_given_step_with_a_description(tmp_path):
     log_hparams(tmp_path, {"seed": 0}, {"test_loss": float("nan"), "gap": 0.5}, 7)
     scalars = read_scalars(tmp_path, subdir="")
-    assert np.isnan(scalars["test_loss"][7]) and scalars["gap"] == {7: 0.5}
-    assert read_descriptions(tmp_path, subdir="")["gap"] == (
-        "Final value of the run's `gap`, for the HPARAMS dashboard."
-    )
+    assert sorted(scalars) == ["wrap_up/gap", "wrap_up/test_loss"]
+    assert np.isnan(scalars["wrap_up/test_loss"][7])
+    assert scalars["wrap_up/gap"] == {7: 0.5}
+    descriptions = read_descriptions(tmp_path, subdir="")
+    for tag in scalars:
+        assert descriptions[tag].startswith(
+            "Final metric of the run for the HParams dashboard, which reads a "
+            "metric's value from a scalar summary"
+        )
+        assert descriptions[tag] == families.describe(tag)
+
+
+def test_final_metrics_are_one_time_series_group_sorted_after_every_other(tmp_path):
+    """TensorBoard's Time Series tab groups cards by the tag's prefix before
+    the first "/" and orders the groups by name: the final metrics' group
+    comes after every group kdrop's and Keras's curves make."""
+    log_hparams(tmp_path, {"seed": "0"}, {"test_error_%": 1.5, "test_loss": 0.1})
+    groups = {tag.split("/")[0] for tag in read_scalars(tmp_path, subdir="")}
+    assert groups == {"wrap_up"}
+    others = {family.name.split("/")[0] for family in families.FAMILIES}
+    others |= {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}  # Keras's
+    others -= groups
+    assert "within_one_std" in others and "across_seeds" in others
+    assert sorted(others | groups)[-1] == "wrap_up"
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,12 @@ def assert_classifier_rows(rows, csv_path):
         assert row["seconds"] > 0
 
 
+def logged(name, value):
+    """A hyperparameter as the HPARAMS table should show it: the seed as a
+    str, "0" (TensorBoard prints a number with 5 significant digits, "0.0000")."""
+    return str(value) if name == "seed" else value
+
+
 def assert_hparams_table(
     out,
     rows,
@@ -97,7 +103,7 @@ def assert_hparams_table(
     varying = {name for name in hparams if len({row[name] for row in rows}) > 1}
     assert set(names) == varying
     for name in names:  # declared with the values the runs take
-        assert domains[name] == sorted({row[name] for row in rows})
+        assert domains[name] == sorted({logged(name, row[name]) for row in rows})
     constants = read_tensors(out, "")["constant_hyperparameters"][0][1].item().decode()
     for name in [*fixed, *(set(hparams) - varying)]:
         assert f"| {name} | " in constants
@@ -109,7 +115,7 @@ def assert_hparams_table(
     assert len(table) == len(rows)
     for row in rows:
         run, values = table[f"{row[by]}/seed_{row['seed']}".replace(" ", "_")]
-        assert run == {name: row[name] for name in varying}
+        assert run == {name: logged(name, row[name]) for name in varying}
         # Scalars are float32 in the event file.
         assert values == pytest.approx(
             {name: row[name] for name in metrics}, rel=1e-5, abs=1e-6
@@ -176,6 +182,11 @@ def assert_across_seeds(out, variants, seeds, epochs):
     loss and error (%) Keras's TensorBoard callback logged."""
     for variant in variants:
         aggregated = read_scalars(out / "across_seeds" / variant, "")
+        # The final metrics of each seed's run (HPARAMS) are one point, no
+        # curve: left out of the aggregation.
+        final = read_scalars(out / variant / f"seed_{seeds[0]}", "")
+        assert final and all(tag.startswith("wrap_up/") for tag in final)
+        assert not [tag for tag in aggregated if "wrap_up/" in tag]
         per_seed = [
             read_scalars(out / variant / f"seed_{seed}", "validation") for seed in seeds
         ]
@@ -908,7 +919,10 @@ def test_mc_uncertainty_smoke(tmp_path):
         assert f"| {name} | " in constants.item().decode()
     assert metrics == list(mc_uncertainty.HPARAMS_METRICS)
     table = hparams_table(tmp_path, "test_error_%")
-    assert sorted(run["seed"] for _, run, _ in table) == list(range(seeds))
+    # Seeds are strs: the table shows "0", not the double 0 as "0.0000".
+    assert sorted(run["seed"] for _, run, _ in table) == [
+        str(seed) for seed in range(seeds)
+    ]
     for column, prediction, metric, to_column in [
         ("test_error_%", "deterministic", "accuracy", lambda a: 100 * (1 - a)),
         ("mc_test_error_%", "mc", "accuracy", lambda a: 100 * (1 - a)),

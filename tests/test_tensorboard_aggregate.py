@@ -127,6 +127,40 @@ def test_keras_and_kdrop_curves_are_mean_and_sample_std_over_seeds(tmp_path):
     assert not np.allclose(fast, slow)
 
 
+def test_final_metrics_of_log_hparams_get_no_margin_chart(tmp_path):
+    """A run's final metrics (`wrap_up/<metric>`, written by log_hparams at
+    a step every seed holds) are one result per run, not a curve: the seeds'
+    curves are aggregated, their final metrics are not."""
+    losses = {seed: [1 / (e + 1) + 0.1 * seed for e in range(EPOCHS)] for seed in SEEDS}
+    for seed in SEEDS:
+        run = tmp_path / "dropout" / f"seed_{seed}"
+        writer = SummaryWriter(run / "validation")
+        for epoch, loss in enumerate(losses[seed]):
+            writer.scalar("epoch_loss", loss, epoch)
+        writer.close()
+        kdrop.tensorboard.log_hparams(
+            run,
+            {"seed": str(seed)},
+            {"test_error_%": 2.0 + seed, "test_loss": losses[seed][-1]},
+            step=EPOCHS - 1,
+        )
+    assert read_scalars(tmp_path / "dropout" / "seed_2", "") == {
+        "wrap_up/test_error_%": {EPOCHS - 1: 4.0},
+        "wrap_up/test_loss": {EPOCHS - 1: pytest.approx(losses[2][-1])},
+    }
+    assert aggregate_seeds(tmp_path) == {"dropout": ["epoch_loss/validation"]}
+    ((steps, mean, lower, upper),) = read_aggregate(tmp_path, "dropout").values()
+    values = np.array([losses[seed] for seed in SEEDS])
+    assert steps == list(range(EPOCHS))
+    np.testing.assert_allclose(mean, values.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        upper - lower, 2 * values.std(axis=0, ddof=1), rtol=1e-5, atol=1e-6
+    )
+    ((category, charts), *_) = custom_scalars_layout(tmp_path)
+    assert category == MARGIN
+    assert [title for title, _ in charts] == ["epoch_loss/validation"]
+
+
 def test_the_dashboard_opens_with_margin_charts_then_the_per_seed_charts(tmp_path):
     fit_seeds(tmp_path)
     per_seed_layout = custom_scalars_layout(tmp_path)

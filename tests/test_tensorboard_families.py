@@ -27,9 +27,13 @@ def test_every_family_has_a_description_and_a_chart_or_none_said_so():
             assert family.chart is not None, family.name
             continue
         assert family.description and "\n" not in family.description
-        assert family.description.endswith(
-            PER_BATCH if family.name.startswith("batch/") else "Per epoch."
-        ), family.name
+        if family.name == families.WRAP_UP:  # log_hparams' final metrics
+            ending = families.ONCE_PER_RUN
+        elif family.name.startswith("batch/"):
+            ending = PER_BATCH
+        else:
+            ending = "Per epoch."
+        assert family.description.endswith(ending), family.name
     titles = [(f.chart.category, f.chart.title) for f in dashboard.CHARTS.values()]
     assert len(set(titles)) == len(titles)
 
@@ -60,8 +64,13 @@ def test_every_tag_any_callback_writes_resolves_to_exactly_one_family(tmp_path):
     del descriptions[CONFIG_SUMMARY_TAG]  # the layout, not a series
     written = {families.family_of(tag).name for tag in descriptions}
     # Every family kdrop's callbacks write was written, with its description
-    # (aggregate_seeds writes the others: test_tensorboard_aggregate).
-    assert written == set(families.DESCRIPTIONS) - {"across_seeds", "within_one_std"}
+    # (aggregate_seeds writes across_seeds and within_one_std:
+    # test_tensorboard_aggregate; log_hparams wrap_up: test_callbacks_hparams).
+    assert written == set(families.DESCRIPTIONS) - {
+        "across_seeds",
+        "within_one_std",
+        "wrap_up",
+    }
     for tag, description in descriptions.items():
         assert description == families.describe(tag), tag
 

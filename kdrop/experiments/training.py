@@ -273,6 +273,16 @@ HPARAMS_METRICS = {
 }
 
 
+# Hyperparameters that name a run rather than measure anything, logged as
+# strs: TensorBoard has no integer hyperparameter and prints every number
+# with five significant digits, so a seed 0 would read "0.0000".
+IDENTIFIERS = ("seed",)
+
+
+def _hparam_value(name, value):
+    return str(value) if name in IDENTIFIERS else value
+
+
 def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
     """Logs every run of an experiment for TensorBoard's HPARAMS dashboard.
 
@@ -287,9 +297,13 @@ def log_hparams(out, rows, by, hparams, metrics=HPARAMS_METRICS, **fixed):
     experiment's declaration (`kdrop.callbacks.log_hparams_config`), with the
     hyperparameters that are the same in every run written once, as a text
     summary (the TEXT tab), not as columns. With a single run nothing
-    differs: the columns `hparams` stay columns.
+    differs: the columns `hparams` stay columns. The `IDENTIFIERS` (the
+    seed) are logged as strs, so the table shows "0", not "0.0000".
     """
-    runs = [{name: row[name] for name in hparams} | fixed for row in rows]
+    runs = [
+        {name: _hparam_value(name, row[name]) for name in hparams} | fixed
+        for row in rows
+    ]
     names = list(runs[0])
     varying = [n for n in names if len({repr(run[n]) for run in runs}) > 1]
     if len(runs) == 1:

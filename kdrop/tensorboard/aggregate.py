@@ -37,6 +37,10 @@ _ACCURACY = re.compile(r"^(epoch_.*)accuracy$")
 # Per-batch series: kdrop's `*_per_batch` (and its older `batch/` tags),
 # Keras's `batch_*` and `evaluation_*_vs_iterations` (update_freq="batch").
 _PER_BATCH = re.compile(r"_per_batch(/|$)|^batch[/_]|^evaluation_.*_vs_iterations$")
+# The runs' final metrics (`log_hparams`): one result per run, not a curve; a
+# margin chart of one point each would be clutter, and the experiments print
+# their mean and std over seeds in the aggregate table.
+_FINAL_METRICS = families.BY_NAME[families.WRAP_UP]
 
 
 def _run_directories(log_dir):
@@ -224,7 +228,7 @@ def _aggregate_variant(log_dir, variant, seeds):
     for subrun, per_seed in sorted(subruns.items()):
         tags = set().union(*(scalars.keys() for scalars in per_seed.values()))
         for tag in sorted(tags):
-            if _PER_BATCH.search(tag):
+            if _PER_BATCH.search(tag) or _FINAL_METRICS.matches(tag):
                 continue
             series = [scalars[tag] for scalars in per_seed.values() if tag in scalars]
             if len(series) < 2:
@@ -275,7 +279,9 @@ def aggregate_seeds(log_dir, seed_pattern=SEED_PATTERN):
     accuracy curves become error in percent, 100 * (1 - accuracy)
     (`epoch_error_%/validation`); kdrop's tags keep their names
     (`gap/validation_minus_train/loss`). Per-batch series (`*_per_batch`,
-    Keras's `batch_*`), histograms and images are not aggregated.
+    Keras's `batch_*`), the final metrics of `log_hparams` (`wrap_up/*`: a
+    result per run, not a curve; the experiments' `aggregate.csv` has their
+    mean and std), histograms and images are not aggregated.
 
     The CUSTOM SCALARS dashboard gets a first category, "Across seeds (mean
     +- 1 std)", with one margin chart per quantity (a line and a band per

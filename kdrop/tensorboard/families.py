@@ -33,6 +33,11 @@ MC_DROPOUT = "MC dropout vs deterministic"
 # The margin charts of `kdrop.tensorboard.aggregate_seeds`, the dashboard's
 # first category.
 ACROSS_SEEDS = "Across seeds (mean ± 1 std)"
+# The group of the runs' final metrics (`kdrop.tensorboard.log_hparams`):
+# TensorBoard's Time Series tab orders groups by name, and this one must come
+# after every other, `within_one_std` included.
+WRAP_UP = "wrap_up"
+ONCE_PER_RUN = "Once per run, at the step given to log_hparams."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +264,18 @@ FAMILIES = (
         "<quantity>/<bound>",
         "Lower (mean - std) or upper (mean + std) edge of the band of "
         "across_seeds/<quantity>: sample std over seeds, n - 1. Per epoch.",
+        None,
+    ),
+    # Written by `kdrop.tensorboard.log_hparams`. The HPARAMS dashboard reads
+    # a metric's value from a scalar summary, so the final metrics are scalars
+    # and show in the Time Series tab too: one group, last, keeps them out of
+    # the way of the per-epoch story.
+    TagFamily(
+        WRAP_UP,
+        "<metric>",
+        "Final metric of the run for the HParams dashboard, which reads a "
+        "metric's value from a scalar summary (the table's column is headed "
+        f"<metric>); one point, not a curve. {ONCE_PER_RUN}",
         None,
     ),
 )

@@ -11,6 +11,7 @@ import numpy as np
 from tensorboard.plugins.hparams import summary_v2
 
 from kdrop import validation
+from kdrop.tensorboard import families
 from kdrop.tensorboard.writer import (
     SummaryWriter,
     check_log_dir,
@@ -20,7 +21,18 @@ from kdrop.tensorboard.writer import (
 )
 
 HPARAM_TYPES = (bool, numbers.Real, str)
-METRIC_DESCRIPTION = "Final value of the run's `{}`, for the HPARAMS dashboard."
+
+
+def metric_tag(name):
+    """The scalar tag of the final metric `name`: `wrap_up/<name>`.
+
+    The HPARAMS dashboard reads a metric's value from a scalar summary, so
+    each final metric is also a one-point card of TensorBoard's Time Series
+    tab; under `wrap_up/` they form one group, which sorts after every
+    other group of kdrop's tags (`kdrop.tensorboard.families`). The
+    dashboard's column is headed by `name` (the metric's display name).
+    """
+    return f"{families.WRAP_UP}/{name}"
 
 
 def _check_names(mapping, argument, what):
@@ -87,7 +99,10 @@ def log_hparams(log_dir, hparams, metrics, step=0, trial_id=None):
     Writes into `log_dir` itself (the run's directory, where Keras's and
     kdrop's callbacks write `train/` and `validation/`) the run's
     hyperparameters (a session of the hparams plugin) and its final
-    `metrics`, one scalar each, tag = metric name, at `step`. Every run
+    `metrics`, one scalar each, tag `wrap_up/<metric>` (`metric_tag`), at
+    `step`: the dashboard reads metric values from scalar summaries, and the
+    `wrap_up` group sorts after every other group of TensorBoard's Time
+    Series tab, out of the way of the curves. Every run
     logged under one TensorBoard log directory becomes a row of the
     dashboard's table (sortable by any column, filtered by hyperparameter
     values); runs that differ only by their seed are separate rows. Declare
@@ -97,7 +112,10 @@ def log_hparams(log_dir, hparams, metrics, step=0, trial_id=None):
     Args:
         log_dir: the run's directory (a path).
         hparams: dict, name -> bool, real number or str (e.g. variant,
-            dropout, rate or schedule, seed, epochs, optimizer).
+            dropout, rate or schedule, seed, epochs, optimizer). An
+            identifier that happens to be an integer, such as the seed, reads
+            best as a str: the dashboard prints every number with five
+            significant digits, a seed 0 as "0.0000" (`log_hparams_config`).
         metrics: dict, name -> real number (e.g. train and test error and
             loss, generalization gap); NaN and inf are written as they are.
         step: int >= 0, the step of the metrics (e.g. the epochs trained).
@@ -111,7 +129,7 @@ def log_hparams(log_dir, hparams, metrics, step=0, trial_id=None):
     ```python
     kdrop.callbacks.log_hparams(
         "logs/exp/dropout_0.5/seed_0",
-        {"dropout": "InvertedDropout(0.5)", "seed": 0, "epochs": 20},
+        {"dropout": "InvertedDropout(0.5)", "seed": "0", "epochs": 20},
         {"test_error": 0.021, "test_loss": 0.07},
         step=20,
         trial_id="dropout_0.5/seed_0",
@@ -128,10 +146,9 @@ def log_hparams(log_dir, hparams, metrics, step=0, trial_id=None):
             f"the HPARAMS table). Received: trial_id={trial_id!r}."
         )
     summaries = [(summary_v2.hparams_pb(hparams, trial_id=trial_id), 0)]
-    summaries += [
-        (scalar_summary(name, value, METRIC_DESCRIPTION.format(name)), step)
-        for name, value in metrics.items()
-    ]
+    for name, value in metrics.items():
+        tag = metric_tag(name)
+        summaries.append((scalar_summary(tag, value, families.describe(tag)), step))
     _write(log_dir, summaries)
 
 
@@ -185,7 +202,9 @@ def log_hparams_config(log_dir, hparams, metrics, constants=None):
         hparams: dict, name -> list of the values the runs take (bools,
             real numbers or strs), or None (no list of values).
         metrics: dict, name -> one-line description (shown by the
-            dashboard), for the metrics `log_hparams` writes.
+            dashboard), for the metrics `log_hparams` writes; each is
+            declared with its tag `wrap_up/<name>` and `name` as its display
+            name, the column's heading.
         constants: None, or dict, name -> bool, real number or str: the
             hyperparameters every run shares (e.g. epochs, batch size,
             optimizer).
@@ -195,7 +214,7 @@ def log_hparams_config(log_dir, hparams, metrics, constants=None):
     ```python
     kdrop.callbacks.log_hparams_config(
         "logs/exp",
-        {"dropout": ["none", "InvertedDropout(0.5)"], "seed": [0, 1, 2]},
+        {"dropout": ["none", "InvertedDropout(0.5)"], "seed": ["0", "1", "2"]},
         {"test_error": "final test error"},
         constants={"epochs": 20, "batch_size": 128},
     )
@@ -225,7 +244,9 @@ def log_hparams_config(log_dir, hparams, metrics, constants=None):
     config = summary_v2.hparams_config_pb(
         infos,
         [
-            summary_v2.Metric(name, display_name=name, description=description)
+            summary_v2.Metric(
+                metric_tag(name), display_name=name, description=description
+            )
             for name, description in metrics.items()
         ],
     )
