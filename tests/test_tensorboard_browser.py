@@ -118,7 +118,14 @@ def train_run(log_dir, mode):
 
 
 def hparams(mode):
-    return {"dropout": mode, "rate": "Linear(0.1, 0.5, 6)", "epochs": EPOCHS}
+    # The seed as a str, which the table shows as written ("1"; a number
+    # would be printed with 5 significant digits, "1.0000").
+    return {
+        "dropout": mode,
+        "rate": "Linear(0.1, 0.5, 6)",
+        "epochs": EPOCHS,
+        "seed": str(MODES.index(mode)),
+    }
 
 
 def lines(tags, subdirs=("train",)):
@@ -230,6 +237,9 @@ def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
         {tag.split("/")[0] for run_tags in tags.values() for tag in run_tags}
     )
     assert set(groups) >= REQUIRED_GROUPS
+    # The final metrics of log_hparams: one group, the last on the page.
+    assert groups[-1] == "wrap_up"
+    assert sorted(tags[MODES[0]]) == [f"wrap_up/{name}" for name in METRICS]
     images = expected_images(root)
     assert len(images) == len(MODES)
 
