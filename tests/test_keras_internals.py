@@ -96,6 +96,27 @@ def test_variable_index_follows_the_build_order():
         assert optimizer.momentums[index].shape == variable.shape
 
 
+def test_batches_applied_counts_accumulated_batches_not_skipped_ones():
+    variable = keras.Variable(np.zeros((2,), "float32"))
+    accumulating = keras.optimizers.SGD(0.1, gradient_accumulation_steps=3)
+    for _ in range(5):
+        accumulating.apply([ops.ones((2,), "float32")], [variable])
+    assert keras_internals.batches_applied(accumulating) == 5, (
+        f"{CHANGED} Optimizer._iterations (every batch under accumulation)"
+    )
+    assert int(ops.convert_to_numpy(accumulating.iterations)) == 5 // 3
+    # Trained with fit: JAX runs a LossScaleOptimizer only inside a traced
+    # step. The second of three batches has a non-finite gradient.
+    scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(scaled, "mse")
+    x = np.array([[1.0], [1.0], [np.inf], [1.0], [1.0], [1.0]], "float32")
+    model.fit(x, np.ones((6, 1)), batch_size=2, shuffle=False, verbose=0)
+    assert keras_internals.batches_applied(scaled) == 2, (
+        f"{CHANGED} LossScaleOptimizer skipping its inner optimizer's apply"
+    )
+
+
 @pytest.mark.parametrize(
     "function, internal",
     [

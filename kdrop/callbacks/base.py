@@ -7,6 +7,7 @@ import numpy as np
 
 from kdrop import keras_internals, validation
 from kdrop.backend import distribute
+from kdrop.callbacks import steps
 from kdrop.callbacks.backup_and_restore import restored_batches
 from kdrop.inference.inputs import input_names
 from kdrop.tensorboard import dashboard
@@ -149,14 +150,17 @@ class LoggingCallback(keras.callbacks.Callback):
     writer closes, as Keras 2's TensorBoard callback did.
 
     Steps: per-epoch values use the epoch index; per-batch values use the
-    global batch index `global_step(batch)`, the optimizer's iteration count
-    at the start of the epoch plus the batch index, so it stays right with
+    global batch index `global_step(batch)`, the batches the model trained
+    before the epoch plus the batch index, so it stays right with
     `steps_per_execution > 1` and continues across `fit` calls and resumed
-    runs. After `kdrop.callbacks.BackupAndRestore` restored a mid-epoch
-    backup (it leaves a `RestoredEpoch` on the model, read here through
-    `restored_batches`), the batches it skips are numbered as in an
-    uninterrupted run and `is_restored_step(step)` is true for them:
-    nothing is logged there.
+    runs. A step is a training batch, as a scheduled layer counts it, also
+    where `optimizer.iterations` counts otherwise (gradient accumulation,
+    updates skipped by a mixed-precision loss scaler): see
+    `kdrop.callbacks.steps`. After `kdrop.callbacks.BackupAndRestore`
+    restored a mid-epoch backup (it leaves a `RestoredEpoch` on the model,
+    read here through `restored_batches`), the batches it skips are
+    numbered as in an uninterrupted run and `is_restored_step(step)` is
+    true for them: nothing is logged there.
     No `on_train_batch_end` hook is defined: it would make Keras
     dispatch every batch's logs synchronously on JAX and torch.
 
@@ -179,6 +183,8 @@ class LoggingCallback(keras.callbacks.Callback):
         self._writer = None
         self._epoch_first_step = 0
         self._first_trained_step = 0
+        self._epoch_first_applied = 0
+        self._last_batch = None
 
     @property
     def writer(self):
@@ -212,17 +218,34 @@ class LoggingCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         # Variables are current at epoch boundaries on every backend.
-        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
-        self._first_trained_step = (
-            0 if iterations is None else int(keras.ops.convert_to_numpy(iterations))
-        )
+        self._first_trained_step = steps.batches_trained(self.model)
         self._epoch_first_step = self._first_trained_step - restored_batches(
             self.model, epoch
         )
+        self._epoch_first_applied = steps.batches_applied(self.model)
+        self._last_batch = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Where the epoch's last block of steps began: its length, read at
+        # the epoch end, counts batches whose update was skipped.
+        self._last_batch = batch
 
     def global_step(self, batch):
-        """The global index of batch `batch` of the current epoch."""
+        """The global index of batch `batch` of the current epoch: the
+        number of batches the model trained before it (see
+        `kdrop.callbacks.steps`)."""
         return self._epoch_first_step + batch
+
+    def _mark_epoch_trained(self):
+        restored = self._first_trained_step - self._epoch_first_step
+        applied = steps.batches_applied(self.model) - self._epoch_first_applied
+        batches = steps.batches_in_epoch(
+            self.params,
+            self._last_batch,
+            getattr(self.model, "steps_per_execution", 1),
+            applied + restored,
+        )
+        steps.mark_batches_trained(self.model, self._epoch_first_step + batches)
 
     def is_restored_step(self, step):
         """Whether `step` was trained before a mid-epoch restore (its batch
@@ -248,6 +271,7 @@ class LoggingCallback(keras.callbacks.Callback):
             self._writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._mark_epoch_trained()
         self.flush_writes()
 
     def on_train_end(self, logs=None):

@@ -81,6 +81,7 @@ class DropoutRateLogger(LoggingCallback):
         self._next_logged_step = 0
 
     def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
         if self._every_n_batches is None:
             return
         step = self.global_step(batch)

@@ -9,6 +9,7 @@ import numpy as np
 from kdrop import keras_internals
 from kdrop.backend.assign import uncached
 from kdrop.backend.jax_sync import sync_training_state
+from kdrop.callbacks import steps
 from kdrop.callbacks.base import LoggingCallback
 from kdrop.validation import check_choice
 
@@ -187,7 +188,7 @@ class LRMomentumScheduler(LoggingCallback):
         # array, NaN or a string fails before the first training step.
         first_step = 0
         if self.update_freq == "batch":
-            first_step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+            first_step = steps.batches_trained(self.model)
         for name in ("learning_rate", "momentum"):
             if getattr(self, name) is not None:
                 _value(getattr(self, name), name, first_step, self._current(name))
@@ -242,6 +243,7 @@ class LRMomentumScheduler(LoggingCallback):
             self._apply(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
         if self.update_freq != "batch":
             return
         step = self.global_step(batch)
