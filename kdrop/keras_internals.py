@@ -367,6 +367,55 @@ def untrained_step_function(model):
     return skip
 
 
+@contextlib.contextmanager
+def first_example_rnn_masks(cell):
+    """Within the block, the Keras RNN cell `cell` (a `DropoutRNNCell`:
+    LSTMCell, GRUCell, SimpleRNNCell, ConvLSTM's cell) draws its dropout
+    and recurrent-dropout masks for the first example of the batch only,
+    `(1, ...)`, which then broadcast over the batch.
+
+    `DropoutRNNCell._create_dropout_mask(step_input, rate)` draws them (the
+    cell caches them for the sequence). Checked on Keras 3.10 to 3.15.
+    """
+    create = _private(type(cell), "_create_dropout_mask")
+
+    def create_shared(step_input, rate):
+        return create(cell, step_input[:1], rate)
+
+    cell._create_dropout_mask = create_shared
+    try:
+        yield
+    finally:
+        del cell._create_dropout_mask
+
+
+@contextlib.contextmanager
+def attention_weights_noise(layer, noise):
+    """Within the block, the Keras `Attention` or `AdditiveAttention` layer
+    `layer` multiplies its attention weights (after the softmax) by
+    `noise(weights)` instead of applying its own dropout to them.
+
+    `Attention._apply_scores(scores, value, scores_mask, training)` masks,
+    normalizes and drops the scores and applies them to `value`; it runs
+    here in inference mode (no dropout) and the noise is applied after it.
+    Checked on Keras 3.15.
+    """
+    apply_scores = _private(type(layer), "_apply_scores")
+
+    def apply_with_noise(scores, value, scores_mask=None, training=False):
+        _, weights = apply_scores(
+            layer, scores, value, scores_mask=scores_mask, training=False
+        )
+        weights = keras.ops.multiply(weights, noise(weights))
+        return keras.ops.matmul(weights, value), weights
+
+    layer._apply_scores = apply_with_noise
+    try:
+        yield
+    finally:
+        del layer._apply_scores
+
+
 def set_backup_epoch(callback, epoch):
     """Makes Keras's `BackupAndRestore` record `epoch` in the backups it
     writes during that epoch.

@@ -210,7 +210,24 @@ def _rnn_rate(layer):
     return layer.dropout or layer.recurrent_dropout
 
 
-def _rnn_cells(layer):
+def rnn_cells(layer):
+    """The cells of a Keras recurrent layer, which draw its dropout masks.
+
+    Args:
+        layer: a `keras.layers.RNN` (LSTM, GRU, SimpleRNN, ConvLSTM and
+            `RNN(cell)` included).
+
+    Returns:
+        A list: the layer's cell, or each cell of its `StackedRNNCells`.
+
+    Example:
+
+    ```python
+    rnn = keras.layers.RNN([keras.layers.GRUCell(4), keras.layers.LSTMCell(4)])
+    [type(cell).__name__ for cell in kdrop.registry.rnn_cells(rnn)]
+    # ['GRUCell', 'LSTMCell']
+    ```
+    """
     cell = layer.cell
     return (
         list(cell.cells) if isinstance(cell, keras.layers.StackedRNNCells) else [cell]
@@ -274,7 +291,7 @@ for _rnn_class in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
 # through its forward and backward layers.
 register(
     keras.layers.RNN,
-    rate=lambda layer: max(map(_cell_rate, _rnn_cells(layer)), default=0.0),
+    rate=lambda layer: max(map(_cell_rate, rnn_cells(layer)), default=0.0),
     inference=NOT_FOLDABLE,
     sample=_training_call,
 )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import kdrop
+from kdrop import keras_internals
 
 UNITS = 16
 
@@ -229,17 +230,113 @@ def test_subclassed_model_shares_its_masks():
     _check_shared(model, x, samples=4, batch_size=2, seed=0, per_example=False)
 
 
+def _sequence_model(make_layer, shape=(5, 4)):
+    inputs = keras.Input(shape)
+    hidden = make_layer()(inputs)
+    return keras.Model(inputs, keras.layers.Flatten()(hidden)), shape
+
+
+def _attention(kind):
+    def make():
+        layer = kind(dropout=0.5)
+        return lambda x: layer([x, x])
+
+    return make
+
+
+def _stochastic_depth_model():
+    # ConvNeXt's block: x + StochasticDepth(branch(x)), one draw per image.
+    stochastic_depth = keras_internals.applications_stochastic_depth()
+    inputs = keras.Input((4, 4, 3))
+    branch = keras.layers.Conv2D(3, 3, padding="same")(inputs)
+    hidden = keras.layers.Add()([inputs, stochastic_depth(0.5)(branch)])
+    return keras.Model(inputs, keras.layers.Flatten()(hidden)), (4, 4, 3)
+
+
+# The layers whose shared masks kdrop draws from their own mechanism (an
+# RNN cell's masks, attention weights, a noise shape, Keras's global
+# generator): (model, example shape).
+RECENT_KINDS = {
+    "RNN_StackedRNNCells": lambda: _sequence_model(
+        lambda: keras.layers.RNN(
+            keras.layers.StackedRNNCells(
+                [
+                    keras.layers.GRUCell(6, dropout=0.4, recurrent_dropout=0.3),
+                    keras.layers.SimpleRNNCell(6, dropout=0.4),
+                ]
+            ),
+            return_sequences=True,
+        )
+    ),
+    "ConvLSTM1D": lambda: _sequence_model(
+        lambda: keras.layers.ConvLSTM1D(
+            3, 3, padding="same", dropout=0.4, recurrent_dropout=0.4
+        ),
+        shape=(3, 6, 2),
+    ),
+    "Attention": lambda: _sequence_model(_attention(keras.layers.Attention)),
+    "AdditiveAttention": lambda: _sequence_model(
+        _attention(keras.layers.AdditiveAttention)
+    ),
+    "AlphaDropout": lambda: _sequence_model(lambda: keras.layers.AlphaDropout(0.3)),
+    "StochasticDepth": _stochastic_depth_model,
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECENT_KINDS))
+def test_recently_registered_kinds_share_their_masks(name):
+    model, shape = RECENT_KINDS[name]()
+    x = _with_twins(np.random.default_rng(9), shape)
+    # Three rows per call: the twins 4 and 6 are in other calls than row 0.
+    _check_shared(model, x, samples=8, batch_size=3, seed=3)
+
+
+@pytest.mark.parametrize("name", sorted(RECENT_KINDS))
+def test_shared_and_per_example_masks_have_the_same_mean(name):
+    # Each pass is one network either way: over N passes the means of the
+    # two modes estimate the same expectation, within 5 standard errors.
+    model, shape = RECENT_KINDS[name]()
+    x = np.random.default_rng(10).normal(size=(2,) + shape).astype("float32")
+    samples = 200
+    results = [
+        kdrop.mc_predict(model, x, samples=samples, seed=4, masks=masks)
+        for masks in ("shared", "per_example")
+    ]
+    shared, per_example = results
+    standard_error = np.sqrt((shared.std**2 + per_example.std**2) / samples)
+    assert standard_error.max() > 0
+    np.testing.assert_array_less(
+        np.abs(shared.mean - per_example.mean), 5 * standard_error + 1e-6
+    )
+
+
+class _CustomCell(keras.layers.GRUCell):
+    """A GRU cell kdrop does not know: its masks may be drawn otherwise."""
+
+
+def test_an_rnn_with_a_cell_kdrop_does_not_know_is_refused():
+    inputs = keras.Input((5, 4))
+    rnn = keras.layers.RNN(_CustomCell(4, dropout=0.3), name="rnn")
+    model = keras.Model(inputs, rnn(inputs))
+    with pytest.raises(ValueError, match="layer 'rnn' \\(RNN\\).*_CustomCell"):
+        kdrop.mc_predict(model, np.ones((2, 5, 4)), samples=2, masks="shared")
+
+
 class _CustomDropout(keras.layers.Dropout):
+    """Registered through its base class, but its noise is its own."""
+
+
+class _CustomNoise(keras.layers.GaussianNoise):
     """Registered through its base class, but its noise is its own."""
 
 
 @pytest.mark.parametrize(
     "make, kind",
     [
-        (lambda: keras.layers.AlphaDropout(0.3), "AlphaDropout"),
+        (lambda: _CustomNoise(0.3), "_CustomNoise"),
         (lambda: _CustomDropout(0.3), "_CustomDropout"),
     ],
-    ids=["AlphaDropout", "subclass"],
+    ids=["GaussianNoise_subclass", "Dropout_subclass"],
 )
 def test_a_layer_that_cannot_share_its_mask_is_refused(make, kind):
     inputs = keras.Input((UNITS,))

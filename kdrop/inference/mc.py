@@ -242,7 +242,9 @@ def mc_predict(
     chunk_stats, structure = [], None
     with sampling(model, seed, masks) as sampled:
         if masks == shared_masks.SHARED:
-            generators = seed_generators(sampled)
+            generators = shared_masks.with_global_generator(
+                seed_generators(sampled), sampled
+            )
 
             def before(call):
                 shared_masks.seed_pass(generators, base, call)

@@ -8,17 +8,23 @@ BatchBALD needs. Two things make it so:
   example and broadcasts it over the batch (`shared_call`): a layer whose
   noise multiplies its input (Dropout, SpatialDropout, DropPath,
   DropBlock, Gaussian dropout, ...) draws it on a batch-1 probe of ones,
-  GaussianNoise on a probe of zeros; an RNN cell draws its `(1, features)`
-  masks from the first example's step input; DropConnect masks its kernel
-  once for the batch; ConcreteDropout draws a `(1, ...)` mask.
+  GaussianNoise on a probe of zeros; ConvNeXt's StochasticDepth, which
+  multiplies a residual branch by one draw per example, is drawn on a
+  probe too; an RNN cell (LSTM, GRU, SimpleRNN, ConvLSTM, `RNN` over Keras's
+  cells) draws its `(1, ...)` masks from the first example's step input;
+  Attention and AdditiveAttention multiply their attention weights by one
+  `(1, Tq, Tv)` dropout mask; AlphaDropout draws with a batch dimension of
+  1 in its noise shape; DropConnect masks its kernel once for the batch;
+  ConcreteDropout draws a `(1, ...)` mask.
 - Across calls (chunks of `x`, batches of a dataset), the seed generators
   of the sampled layers start pass `s` from the same state, a function of
   (base seed, s, generator index) (`seed_pass`), so every call draws the
-  same masks for the same pass.
+  same masks for the same pass; Keras's global generator too when a layer
+  draws from it (`with_global_generator`).
 
-A layer kind whose noise cannot be shared this way (AlphaDropout, whose
-output is not its input times a mask, or a class kdrop does not know how to
-share) is refused up front by `check_shareable`, with its path and class.
+A layer kind whose noise cannot be shared this way (a class kdrop does not
+know how to share, a subclass, an `RNN` over a cell of another class) is
+refused up front by `check_shareable`, with its path and class.
 """
 
 import contextlib
@@ -27,8 +33,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kdrop import keras_internals, registry
 from kdrop import layers as kdrop_layers
-from kdrop import registry
 from kdrop.backend.global_rng import reseed_global_rng
 
 PER_EXAMPLE = "per_example"
@@ -50,13 +56,44 @@ _MULTIPLICATIVE = (
     keras.layers.SpatialDropout2D,
     keras.layers.SpatialDropout3D,
     keras.layers.GaussianDropout,
+    # keras.applications' ConvNeXt: `x / keep * floor(keep + uniform)`,
+    # one draw per example (a whole residual path).
+    keras_internals.applications_stochastic_depth(),
 )
 # `inputs + noise(shape)`: sampled on a batch-1 probe of zeros.
 _ADDITIVE = (keras.layers.GaussianNoise,)
-_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+# Recurrent layers whose cells are all Keras's own dropout cells: each cell
+# draws its masks from the first example's step input.
+_RECURRENT = (
+    keras.layers.LSTM,
+    keras.layers.GRU,
+    keras.layers.SimpleRNN,
+    keras.layers.RNN,
+    keras.layers.ConvLSTM1D,
+    keras.layers.ConvLSTM2D,
+    keras.layers.ConvLSTM3D,
+)
+_RECURRENT_CELLS = (
+    keras.layers.LSTMCell,
+    keras.layers.GRUCell,
+    keras.layers.SimpleRNNCell,
+)
+# Dropout on the attention weights, one (1, Tq, Tv) mask for the batch.
+_ATTENTION = (keras.layers.Attention, keras.layers.AdditiveAttention)
+# `a * (x * keep + alpha' * (1 - keep)) + b`: an affine map of the input
+# whose mask does not depend on it, drawn with a batch dimension of 1.
+_NOISE_SHAPED = (keras.layers.AlphaDropout,)
 _DROP_CONNECT = (kdrop_layers.DropConnectDense, kdrop_layers.DropConnectConv2D)
 _CONCRETE = (kdrop_layers.ConcreteDropout,)
-_SHAREABLE = _MULTIPLICATIVE + _ADDITIVE + _RECURRENT + _DROP_CONNECT + _CONCRETE
+_SHAREABLE = (
+    _MULTIPLICATIVE
+    + _ADDITIVE
+    + _RECURRENT
+    + _ATTENTION
+    + _NOISE_SHAPED
+    + _DROP_CONNECT
+    + _CONCRETE
+)
 
 
 def check_masks(masks):
@@ -78,19 +115,32 @@ def check_shareable(layers):
     promise of `masks="shared"`.
     """
     for path, layer in layers:
-        if type(layer) not in _SHAREABLE:
-            why = (
-                "its output is not its input times a mask"
-                if isinstance(layer, keras.layers.AlphaDropout)
-                else "kdrop does not know how to draw one mask of this class "
-                "for a whole batch"
-            )
+        why = _why_not_shareable(layer)
+        if why is not None:
             raise ValueError(
                 f'mc_predict(masks="shared") cannot share the dropout mask of '
                 f"layer '{path}' ({type(layer).__name__}) over the examples: "
                 f'{why}. Use masks="per_example", or replace the layer with '
                 "one of kdrop's or Keras's dropout layers."
             )
+
+
+def _why_not_shareable(layer):
+    """Why `layer`'s mask cannot be shared over a batch, or None."""
+    if type(layer) not in _SHAREABLE:
+        return (
+            "kdrop does not know how to draw one mask of this class for a whole batch"
+        )
+    if type(layer) is keras.layers.RNN:
+        cells = registry.rnn_cells(layer)
+        other = [type(c).__name__ for c in cells if type(c) not in _RECURRENT_CELLS]
+        if other:
+            return (
+                f"its cell {other[0]} is not one of Keras's LSTMCell, GRUCell "
+                "and SimpleRNNCell (alone or in StackedRNNCells), whose "
+                "masks kdrop draws for the whole batch"
+            )
+    return None
 
 
 @contextlib.contextmanager
@@ -110,15 +160,31 @@ def _probe(inputs, fill):
 
 
 def _shared_rnn(layer, inputs, kwargs):
-    cell = layer.cell
-    create = type(cell)._create_dropout_mask
-
-    def create_shared(step_input, rate):
-        # One (1, features) mask (or one per gate), broadcast over the batch.
-        return create(cell, step_input[:1], rate)
-
-    with _override(cell, "_create_dropout_mask", create_shared):
+    with contextlib.ExitStack() as stack:
+        for cell in registry.rnn_cells(layer):
+            stack.enter_context(keras_internals.first_example_rnn_masks(cell))
         return registry.sample(layer, inputs, **kwargs)
+
+
+def _shared_attention(layer, inputs, kwargs):
+    def noise(weights):
+        ones = ops.ones_like(weights[:1])
+        return keras.random.dropout(ones, layer.dropout, seed=layer.seed_generator)
+
+    with keras_internals.attention_weights_noise(layer, noise):
+        return registry.sample(layer, inputs, **kwargs)
+
+
+def _shared_noise_shape(layer, inputs):
+    # The layer's noise shape (None: the input's) with a batch dimension of
+    # 1; `sampling` may hold it as an instance attribute: put back as it was.
+    noise_shape = layer.noise_shape
+    rest = noise_shape[1:] if noise_shape else (None,) * (len(inputs.shape) - 1)
+    layer.noise_shape = (1,) + tuple(rest)
+    try:
+        return registry.sample(layer, inputs)
+    finally:
+        layer.noise_shape = noise_shape
 
 
 def _shared_drop_connect(layer, inputs):
@@ -147,6 +213,10 @@ def shared_sample(layer, inputs, **kwargs):
         return ops.add(inputs, registry.sample(layer, _probe(inputs, 0)))
     if kind in _RECURRENT:
         return _shared_rnn(layer, inputs, kwargs)
+    if kind in _ATTENTION:
+        return _shared_attention(layer, inputs, kwargs)
+    if kind in _NOISE_SHAPED:
+        return _shared_noise_shape(layer, inputs)
     if kind in _DROP_CONNECT:
         return _shared_drop_connect(layer, inputs)
     if kind in _CONCRETE:
@@ -159,6 +229,15 @@ def base_seed(seed):
     if seed is not None:
         return int(seed)
     return int(np.random.default_rng().integers(2**31 - 1))
+
+
+def with_global_generator(generators, layers):
+    """`generators`, and Keras's global seed generator when one of
+    `[(path, layer)]` draws from it (ConvNeXt's StochasticDepth), so that
+    `seed_pass` starts it from the pass's state in every call too."""
+    if any(registry.draws_from_global_rng(layer) for _, layer in layers):
+        return list(generators) + [keras_internals.global_seed_generator()]
+    return list(generators)
 
 
 def seed_pass(generators, base, sample):
