@@ -117,6 +117,37 @@ def test_batches_applied_counts_accumulated_batches_not_skipped_ones():
     )
 
 
+def test_first_example_rnn_masks_draws_one_row_and_is_undone():
+    cell = keras.layers.LSTMCell(4, dropout=0.5, recurrent_dropout=0.5)
+    step_input = ops.ones((3, 5))
+    with keras_internals.first_example_rnn_masks(cell):
+        cell.reset_dropout_mask()
+        masks = keras.tree.flatten(cell.get_dropout_mask(step_input))
+    assert masks and all(tuple(mask.shape) == (1, 5) for mask in masks), (
+        f"{CHANGED} DropoutRNNCell._create_dropout_mask(step_input, rate)"
+    )
+    assert "_create_dropout_mask" not in vars(cell)
+    cell.reset_dropout_mask()
+    assert all(
+        tuple(mask.shape) == (3, 5)
+        for mask in keras.tree.flatten(cell.get_dropout_mask(step_input))
+    )
+
+
+def test_attention_weights_noise_multiplies_the_weights():
+    layer = keras.layers.Attention(dropout=0.5)
+    rng = np.random.default_rng(0)
+    query, value = (rng.normal(size=(2, 3, 4)).astype("float32") for _ in range(2))
+    reference = ops.convert_to_numpy(layer([query, value], training=False))
+    # A noise of 2 everywhere doubles the output, in training mode.
+    with keras_internals.attention_weights_noise(layer, lambda w: 2 * ops.ones_like(w)):
+        doubled = ops.convert_to_numpy(layer([query, value], training=True))
+    assert np.allclose(doubled, 2 * reference, rtol=1e-5, atol=1e-6), (
+        f"{CHANGED} Attention._apply_scores(scores, value, scores_mask, training)"
+    )
+    assert "_apply_scores" not in vars(layer)
+
+
 @pytest.mark.parametrize(
     "function, internal",
     [
