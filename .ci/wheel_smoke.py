@@ -48,8 +48,8 @@ with tempfile.TemporaryDirectory() as work:
 
     # Linear(0, 0.5, 4): before each of the 4 steps, and after the epoch.
     for tag, expected in [
-        ("batch/dropout_rate/drop", {step: 0.5 * step / 4 for step in range(4)}),
-        ("dropout_rate/drop", {0: 0.5}),
+        ("rates/dropout_per_batch/drop", {step: 0.5 * step / 4 for step in range(4)}),
+        ("rates/dropout/drop", {0: 0.5}),
     ]:
         values = logged(tag)
         assert values.keys() == expected.keys(), (tag, values)

@@ -37,9 +37,7 @@ def _images_loaded(driver):
 
 
 # The Time Series screenshot shows the tags of the dropout story only.
-TIME_SERIES_FILTER = (
-    r"^(dropout_rate|dropped_fraction|generalization_gap)/|^epoch_loss$"
-)
+TIME_SERIES_FILTER = r"^(rates/dropout|statistics/dropped_fraction|gap)/|^epoch_loss$"
 _ON_SCREEN = """
 const box = arguments[0].getBoundingClientRect();
 return box.height > 0 && box.top < window.innerHeight;

@@ -82,9 +82,9 @@ def main(log_dir, jit_compile):
         "iterations": int(model.optimizer.iterations.numpy()),
         "scheduled_step": scheduled.step,
         "mask_agreement": float(np.mean(first == second)),
-        "dropout_rate_steps": sorted(scalars["batch/dropout_rate/scheduled"]),
-        "learning_rate_steps": sorted(scalars["batch/learning_rate"]),
-        "sparsity_steps": sorted(scalars["sparsity/hidden"]),
+        "dropout_rate_steps": sorted(scalars["rates/dropout_per_batch/scheduled"]),
+        "learning_rate_steps": sorted(scalars["rates/learning_rate_per_batch"]),
+        "sparsity_steps": sorted(scalars["statistics/sparsity/hidden"]),
         "final_learning_rate": float(model.optimizer.learning_rate.numpy()),
         "deterministic_accuracy": scalars["mc_dropout/accuracy/deterministic"],
         "predict_accuracy": float(np.mean(predicted == y[:32])),
@@ -118,7 +118,9 @@ def gradient_norms_in_scope(strategy, model, x, y, log_dir):
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     probabilities[np.arange(len(y)), y] -= 1
     reference = features.T @ probabilities / len(y)
-    logged = read_scalars(in_scope)["gradient_norm/sequential/output/kernel"][0]
+    logged = read_scalars(in_scope)[
+        "statistics/gradient_norm/sequential/output/kernel"
+    ][0]
     return logged, float(np.linalg.norm(reference))
 
 

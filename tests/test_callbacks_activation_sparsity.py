@@ -38,16 +38,16 @@ def test_statistics_match_numpy(dropout, tmp_path):
     )
 
     scalars = read_scalars(tmp_path)
-    assert set(scalars["sparsity/hidden"]) == {0, 1}
-    assert scalars["sparsity/hidden"][1] == pytest.approx(
+    assert set(scalars["statistics/sparsity/hidden"]) == {0, 1}
+    assert scalars["statistics/sparsity/hidden"][1] == pytest.approx(
         np.mean(HIDDEN <= 0), abs=1e-6
     )
-    assert scalars["mean_activation/hidden"][1] == pytest.approx(
+    assert scalars["statistics/mean_activation/hidden"][1] == pytest.approx(
         HIDDEN.mean(), rel=1e-5
     )
-    assert scalars["nonfinite_fraction/hidden"][1] == 0.0
+    assert scalars["statistics/nonfinite_fraction/hidden"][1] == 0.0
 
-    buckets = read_histograms(tmp_path)["activations/hidden"][1]
+    buckets = read_histograms(tmp_path)["value_histograms/activations/hidden"][1]
     assert buckets[:, 2].sum() == HIDDEN.size
     assert buckets[0, 0] == pytest.approx(HIDDEN.min())
     assert buckets[-1, 1] == pytest.approx(HIDDEN.max(), rel=1e-5)
@@ -60,7 +60,7 @@ def test_statistics_match_numpy(dropout, tmp_path):
     # Inverted dropout passes the 'hidden' output; a dropped unit is a
     # non-zero input that comes out 0. Binomial: 5 standard deviations.
     nonzero = np.count_nonzero(HIDDEN)
-    dropped = scalars["dropped_fraction/drop"][1]
+    dropped = scalars["statistics/dropped_fraction/drop"][1]
     assert abs(dropped - 0.4) < 5 * math.sqrt(0.4 * 0.6 / nonzero)
     if follows_schedule(model.get_layer("drop")):
         assert (
@@ -88,17 +88,17 @@ def test_a_dropout_layers_statistics_are_a_training_mode_draw(dropout, scale, tm
     # Each non-zero ReLU output is zeroed with probability 0.5 (Binomial),
     # kept ones are multiplied by `scale`: 1 / keep_prob (inverted) or 1.
     s_in, positive = np.mean(HIDDEN <= 0), np.count_nonzero(HIDDEN)
-    sparsity = scalars["sparsity/drop"][0]
+    sparsity = scalars["statistics/sparsity/drop"][0]
     expected = s_in + (1 - s_in) * 0.5
     assert abs(sparsity - expected) < 5 * math.sqrt(positive * 0.25) / HIDDEN.size
     # Same draw: inactive outputs = inactive inputs + dropped ones.
-    dropped = scalars["dropped_fraction/drop"][0]
+    dropped = scalars["statistics/dropped_fraction/drop"][0]
     assert sparsity == pytest.approx(s_in + (1 - s_in) * dropped, abs=1e-5)
     # mean(scale * m * x), m ~ Bernoulli(0.5): variance scale**2 x**2 / 4.
     mean_sd = scale * math.sqrt(np.sum(HIDDEN**2) / 4) / HIDDEN.size
-    assert abs(scalars["mean_activation/drop"][0] - scale * 0.5 * HIDDEN.mean()) < (
-        5 * mean_sd
-    )
+    assert abs(
+        scalars["statistics/mean_activation/drop"][0] - scale * 0.5 * HIDDEN.mean()
+    ) < (5 * mean_sd)
 
 
 def test_pass_through_layers_are_left_out_unless_named(tmp_path):
@@ -123,10 +123,12 @@ def test_pass_through_layers_are_left_out_unless_named(tmp_path):
             callbacks.ActivationSparsity(named, data=X, layers=["flatten"]),
         ],
     )
-    logged = {tag for tag in read_scalars(default) if tag.startswith("sparsity/")}
-    assert logged == {"sparsity/hidden", "sparsity/out"}
+    logged = {
+        tag for tag in read_scalars(default) if tag.startswith("statistics/sparsity/")
+    }
+    assert logged == {"statistics/sparsity/hidden", "statistics/sparsity/out"}
     # Flatten repeats the ReLU's values: the same statistics.
-    assert read_scalars(named)["sparsity/flatten"][0] == pytest.approx(
+    assert read_scalars(named)["statistics/sparsity/flatten"][0] == pytest.approx(
         np.mean(np.maximum(X @ W_HIDDEN, 0) <= 0), abs=1e-6
     )
 
@@ -170,7 +172,8 @@ def test_histograms_by_default_for_the_inputs_of_dropout_and_last_layers(
             callbacks.ActivationSparsity(tmp_path, data=X, histograms=histograms)
         ],
     )
-    logged = {tag.split("/", 1)[1] for tag in read_histograms(tmp_path)}
+    prefix = "value_histograms/activations/"
+    logged = {tag.removeprefix(prefix) for tag in read_histograms(tmp_path)}
     assert logged == expected
 
 
@@ -210,12 +213,12 @@ def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     hidden = np.maximum(X @ W_HIDDEN, 0.0)
     scalars = read_scalars(tmp_path)
     assert set(scalars) == {
-        "sparsity/hidden",
-        "mean_activation/hidden",
-        "nonfinite_fraction/hidden",
+        "statistics/sparsity/hidden",
+        "statistics/mean_activation/hidden",
+        "statistics/nonfinite_fraction/hidden",
     }
-    assert set(scalars["sparsity/hidden"]) == {1, 3}
-    assert scalars["sparsity/hidden"][3] == pytest.approx(
+    assert set(scalars["statistics/sparsity/hidden"]) == {1, 3}
+    assert scalars["statistics/sparsity/hidden"][3] == pytest.approx(
         np.mean(hidden <= 0.5), abs=1e-6
     )
     assert read_histograms(tmp_path) == {}
@@ -234,16 +237,27 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     )
     assert len(history.history["loss"]) == 3
     # Non-zero: written at every probe.
-    assert set(read_scalars(tmp_path)["nonfinite_fraction/hidden"]) == {0, 1, 2}
+    assert set(read_scalars(tmp_path)["statistics/nonfinite_fraction/hidden"]) == {
+        0,
+        1,
+        2,
+    }
     hidden = probe @ W_HIDDEN
     finite = np.isfinite(hidden)
     scalars = read_scalars(tmp_path)
-    assert scalars["nonfinite_fraction/hidden"][1] == pytest.approx(1 - finite.mean())
+    assert scalars["statistics/nonfinite_fraction/hidden"][1] == pytest.approx(
+        1 - finite.mean()
+    )
     relu = np.maximum(hidden[finite], 0)
-    assert scalars["mean_activation/hidden"][1] == pytest.approx(relu.mean(), rel=1e-5)
-    assert scalars["sparsity/hidden"][1] == pytest.approx(np.mean(relu <= 0), abs=1e-6)
+    assert scalars["statistics/mean_activation/hidden"][1] == pytest.approx(
+        relu.mean(), rel=1e-5
+    )
+    assert scalars["statistics/sparsity/hidden"][1] == pytest.approx(
+        np.mean(relu <= 0), abs=1e-6
+    )
     assert (
-        read_histograms(tmp_path)["activations/hidden"][1][:, 2].sum() == finite.sum()
+        read_histograms(tmp_path)["value_histograms/activations/hidden"][1][:, 2].sum()
+        == finite.sum()
     )
 
 
@@ -271,9 +285,11 @@ def test_zero_nonfinite_fractions_are_written_at_the_first_and_last_probe(
             ],
         )
     scalars = read_scalars(tmp_path)
-    assert scalars["nonfinite_fraction/hidden"] == {step: 0.0 for step in written}
+    assert scalars["statistics/nonfinite_fraction/hidden"] == {
+        step: 0.0 for step in written
+    }
     probes = set(range(every_n_epochs - 1, stop_at or epochs, every_n_epochs))
-    assert set(scalars["sparsity/hidden"]) == probes
+    assert set(scalars["statistics/sparsity/hidden"]) == probes
 
 
 class ProbeWithNaNAt(keras.callbacks.Callback):
@@ -304,9 +320,9 @@ def test_nonfinite_fraction_changes_at_the_probes_where_it_changed(tmp_path):
     fraction = 1 - np.isfinite(hidden @ W_HIDDEN).mean()
     # 0: first probe; 2: the zero before the NaN; 3: the NaN; 4: back to
     # zero; 6: last probe. Not 1 or 5, where nothing changed.
-    assert read_scalars(tmp_path)["nonfinite_fraction/hidden"] == pytest.approx(
-        {0: 0.0, 2: 0.0, 3: fraction, 4: 0.0, 6: 0.0}
-    )
+    assert read_scalars(tmp_path)[
+        "statistics/nonfinite_fraction/hidden"
+    ] == pytest.approx({0: 0.0, 2: 0.0, 3: fraction, 4: 0.0, 6: 0.0})
 
 
 @pytest.mark.tensorflow_only
@@ -326,9 +342,9 @@ def test_model_compiled_with_xla(tmp_path):
         ],
     )
     hidden = np.maximum(X @ W_HIDDEN, 0.0)
-    assert read_scalars(tmp_path)["mean_activation/hidden"][0] == pytest.approx(
-        hidden.mean(), rel=1e-5
-    )
+    assert read_scalars(tmp_path)["statistics/mean_activation/hidden"][
+        0
+    ] == pytest.approx(hidden.mean(), rel=1e-5)
 
 
 def test_functional_model_with_two_named_inputs(tmp_path):
@@ -352,10 +368,10 @@ def test_functional_model_with_two_named_inputs(tmp_path):
     scalars = read_scalars(tmp_path)
     for name, x in (("relu_a", X), ("relu_b", -X)):
         hidden = np.maximum(x @ W_HIDDEN, 0.0)
-        assert scalars[f"sparsity/{name}"][0] == pytest.approx(
+        assert scalars[f"statistics/sparsity/{name}"][0] == pytest.approx(
             np.mean(hidden <= 0), abs=1e-6
         )
-        assert scalars[f"mean_activation/{name}"][0] == pytest.approx(
+        assert scalars[f"statistics/mean_activation/{name}"][0] == pytest.approx(
             hidden.mean(), rel=1e-5
         )
 
@@ -376,7 +392,7 @@ def test_sequential_model_without_input_layer(tmp_path):
         callbacks=[callbacks.ActivationSparsity(tmp_path, data=X, layers=["hidden"])],
     )
     hidden = np.maximum(X @ model.get_layer("hidden").kernel.numpy(), 0.0)
-    logged = read_scalars(tmp_path)["mean_activation/hidden"]
+    logged = read_scalars(tmp_path)["statistics/mean_activation/hidden"]
     assert logged == {
         0: pytest.approx(hidden.mean(), rel=1e-5),
         1: pytest.approx(hidden.mean(), rel=1e-5),
@@ -457,20 +473,20 @@ def test_layers_of_nested_models_by_path_match_their_own_outputs(tmp_path):
     encoded = keras.ops.convert_to_numpy(encoder(x))
     decoded = keras.ops.convert_to_numpy(decoder.get_layer("dense")(encoded))
     scalars = read_scalars(tmp_path)
-    assert scalars["sparsity/decoder/dense"][0] == pytest.approx(
+    assert scalars["statistics/sparsity/decoder/dense"][0] == pytest.approx(
         np.mean(decoded <= 0), abs=1e-6
     )
-    assert scalars["mean_activation/decoder/dense"][0] == pytest.approx(
+    assert scalars["statistics/mean_activation/decoder/dense"][0] == pytest.approx(
         decoded.mean(), rel=1e-5, abs=1e-7
     )
     # Keras Dropout(0.1) zeroes each non-zero input with probability 0.1;
     # a zeroed positive input becomes inactive (<= 0).
     nonzero, positive = np.count_nonzero(encoded), np.count_nonzero(encoded > 0)
-    dropped = scalars["dropped_fraction/encoder/drop"][0]
+    dropped = scalars["statistics/dropped_fraction/encoder/drop"][0]
     assert abs(dropped - 0.1) < 5 * math.sqrt(0.1 * 0.9 / nonzero)
     expected = np.mean(encoded <= 0) + 0.1 * positive / encoded.size
     tolerance = 5 * math.sqrt(positive * 0.1 * 0.9) / encoded.size
-    assert abs(scalars["sparsity/encoder/drop"][0] - expected) < tolerance
+    assert abs(scalars["statistics/sparsity/encoder/drop"][0] - expected) < tolerance
 
 
 def test_a_layer_inside_a_custom_layer_is_refused_before_training(tmp_path):
@@ -507,7 +523,7 @@ def test_a_list_probe_is_the_inputs_of_a_two_input_model(tmp_path):
         ],
     )
     features = keras.Model(model.inputs, concatenate.output).predict(x, verbose=0)
-    assert read_scalars(tmp_path)[f"mean_activation/{concatenate.name}"][
+    assert read_scalars(tmp_path)[f"statistics/mean_activation/{concatenate.name}"][
         0
     ] == pytest.approx(features.mean(), rel=1e-5)
 
@@ -531,7 +547,7 @@ def test_logging_does_not_change_the_masks_training_draws(dropout, tmp_path):
         return model.get_weights()
 
     logged = trained_weights([callbacks.ActivationSparsity(tmp_path, data=PROBE)])
-    assert "dropped_fraction/drop" in read_scalars(tmp_path)
+    assert "statistics/dropped_fraction/drop" in read_scalars(tmp_path)
     for got, expected in zip(logged, trained_weights([])):
         np.testing.assert_array_equal(got, expected)
 
@@ -548,7 +564,7 @@ def test_a_dict_probe_is_matched_to_the_inputs_by_key(tmp_path):
     probe = {"narrow": X[:, :2], "wide": X[:, :4]}
     fit = dict(x=probe, y=Y, epochs=1, verbose=0)
     model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, data=probe)])
-    assert read_scalars(tmp_path)["sparsity/out"]
+    assert read_scalars(tmp_path)["statistics/sparsity/out"]
     for wrong, name, shape in (
         ({"narrow": X[:, :3], "wide": X[:, :4]}, "narrow", r"\(64, 3\)"),
         ({"wide": X[:, :4]}, "narrow", "None"),
@@ -576,7 +592,9 @@ def test_layers_called_again_by_mc_predict_are_still_logged(tmp_path):
             callbacks.ActivationSparsity(tmp_path / "one", data=X, layers=["drop"]),
         ],
     )
-    assert {"sparsity/hidden", "sparsity/drop", "sparsity/out"} <= set(
-        read_scalars(tmp_path / "all")
-    )
-    assert "dropped_fraction/drop" in read_scalars(tmp_path / "one")
+    assert {
+        "statistics/sparsity/hidden",
+        "statistics/sparsity/drop",
+        "statistics/sparsity/out",
+    } <= set(read_scalars(tmp_path / "all"))
+    assert "statistics/dropped_fraction/drop" in read_scalars(tmp_path / "one")

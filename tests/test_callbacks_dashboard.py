@@ -14,11 +14,15 @@ from tests.event_files import read_descriptions, read_scalars
 from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
 
 DROPOUT = ["dropout rate per layer", "dropout rate per layer, per batch"]
-SPARSITY = ["fraction of units dropped (training-mode draw)"]
-GAP = [
+STATISTICS = [
+    "fraction of units dropped (training-mode draw)",
+    "sparsity per layer",
+    "mean activation per layer",
+]
+STORY = [
     "loss: train vs validation",
     "accuracy: train vs validation",
-    "generalization gap (validation - train)",
+    "gap: validation - train (loss; error in % points)",
 ]
 
 
@@ -50,10 +54,10 @@ def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
         ],
     )
     expected = [
-        ("Dropout", DROPOUT + SPARSITY + GAP),
-        ("Optimisation", ["learning rate", "momentum"]),
-        ("Activations", ["sparsity per layer", "mean activation per layer"]),
+        ("Train vs validation, per seed", STORY),
         ("MC dropout vs deterministic", ["accuracy", "nll", "brier", "ece"]),
+        ("Rates", DROPOUT + ["learning rate", "momentum"]),
+        ("Statistics", STATISTICS),
     ]
     assert titles(custom_scalars_layout(tmp_path)) == expected
     # Five event files; whichever TensorBoard reads last, it shows the merge.
@@ -65,8 +69,9 @@ def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
         os.link(log_dir / "train" / name, alone / "train" / name)
         assert titles(custom_scalars_layout(alone)) == expected
     regexes = dict(custom_scalars_layout(tmp_path)[0][1])
-    assert regexes["dropout rate per layer"] == ["^dropout_rate/"]
     assert regexes["loss: train vs validation"] == ["^epoch_loss$"]
+    regexes = dict(custom_scalars_layout(tmp_path)[2][1])
+    assert regexes["dropout rate per layer"] == ["^rates/dropout/"]
 
 
 def test_a_later_fit_keeps_the_charts_of_an_earlier_one(tmp_path):
@@ -75,8 +80,8 @@ def test_a_later_fit_keeps_the_charts_of_an_earlier_one(tmp_path):
     model.fit(**fit, callbacks=[callbacks.DropoutRateLogger(tmp_path)])
     model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, data=X[:8])])
     assert titles(custom_scalars_layout(tmp_path)) == [
-        ("Dropout", ["dropout rate per layer"] + SPARSITY),
-        ("Activations", ["sparsity per layer", "mean activation per layer"]),
+        ("Rates", ["dropout rate per layer"]),
+        ("Statistics", STATISTICS),
     ]
 
 
@@ -91,8 +96,8 @@ def test_charts_draw_train_and_validation_runs_and_keep_steps_apart(tmp_path):
             writers[run].scalar("epoch_loss", 1.0 / (step + 1), step)
             writers[run].scalar("epoch_sparse_categorical_accuracy", 0.5, step)
             writers[run].scalar("epoch_learning_rate", 0.1, step)
-    writers["train"].scalar("dropout_rate/drop", 0.5, 0)
-    writers["train"].scalar("batch/dropout_rate/drop", 0.5, 7)
+    writers["train"].scalar("rates/dropout/drop", 0.5, 0)
+    writers["train"].scalar("rates/dropout_per_batch/drop", 0.5, 7)
     dashboard.add_charts(writers["train"], dashboard.CHARTS)
     for writer in writers.values():
         writer.close()
@@ -112,13 +117,13 @@ def test_charts_draw_train_and_validation_runs_and_keep_steps_apart(tmp_path):
     per_batch = chart_tags(
         tmp_path, "train", regexes["dropout rate per layer, per batch"]
     )
-    assert rate == {"dropout_rate/drop": [(0, 0.5)]}
-    assert per_batch == {"batch/dropout_rate/drop": [(7, 0.5)]}
+    assert rate == {"rates/dropout/drop": [(0, 0.5)]}
+    assert per_batch == {"rates/dropout_per_batch/drop": [(7, 0.5)]}
 
 
 def test_unknown_chart_names_are_refused():
     with pytest.raises(ValueError, match="Unknown dashboard charts \\['rate'\\]"):
-        dashboard.layout(["dropout_rate", "rate"])
+        dashboard.layout(["rates/dropout", "rate"])
 
 
 def test_generalization_gap_is_validation_minus_training_history(tmp_path):
@@ -134,17 +139,23 @@ def test_generalization_gap_is_validation_minus_training_history(tmp_path):
         callbacks=[callbacks.GeneralizationGap(tmp_path)],
     ).history
     logged = read_scalars(tmp_path)
-    assert sorted(logged) == ["generalization_gap/accuracy", "generalization_gap/loss"]
-    for name in ("loss", "accuracy"):
-        expected = np.subtract(history[f"val_{name}"], history[name])
-        assert np.abs(expected).min() > 1e-3  # a gap that could be wrong
+    gap = "gap/validation_minus_train/"
+    assert sorted(logged) == [gap + "error_%", gap + "loss"]
+    # Held-out minus training: the loss in loss units, the error
+    # (1 - accuracy) in percentage points.
+    expected = {
+        "loss": np.subtract(history["val_loss"], history["loss"]),
+        "error_%": 100 * np.subtract(history["accuracy"], history["val_accuracy"]),
+    }
+    for name, values in expected.items():
+        assert np.abs(values).min() > 1e-3  # a gap that could be wrong
         np.testing.assert_allclose(
-            [logged[f"generalization_gap/{name}"][epoch] for epoch in range(3)],
-            expected,
+            [logged[gap + name][epoch] for epoch in range(3)],
+            values,
             rtol=1e-5,
-            atol=1e-6,
+            atol=1e-4,
         )
-    description = read_descriptions(tmp_path)["generalization_gap/loss"]
+    description = read_descriptions(tmp_path)["gap/validation_minus_train/loss"]
     assert description.startswith("Validation minus training value")
 
 

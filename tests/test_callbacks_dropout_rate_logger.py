@@ -27,11 +27,11 @@ def test_per_batch_rates_follow_the_schedule_across_fits(tmp_path):
         X, Y, initial_epoch=2, epochs=3, batch_size=16, verbose=0, callbacks=[logger]
     )  # continues at step 8
     logged = read_scalars(tmp_path)
-    assert logged["batch/dropout_rate/drop"] == {
+    assert logged["rates/dropout_per_batch/drop"] == {
         step: pytest.approx(linear_rate(step), abs=1e-6) for step in range(12)
     }
     # Per epoch, always: the rate of the next step, (e + 1) * 4 for epoch e.
-    assert logged["dropout_rate/drop"] == {
+    assert logged["rates/dropout/drop"] == {
         epoch: pytest.approx(linear_rate(4 * (epoch + 1)), abs=1e-6)
         for epoch in range(3)
     }
@@ -49,7 +49,7 @@ def test_per_epoch_rate_is_the_next_steps_rate(tmp_path):
         verbose=0,
         callbacks=[callbacks.DropoutRateLogger(tmp_path)],
     )
-    logged = read_scalars(tmp_path)["dropout_rate/drop"]  # 2 steps per epoch
+    logged = read_scalars(tmp_path)["rates/dropout/drop"]  # 2 steps per epoch
     assert logged == {
         epoch: pytest.approx(linear_rate(2 * (epoch + 1))) for epoch in range(3)
     }
@@ -81,7 +81,7 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
     logged = read_scalars(tmp_path)
     # The first hook at or after steps 0, 3 and 6.
     steps = [0, 3, 6] if steps_per_execution == 1 else [0, 4, 6]
-    assert logged["batch/dropout_rate/scheduled"] == {
+    assert logged["rates/dropout_per_batch/scheduled"] == {
         t: pytest.approx(linear_rate(t)) for t in steps
     }
     for name, rate in (
@@ -89,10 +89,10 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
         ("keras_dropout", 0.2),
         ("gaussian", 0.1),
     ):
-        assert logged[f"batch/dropout_rate/{name}"] == {
+        assert logged[f"rates/dropout_per_batch/{name}"] == {
             t: pytest.approx(rate) for t in steps
         }
-        assert logged[f"dropout_rate/{name}"] == {
+        assert logged[f"rates/dropout/{name}"] == {
             e: pytest.approx(rate) for e in (0, 1)
         }
 
@@ -123,12 +123,12 @@ def test_twin_sub_models_with_one_name_log_one_series_per_path(tmp_path):
     logged = {
         tag: values
         for tag, values in read_scalars(tmp_path).items()
-        if tag.startswith("dropout_rate/")
+        if tag.startswith("rates/dropout/")
     }
     # Both sub-models are named "block": the second one's path is "block_2".
     assert logged == {
-        "dropout_rate/block/drop": {0: pytest.approx(0.6), 1: pytest.approx(0.6)},
-        "dropout_rate/block_2/drop": {0: pytest.approx(0.1), 1: pytest.approx(0.1)},
+        "rates/dropout/block/drop": {0: pytest.approx(0.6), 1: pytest.approx(0.6)},
+        "rates/dropout/block_2/drop": {0: pytest.approx(0.1), 1: pytest.approx(0.1)},
     }
 
 
@@ -147,4 +147,4 @@ def test_a_model_without_dropout_layers_leaves_no_event_file(tmp_path):
         )
     assert os.listdir(without / "train") == []  # checked, created, left empty
     assert len(os.listdir(with_dropout / "train")) == 1
-    assert set(read_scalars(with_dropout)) >= {"dropout_rate/drop"}
+    assert set(read_scalars(with_dropout)) >= {"rates/dropout/drop"}

@@ -42,18 +42,18 @@ def all_kdrop_callbacks(log_dir, data=(X, Y)):
 def kdrop_tags(model):
     return {
         "scalars": {
-            "sparsity/hidden",
-            "mean_activation/drop",
-            "dropped_fraction/drop",
-            f"gradient_norm/{model.name}/hidden/kernel",
-            "dropout_rate/drop",
-            "batch/dropout_rate/drop",
-            "learning_rate",
+            "statistics/sparsity/hidden",
+            "statistics/mean_activation/drop",
+            "statistics/dropped_fraction/drop",
+            f"statistics/gradient_norm/{model.name}/hidden/kernel",
+            "rates/dropout/drop",
+            "rates/dropout_per_batch/drop",
+            "rates/learning_rate",
         },
         "histograms": {
-            "activations/hidden",
-            f"weights/{model.name}/out/kernel",
-            f"gradients/{model.name}/hidden/kernel",
+            "value_histograms/activations/hidden",
+            f"value_histograms/weights/{model.name}/out/kernel",
+            f"value_histograms/gradients/{model.name}/hidden/kernel",
         },
     }
 
@@ -74,23 +74,29 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
     assert expected["scalars"] <= set(scalars) and expected["histograms"] <= set(
         histograms
     )
-    assert sorted(scalars["batch/dropout_rate/drop"]) == [0, 1, 2, 3]
-    assert sorted(scalars["dropout_rate/drop"]) == [0, 1]
-    assert scalars["learning_rate"] == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}
+    assert sorted(scalars["rates/dropout_per_batch/drop"]) == [0, 1, 2, 3]
+    assert sorted(scalars["rates/dropout/drop"]) == [0, 1]
+    assert scalars["rates/learning_rate"] == {
+        0: pytest.approx(0.01),
+        1: pytest.approx(0.005),
+    }
 
     descriptions = read_descriptions(tmp_path)
     del descriptions[CONFIG_SUMMARY_TAG]  # the dashboard's layout, not a series
     assert set(descriptions) == set(scalars) | set(histograms)
     for tag, description in descriptions.items():
-        # One line naming the step axis: per batch exactly for batch/ tags.
+        # One line naming the step axis: per batch exactly for *_per_batch.
         assert description and "\n" not in description, tag
         assert description.endswith(
             "Per batch: step = 0-based global index of the training step about to run."
-            if tag.startswith("batch/")
+            if tag.split("/")[1].endswith("_per_batch")
             else "Per epoch."
         ), (tag, description)
-    assert "training-mode draw" in descriptions["dropped_fraction/drop"]
-    assert "inference mode" in descriptions[f"gradients/{model.name}/hidden/kernel"]
+    assert "training-mode draw" in descriptions["statistics/dropped_fraction/drop"]
+    assert (
+        "inference mode"
+        in descriptions[f"value_histograms/gradients/{model.name}/hidden/kernel"]
+    )
 
     with browser.tensorboard_server(
         tmp_path, tmp_path / "tensorboard.txt", timeout=60
@@ -114,19 +120,19 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
         # where it is installed) is the merge of the four callbacks' charts.
         layout = browser.get_json(url + "/data/plugin/custom_scalars/layout")
         assert [category["title"] for category in layout["category"]] == [
-            "Dropout",
-            "Optimisation",
-            "Activations",
+            "Rates",
+            "Statistics",
         ]
         # A tag's metadata (plugin, description) is written with its first
         # value only: TensorBoard still serves every value, and the
         # description, rendered from Markdown.
         served_rates = browser.get_json(
-            url + "/data/plugin/scalars/scalars?run=train&tag=batch/dropout_rate/drop"
+            url
+            + "/data/plugin/scalars/scalars?run=train&tag=rates/dropout_per_batch/drop"
         )
         assert [step for _, step, _ in served_rates] == [0, 1, 2, 3]
-        served = served_scalars["train"]["batch/dropout_rate/drop"]["description"]
-        assert descriptions["batch/dropout_rate/drop"] in served
+        served = served_scalars["train"]["rates/dropout_per_batch/drop"]["description"]
+        assert descriptions["rates/dropout_per_batch/drop"] in served
 
 
 @pytest.mark.tensorflow_only
@@ -149,7 +155,7 @@ def test_kdrop_and_keras_tensorboard_share_a_log_dir_with_dataset_probes(tmp_pat
     assert expected["scalars"] | {"epoch_loss"} <= set(scalars)
     assert expected["histograms"] <= set(histograms)
     hidden = np.maximum(X[:32] @ model.get_layer("hidden").kernel.numpy(), 0.0)
-    assert scalars["sparsity/hidden"][1] == pytest.approx(
+    assert scalars["statistics/sparsity/hidden"][1] == pytest.approx(
         np.mean(hidden <= 0), abs=1e-6
     )
 
@@ -183,8 +189,10 @@ def test_event_files_are_written_without_tensorflow(tmp_path):
         check=True,
         timeout=300,
     )
-    assert read_scalars(tmp_path)["dropout_rate/drop"] == {0: 0.25}
-    kernel = read_histograms(tmp_path)["weights/sequential/dense/kernel"][0]
+    assert read_scalars(tmp_path)["rates/dropout/drop"] == {0: 0.25}
+    kernel = read_histograms(tmp_path)[
+        "value_histograms/weights/sequential/dense/kernel"
+    ][0]
     assert kernel[:, 2].sum() == 3 * 2
 
 
@@ -201,10 +209,12 @@ def test_interrupted_training_keeps_everything_logged(tmp_path, error):
             callbacks=[*all_kdrop_callbacks(tmp_path), RaiseAtEpoch(error, 2)],
         )
     scalars = read_scalars(tmp_path)
-    assert set(scalars["sparsity/hidden"]) == {0, 1}
-    assert set(read_histograms(tmp_path)[f"weights/{model.name}/out/kernel"]) == {0, 1}
-    assert sorted(scalars["batch/dropout_rate/drop"]) == list(range(8))
-    assert set(scalars["learning_rate"]) == {
+    assert set(scalars["statistics/sparsity/hidden"]) == {0, 1}
+    assert set(
+        read_histograms(tmp_path)[f"value_histograms/weights/{model.name}/out/kernel"]
+    ) == {0, 1}
+    assert sorted(scalars["rates/dropout_per_batch/drop"]) == list(range(8))
+    assert set(scalars["rates/learning_rate"]) == {
         0,
         1,
         2,
@@ -239,10 +249,10 @@ def test_unusable_log_dir_and_bad_probe_fail_before_training(tmp_path):
 
 def test_a_tag_gets_its_longest_familys_description_and_unknown_tags_fail():
     assert (
-        describe("batch/dropout_rate/encoder/drop")
-        == (DESCRIPTIONS["batch/dropout_rate"])
+        describe("rates/dropout_per_batch/encoder/drop")
+        == (DESCRIPTIONS["rates/dropout_per_batch"])
     )
-    assert describe("dropout_rate/encoder/drop") == DESCRIPTIONS["dropout_rate"]
+    assert describe("rates/dropout/encoder/drop") == DESCRIPTIONS["rates/dropout"]
     assert describe("mc_dropout/ece/mc") == DESCRIPTIONS["mc_dropout/ece"]
     with pytest.raises(KeyError, match="dropout_rates/drop"):
         describe("dropout_rates/drop")  # a prefix that is not a whole family

@@ -58,11 +58,11 @@ def test_momentum_schedule_per_batch_changes_the_compiled_update(nesterov, tmp_p
         model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov)
     )
     logged = read_scalars(tmp_path)
-    assert logged["batch/momentum"] == {
+    assert logged["rates/momentum_per_batch"] == {
         t: pytest.approx(momentum_after_step_4(t)) for t in range(9)
     }
     # Per epoch: the value of the epoch's last step, global step 3 e + 2.
-    assert logged["momentum"] == {
+    assert logged["rates/momentum"] == {
         e: pytest.approx(momentum_after_step_4(3 * e + 2)) for e in range(3)
     }
     # The schedule made a difference: momentum 0 throughout ends elsewhere.
@@ -114,7 +114,7 @@ def test_learning_rate_schedule_per_epoch_is_applied_and_logged(tmp_path):
         3,
         [callbacks.LRMomentumScheduler(learning_rate=learning_rate, log_dir=tmp_path)],
     )
-    assert read_scalars(tmp_path)["learning_rate"] == {
+    assert read_scalars(tmp_path)["rates/learning_rate"] == {
         e: pytest.approx(learning_rate(e)) for e in range(3)
     }
     assert_weights(
@@ -153,10 +153,10 @@ def test_schedule_objects_per_batch_drive_learning_rate_and_momentum(tmp_path):
         ("learning_rate", lr_numpy),
         ("momentum", momentum_numpy),
     ):
-        assert logged[f"batch/{tag}"] == {
+        assert logged[f"rates/{tag}_per_batch"] == {
             t: pytest.approx(numpy_schedule(t)) for t in range(6)
         }
-        assert logged[tag] == {
+        assert logged[f"rates/{tag}"] == {
             e: pytest.approx(numpy_schedule(STEPS_PER_EPOCH * e + 2)) for e in range(2)
         }
 

@@ -46,8 +46,12 @@ def test_probes_take_a_dataframe_and_a_series(tmp_path):
     # The DataFrame's values were probed, not its column names (layers in
     # inference mode: the same values; a dropout draw may differ on torch,
     # where Keras's unseeded Dropout reads torch's global generator).
-    assert "sparsity/drop" in from_frame
-    for tag in ("sparsity/hidden", "mean_activation/hidden", "mean_activation/out"):
+    assert "statistics/sparsity/drop" in from_frame
+    for tag in (
+        "statistics/sparsity/hidden",
+        "statistics/mean_activation/hidden",
+        "statistics/mean_activation/out",
+    ):
         assert from_frame[tag] == pytest.approx(from_array[tag])
     assert "mc_dropout/accuracy/mc" in from_frame
-    assert any(tag.startswith("gradient_norm/") for tag in from_frame)
+    assert any(tag.startswith("statistics/gradient_norm/") for tag in from_frame)

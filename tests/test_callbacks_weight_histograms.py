@@ -39,10 +39,10 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
     histograms = read_histograms(tmp_path)
     for name, gradient in gradients.items():
         path = f"{model.name}/linear/{name}"
-        assert scalars[f"gradient_norm/{path}"][0] == pytest.approx(
+        assert scalars[f"statistics/gradient_norm/{path}"][0] == pytest.approx(
             np.linalg.norm(gradient), rel=1e-5
         )
-        buckets = histograms[f"gradients/{path}"][0]
+        buckets = histograms[f"value_histograms/gradients/{path}"][0]
         expected, edges = np.histogram(gradient, bins=len(buckets))
         np.testing.assert_allclose(buckets[:, 0], edges[:-1], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(buckets[:, 1], edges[1:], rtol=1e-5, atol=1e-6)
@@ -54,11 +54,14 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         )
         assert buckets[:, 2].sum() == gradient.size
         assert np.abs(buckets[:, 2] - expected).sum() <= 2 * on_an_edge
-    assert scalars[f"weight_norm/{model.name}/linear/kernel"][0] == pytest.approx(
-        np.linalg.norm(kernel), rel=1e-6
-    )
+    assert scalars[f"statistics/weight_norm/{model.name}/linear/kernel"][
+        0
+    ] == pytest.approx(np.linalg.norm(kernel), rel=1e-6)
     assert (
-        histograms[f"weights/{model.name}/linear/kernel"][0][:, 2].sum() == kernel.size
+        histograms[f"value_histograms/weights/{model.name}/linear/kernel"][0][
+            :, 2
+        ].sum()
+        == kernel.size
     )
 
 
@@ -87,14 +90,16 @@ def test_every_float_weight_without_gradients_every_n_epochs(tmp_path):
     )
     histograms = read_histograms(tmp_path)
     scalars = read_scalars(tmp_path)
-    assert set(histograms) == {f"weights/{v.path}" for v in model.weights}
+    assert set(histograms) == {
+        f"value_histograms/weights/{v.path}" for v in model.weights
+    }
     assert not any(tag.startswith("gradient") for tag in scalars)
     for variable in model.weights:
         values = variable.numpy()
-        logged = histograms[f"weights/{variable.path}"]
+        logged = histograms[f"value_histograms/weights/{variable.path}"]
         assert set(logged) == {1, 3}
         assert logged[3][:, 2].sum() == values.size
-        assert scalars[f"weight_norm/{variable.path}"][3] == pytest.approx(
+        assert scalars[f"statistics/weight_norm/{variable.path}"][3] == pytest.approx(
             np.linalg.norm(values), rel=1e-5
         )
 
@@ -127,14 +132,20 @@ def test_kernels_embeddings_and_recurrent_kernels_by_default_every_weight_on_req
         )
         logged[variables] = read_histograms(tmp_path / variables)
     names = {
-        variables: sorted(tag.rsplit("/", 1)[1] for tag in tags if "weights/" in tag)
+        variables: sorted(
+            tag.rsplit("/", 1)[1] for tag in tags if "value_histograms/weights/" in tag
+        )
         for variables, tags in logged.items()
     }
     # Embedding (10 x 4), LSTM kernel and recurrent kernel, Dense kernel;
     # "all" adds the LSTM's and the Dense's biases.
     assert names["kernels"] == ["embeddings", "kernel", "kernel", "recurrent_kernel"]
     assert names["all"] == sorted(names["kernels"] + ["bias", "bias"])
-    gradients = [tag for tag in logged["kernels"] if tag.startswith("gradients/")]
+    gradients = [
+        tag
+        for tag in logged["kernels"]
+        if tag.startswith("value_histograms/gradients/")
+    ]
     assert len(gradients) == 4
 
 
@@ -176,12 +187,12 @@ def test_twin_sub_models_with_one_name_get_distinct_weight_tags(tmp_path):
         ("twin/block/dense/kernel", first),
         ("twin/block_2/dense/kernel", second),
     ]:
-        assert scalars[f"weight_norm/{tag}"][0] == pytest.approx(
+        assert scalars[f"statistics/weight_norm/{tag}"][0] == pytest.approx(
             np.linalg.norm(variable.numpy()), rel=1e-6
         )
     # By default the kernels only: two Denses in blocks plus 'out'.
-    assert len([t for t in scalars if t.startswith("weight_norm/")]) == 3
-    assert len([t for t in scalars if t.startswith("gradient_norm/")]) == 3
+    assert len([t for t in scalars if t.startswith("statistics/weight_norm/")]) == 3
+    assert len([t for t in scalars if t.startswith("statistics/gradient_norm/")]) == 3
 
 
 def two_input_two_output_model():
@@ -217,10 +228,10 @@ def test_two_inputs_and_two_outputs_gradients_match_numpy(tmp_path):
     f_b = features @ b.kernel.numpy() + b.bias.numpy()
     scalars = read_scalars(tmp_path)
     name = model.name
-    assert scalars[f"gradient_norm/{name}/a/bias"][0] == pytest.approx(
+    assert scalars[f"statistics/gradient_norm/{name}/a/bias"][0] == pytest.approx(
         abs(2 * np.mean(f_a - Y)), rel=1e-4
     )
-    assert scalars[f"gradient_norm/{name}/b/bias"][0] == pytest.approx(
+    assert scalars[f"statistics/gradient_norm/{name}/b/bias"][0] == pytest.approx(
         np.linalg.norm(f_b.mean(axis=0)), rel=1e-4
     )
 

@@ -117,21 +117,23 @@ def test_every_callback_on_every_zoo_model(builder, tmp_path):
         assert len(steps) == len(set(steps)), tag
 
     # DropoutRateLogger: the hand-written rates, at epoch 0 after 1 step.
-    rates = {t: v for t, v in scalars.items() if t.startswith("dropout_rate/")}
+    rates = {t: v for t, v in scalars.items() if t.startswith("rates/dropout/")}
     assert sorted(v[0] for v in rates.values()) == pytest.approx(
         sorted(RATES[model.name]), abs=1e-6
     )
 
     # WeightHistograms: one tag per float weight, norms as numpy's.
     float_weights = [v for v in model.weights if "float" in v.dtype]
-    norms = {t: v[1] for t, v in scalars.items() if t.startswith("weight_norm/")}
+    norms = {
+        t: v[1] for t, v in scalars.items() if t.startswith("statistics/weight_norm/")
+    }
     assert len(norms) == len(float_weights)
     expected = [
         np.linalg.norm(keras.ops.convert_to_numpy(v).astype(np.float64))
         for v in float_weights
     ]
     np.testing.assert_allclose(sorted(norms.values()), sorted(expected), rtol=1e-5)
-    gradient_tags = [t for t in scalars if t.startswith("gradient_norm/")]
+    gradient_tags = [t for t in scalars if t.startswith("statistics/gradient_norm/")]
     assert len(gradient_tags) == len(model.trainable_variables)
     assert all(np.isfinite(scalars[t][1]) for t in gradient_tags)
 
@@ -139,12 +141,14 @@ def test_every_callback_on_every_zoo_model(builder, tmp_path):
     # where there is one), by finite differences.
     layer = [lay for lay in model.layers if lay.trainable_weights][-1]
     variable = min(layer.trainable_weights, key=lambda v: np.prod(v.shape))
-    logged = scalars[f"gradient_norm/{model.name}/{layer.name}/{variable.name}"][1]
+    logged = scalars[
+        f"statistics/gradient_norm/{model.name}/{layer.name}/{variable.name}"
+    ][1]
     reference = finite_difference_norm(model, variable, x, y)
     assert logged == pytest.approx(reference, rel=2e-2, abs=1e-4)
 
     # LRMomentumScheduler: the schedule reached the optimizer and the log.
-    assert scalars["learning_rate"] == pytest.approx({0: 1e-3, 1: 2e-3})
+    assert scalars["rates/learning_rate"] == pytest.approx({0: 1e-3, 1: 2e-3})
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == (
         pytest.approx(2e-3)
     )
@@ -157,9 +161,9 @@ def test_every_callback_on_every_zoo_model(builder, tmp_path):
             predicted = dict(zip(output_layers(model), keras.tree.flatten(predicted)))
         for name, values in predicted.items():
             values = np.asarray(values, dtype=np.float64)
-            assert scalars[f"sparsity/{name}"][1] == pytest.approx(
+            assert scalars[f"statistics/sparsity/{name}"][1] == pytest.approx(
                 np.mean(values <= 0), abs=1e-6
             )
-            assert scalars[f"mean_activation/{name}"][1] == pytest.approx(
+            assert scalars[f"statistics/mean_activation/{name}"][1] == pytest.approx(
                 values.mean(), rel=1e-3, abs=1e-5
             )

@@ -251,17 +251,25 @@ def test_cnn_dropout_smoke(tmp_path):
         assert validation["epoch_loss"][1] == pytest.approx(row["test_loss"], rel=1e-5)
         assert row["test_error_%"] == pytest.approx(100 * (1 - row["test_accuracy"]))
         scalars, histograms = read_scalars(log_dir), read_histograms(log_dir)
-        assert "epoch_loss" in scalars and "weights/cnn/classifier/kernel" in histograms
+        assert (
+            "epoch_loss" in scalars
+            and "value_histograms/weights/cnn/classifier/kernel" in histograms
+        )
         # A 1600 x 10 kernel: every weight is counted in the histogram.
-        assert histograms["gradients/cnn/classifier/kernel"][1][:, 2].sum() == 16000
-        assert 0.0 <= scalars["sparsity/pool2"][1] <= 1.0
-        assert scalars["generalization_gap/loss"][1] == pytest.approx(
+        assert (
+            histograms["value_histograms/gradients/cnn/classifier/kernel"][1][
+                :, 2
+            ].sum()
+            == 16000
+        )
+        assert 0.0 <= scalars["statistics/sparsity/pool2"][1] <= 1.0
+        assert scalars["gap/validation_minus_train/loss"][1] == pytest.approx(
             validation["epoch_loss"][1] - scalars["epoch_loss"][1], abs=1e-5
         )
         if row["variant"] == "none":
-            assert not any(tag.startswith("dropout_rate/") for tag in scalars)
+            assert not any(tag.startswith("rates/dropout/") for tag in scalars)
             continue
-        rates = scalars["batch/dropout_rate/dropout"]
+        rates = scalars["rates/dropout_per_batch/dropout"]
         assert sorted(rates) == list(steps)  # logged before every step
         if row["variant"] == "scheduled":
             # Curriculum(0.5, gamma = 6 / 32 steps), Morerio et al.'s formula.
@@ -277,7 +285,7 @@ def test_cnn_dropout_smoke(tmp_path):
         )
         # Fraction of the flattened features one training-mode draw zeroes:
         # Binomial(n, rate) / n over n >> 1000 non-zero units, about the rate.
-        assert 0.3 < scalars["dropped_fraction/dropout"][1] < 0.7
+        assert 0.3 < scalars["statistics/dropped_fraction/dropout"][1] < 0.7
 
 
 def test_plot_bands_draws_mean_and_sample_std(tmp_path):
@@ -698,12 +706,12 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
     logged = read_scalars(tmp_path / "mlp" / "seed_1")
     steps = np.arange(10)
     np.testing.assert_allclose(
-        [logged["batch/learning_rate"][s] for s in steps],
+        [logged["rates/learning_rate_per_batch"][s] for s in steps],
         1 / (1 + steps / 10000),
         rtol=1e-6,
     )
     np.testing.assert_allclose(
-        [logged["batch/momentum"][s] for s in steps],
+        [logged["rates/momentum_per_batch"][s] for s in steps],
         0.5 + 0.49 * steps / 100000,
         rtol=1e-6,
     )
@@ -726,11 +734,13 @@ def test_sparsity_autoencoder_smoke(tmp_path):
         assert row["mean_activation"] >= 0 and 0 <= row["fraction_zero"] <= 1
         logged = read_scalars(log_dir)
         assert row["mean_activation"] == pytest.approx(
-            logged["mean_activation/hidden"][0]
+            logged["statistics/mean_activation/hidden"][0]
         )
-        assert row["fraction_zero"] == pytest.approx(logged["sparsity/hidden"][0])
+        assert row["fraction_zero"] == pytest.approx(
+            logged["statistics/sparsity/hidden"][0]
+        )
         # The histogram counts every hidden activation of the 1000 test images.
-        histogram = read_histograms(log_dir)["activations/hidden"][0]
+        histogram = read_histograms(log_dir)["value_histograms/activations/hidden"][0]
         assert histogram[:, 2].sum() == 1000 * 256
         assert np.all(histogram[:, 0] >= 0)  # ReLU outputs
         # The learned features as a TensorBoard image: the image plugin's
@@ -801,7 +811,9 @@ def test_mlp_dropout_smoke(tmp_path):
         tmp_path, rows, "model", ("model", "architecture", "dropout", "seed")
     )
     # Momentum 0.5 -> 0.9 over the first 10 % of the 2 x 10 steps, then 0.9.
-    momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")["batch/momentum"]
+    momentum = read_scalars(tmp_path / "2x32_dropout" / "seed_1")[
+        "rates/momentum_per_batch"
+    ]
     np.testing.assert_allclose(
         [momentum[step] for step in range(20)], [0.5, 0.7] + [0.9] * 18, rtol=1e-6
     )
@@ -861,7 +873,7 @@ def test_dropout_schedules_smoke(tmp_path):
     }
     for row in rows:
         log_dir = tmp_path / row["schedule"] / "seed_0"
-        logged = read_scalars(log_dir)["batch/dropout_rate/dropout"]
+        logged = read_scalars(log_dir)["rates/dropout_per_batch/dropout"]
         rates = [logged[s] for s in steps]
         np.testing.assert_allclose(rates, expected[row["schedule"]], atol=1e-6)
         assert row["mean_rate"] == pytest.approx(

@@ -47,15 +47,15 @@ def test_the_logged_rate_follows_each_schedule_step_by_step(tiny_run):
     out, rows, _ = tiny_run
     steps = range(2 * STEPS_PER_EPOCH)
     late = read_scalars(out / "late" / "seed_0")
-    rates = late["batch/dropout_rate/dropout_before_classifier"]
+    rates = late["rates/dropout_per_batch/dropout_before_classifier"]
     assert sorted(rates) == list(steps)  # before every step, both phases
     # No dropout before the switch (epoch 1 = step 2), 0.5 from it on.
     assert [rates[s] for s in steps] == [0.0, 0.0, 0.5, 0.5]
-    assert late["dropout_rate/dropout_before_classifier"] == {0: 0.0, 1: 0.5}
+    assert late["rates/dropout/dropout_before_classifier"] == {0: 0.0, 1: 0.5}
     # Keras's epoch curves continue over the conversion: epochs 0 and 1.
     assert sorted(late["epoch_loss"]) == [0, 1]
     early = read_scalars(out / "early" / "seed_0")
-    rates = early["batch/dropout_rate/dropout_before_classifier"]
+    rates = early["rates/dropout_per_batch/dropout_before_classifier"]
     # Early(0.1, until_step = round(4 / 6) = 1): 0.1 at step 0, then none.
     np.testing.assert_allclose([rates[s] for s in steps], [0.1, 0, 0, 0], atol=1e-7)
     by_variant = {row["variant"]: row["dropout"] for row in rows}

@@ -52,12 +52,12 @@ def test_stochastic_depth_smoke(tmp_path):
     steps = np.arange(STEPS)
     # Stochastic depth, linear rule: block l of 3 has rate (l / 3) * 0.5.
     for block in (1, 2, 3):
-        rates = logged[f"batch/dropout_rate/block{block}_drop_path"]
+        rates = logged[f"rates/dropout_per_batch/block{block}_drop_path"]
         assert sorted(rates) == list(steps)
         np.testing.assert_allclose(list(rates.values()), block / 3 * 0.5, atol=1e-6)
     # DropBlock: keep_prob from 1 to 0.9 linearly over the run's 8 steps.
     for block in (2, 3):
-        rates = logged[f"batch/dropout_rate/block{block}_drop_block"]
+        rates = logged[f"rates/dropout_per_batch/block{block}_drop_block"]
         np.testing.assert_allclose(
             [rates[s] for s in steps], 0.1 * steps / STEPS, atol=1e-6
         )

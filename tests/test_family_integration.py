@@ -289,7 +289,7 @@ def test_callbacks_and_round_trip(member, tmp_path):
         ],
     )
     logged = read_scalars(logs)
-    rates = logged["batch/dropout_rate/member"]
+    rates = logged["rates/dropout_per_batch/member"]
     assert sorted(rates) == list(range(8))
     if member.rate is None:  # learned: what the layer held at each step
         assert rates == {
@@ -302,9 +302,9 @@ def test_callbacks_and_round_trip(member, tmp_path):
 
     # Probed at each epoch end, the last after step 8.
     if not member.drops_activations:  # no unit is set to exactly 0
-        assert "dropped_fraction/member" not in logged
+        assert "statistics/dropped_fraction/member" not in logged
     else:
-        fraction = logged["dropped_fraction/member"][1]
+        fraction = logged["statistics/dropped_fraction/member"][1]
         p = member.dropped_fraction(member.rate(8))
         # Units sharing a decision are at worst perfectly correlated: the
         # mean over `groups` groups has variance <= p (1 - p) / groups.

@@ -244,7 +244,7 @@ def test_entry_points_leave_the_model_as_it_was(build, tmp_path):
         used = logged_tags(model, x, tmp_path / "used")
         new = logged_tags(fresh, x, tmp_path / "fresh")
     assert used == new
-    assert any(tag.startswith("sparsity/") for tag in used) == bool(
+    assert any(tag.startswith("statistics/sparsity/") for tag in used) == bool(
         getattr(model, "inputs", None)
     )
 

@@ -129,22 +129,22 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     assert all(f".{chief['pid']}." in name for name in files)
     tensors = read_tensors(log_dir)
     for tag, steps in {
-        "batch/dropout_rate/scheduled": range(STEPS),
-        "batch/dropout_rate/weight_scaled": range(STEPS),
-        "batch/learning_rate": range(STEPS),
-        "batch/momentum": range(STEPS),
-        "dropout_rate/scheduled": range(EPOCHS),
-        "learning_rate": range(EPOCHS),
-        "sparsity/hidden": range(EPOCHS),
-        "weights/net/hidden/kernel": range(EPOCHS),
-        "gradients/net/hidden/kernel": range(EPOCHS),
+        "rates/dropout_per_batch/scheduled": range(STEPS),
+        "rates/dropout_per_batch/weight_scaled": range(STEPS),
+        "rates/learning_rate_per_batch": range(STEPS),
+        "rates/momentum_per_batch": range(STEPS),
+        "rates/dropout/scheduled": range(EPOCHS),
+        "rates/learning_rate": range(EPOCHS),
+        "statistics/sparsity/hidden": range(EPOCHS),
+        "value_histograms/weights/net/hidden/kernel": range(EPOCHS),
+        "value_histograms/gradients/net/hidden/kernel": range(EPOCHS),
         "mc_dropout/nll/mc": range(EPOCHS),
     }.items():
         assert steps_of(tensors[tag]) == list(steps), tag
     for tag, schedule in {
-        "batch/dropout_rate/scheduled": lambda t: 0.1 + 0.4 * t / 40,
-        "batch/learning_rate": lambda t: 0.01 / (1 + t),
-        "batch/momentum": lambda t: 0.5 + 0.01 * t,
+        "rates/dropout_per_batch/scheduled": lambda t: 0.1 + 0.4 * t / 40,
+        "rates/learning_rate_per_batch": lambda t: 0.01 / (1 + t),
+        "rates/momentum_per_batch": lambda t: 0.5 + 0.01 * t,
     }.items():
         values = [float(value) for _, value in tensors[tag]]
         np.testing.assert_allclose(values, [schedule(t) for t in range(STEPS)], 1e-6)

@@ -152,7 +152,7 @@ def test_runs_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path, refe
     # every fit: each rerun adds a 0 at its first epoch end.
     extra = events.keys() - reference_events.keys()
     assert {tag for tag, _ in extra} <= {
-        f"nonfinite_fraction/{layer}"
+        f"statistics/nonfinite_fraction/{layer}"
         for layer in ("hidden", "scheduled", "weight_scaled", "out")
     }
     for key in extra:
@@ -169,11 +169,11 @@ def test_runs_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path, refe
     # was logged by the first run only (the reruns skip it), steps 6 (first
     # and second run) and 7 (second and third) twice; epoch 1's values, at
     # its end after step 7, by the second and the third run.
-    assert len(events[("batch/dropout_rate/scheduled", 5)]) == 1
-    assert len(events[("batch/dropout_rate/scheduled", 6)]) == 2
-    assert len(events[("batch/learning_rate", 7)]) == 2
-    assert len(events[("weight_norm/sequential/hidden/kernel", 0)]) == 1
-    assert len(events[("weight_norm/sequential/hidden/kernel", 1)]) == 2
+    assert len(events[("rates/dropout_per_batch/scheduled", 5)]) == 1
+    assert len(events[("rates/dropout_per_batch/scheduled", 6)]) == 2
+    assert len(events[("rates/learning_rate_per_batch", 7)]) == 2
+    assert len(events[("statistics/weight_norm/sequential/hidden/kernel", 0)]) == 1
+    assert len(events[("statistics/weight_norm/sequential/hidden/kernel", 1)]) == 2
     assert not os.path.exists(tmp_path / "backup")  # deleted by the last run
 
 
@@ -207,5 +207,5 @@ def test_a_full_log_dir_warns_once_and_training_goes_on(tmp_path, reference):
     assert 0 < len(events) < len(reference_events)
     for key, [value] in events.items():
         assert_same_values(value, reference_events[key][0])
-    assert ("batch/learning_rate", TOTAL_STEPS - 1) in reference_events
-    assert ("batch/learning_rate", TOTAL_STEPS - 1) not in events
+    assert ("rates/learning_rate_per_batch", TOTAL_STEPS - 1) in reference_events
+    assert ("rates/learning_rate_per_batch", TOTAL_STEPS - 1) not in events

@@ -80,7 +80,7 @@ def test_layers_callbacks_and_event_writer_run_without_tf_matplotlib_mlxtend(
         logger = kdrop.callbacks.DropoutRateLogger(sys.argv[1])
         model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0,
                   callbacks=[logger])
-        print(read_scalars(sys.argv[1])["dropout_rate/drop"])
+        print(read_scalars(sys.argv[1])["rates/dropout/drop"])
         """
     )
     result = subprocess.run(

@@ -246,16 +246,18 @@ def test_interrupted_run_resumes_exactly_where_it_stopped(
     tensors = read_tensors(tmp_path / "logs")
     # Every step logged once, or twice (before the interruption and after
     # the restore) with the same value.
-    tags = ("batch/dropout_rate/scheduled", "dropout_rate/scheduled")
-    for tag in (*tags, "learning_rate", "momentum"):
+    tags = ("rates/dropout_per_batch/scheduled", "rates/dropout/scheduled")
+    for tag in (*tags, "rates/learning_rate", "rates/momentum"):
         for step, value in tensors[tag]:
             assert float(value) == pytest.approx(reference_scalars[tag][step]), tag
         assert {step for step, _ in tensors[tag]} == set(reference_scalars[tag])
-    assert sorted(reference_scalars["batch/dropout_rate/scheduled"]) == list(range(20))
-    assert sorted(reference_scalars["learning_rate"]) == list(range(5))
-    steps = [step for step, _ in tensors["batch/dropout_rate/scheduled"]]
+    assert sorted(reference_scalars["rates/dropout_per_batch/scheduled"]) == list(
+        range(20)
+    )
+    assert sorted(reference_scalars["rates/learning_rate"]) == list(range(5))
+    steps = [step for step, _ in tensors["rates/dropout_per_batch/scheduled"]]
     assert sorted(steps) == sorted(list(range(20)) + logged_twice)
-    epochs = [step for step, _ in tensors["dropout_rate/scheduled"]]
+    epochs = [step for step, _ in tensors["rates/dropout/scheduled"]]
     assert sorted(epochs) == list(range(5))  # both stop before an epoch's end
 
 
@@ -299,9 +301,9 @@ def test_a_run_stopped_between_an_epochs_last_backup_and_its_end(tmp_path):
 
     for got, expected in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_array_equal(got, expected)
-    per_epoch = read_scalars(tmp_path / "resumed")["learning_rate"]
+    per_epoch = read_scalars(tmp_path / "resumed")["rates/learning_rate"]
     assert per_epoch == pytest.approx(
-        read_scalars(tmp_path / "reference")["learning_rate"]
+        read_scalars(tmp_path / "reference")["rates/learning_rate"]
     )
     # Epoch e ends on step 4e + 3.
     assert per_epoch == pytest.approx({e: 0.1 * 0.9 ** (4 * e + 3) for e in range(4)})
@@ -431,12 +433,12 @@ def test_two_runs_of_the_cnn_script_are_identical(tmp_path):
         for tag in first
         if tag.startswith(
             (
-                "weight_norm/",
-                "gradient_norm/",
-                "sparsity/",
-                "dropped_fraction/",
+                "statistics/weight_norm/",
+                "statistics/gradient_norm/",
+                "statistics/sparsity/",
+                "statistics/dropped_fraction/",
                 "epoch_loss",
-                "dropout_rate/",
+                "rates/dropout/",
             )
         )
     ]

@@ -41,16 +41,11 @@ METRICS = {"loss": "final training loss", "val_loss": "final validation loss"}
 REQUIRED_GROUPS = {
     "epoch_loss",
     "epoch_accuracy",
-    "dropout_rate",
-    "dropped_fraction",
-    "sparsity",
-    "mean_activation",
-    "weights",
-    "gradients",
-    "learning_rate",
-    "momentum",
+    "gap",
     "mc_dropout",
-    "generalization_gap",
+    "rates",
+    "statistics",
+    "value_histograms",
 }
 
 
@@ -142,35 +137,18 @@ def lines(tags, subdirs=("train",)):
 # this order, each chart with the lines it draws.
 CUSTOM_SCALARS = [
     (
-        "Dropout",
+        "Train vs validation, per seed",
         [
-            ("dropout rate per layer", lines(["dropout_rate/dropout"])),
-            (
-                "fraction of units dropped (training-mode draw)",
-                lines(["dropped_fraction/dropout"]),
-            ),
             ("loss: train vs validation", lines(["epoch_loss"], SUBDIRS)),
             ("accuracy: train vs validation", lines(["epoch_accuracy"], SUBDIRS)),
             (
-                "generalization gap (validation - train)",
-                lines(["generalization_gap/loss", "generalization_gap/accuracy"]),
-            ),
-        ],
-    ),
-    (
-        "Optimisation",
-        [
-            ("learning rate", lines(["learning_rate"])),
-            ("momentum", lines(["momentum"])),
-        ],
-    ),
-    (
-        "Activations",
-        [
-            ("sparsity per layer", lines(f"sparsity/{layer}" for layer in LAYERS)),
-            (
-                "mean activation per layer",
-                lines(f"mean_activation/{layer}" for layer in LAYERS),
+                "gap: validation - train (loss; error in % points)",
+                lines(
+                    [
+                        "gap/validation_minus_train/loss",
+                        "gap/validation_minus_train/error_%",
+                    ]
+                ),
             ),
         ],
     ),
@@ -185,6 +163,33 @@ CUSTOM_SCALARS = [
                 ),
             )
             for metric in MC_METRICS
+        ],
+    ),
+    (
+        "Rates",
+        [
+            ("dropout rate per layer", lines(["rates/dropout/dropout"])),
+            ("learning rate", lines(["rates/learning_rate"])),
+            ("momentum", lines(["rates/momentum"])),
+        ],
+    ),
+    (
+        "Statistics",
+        [
+            (
+                "fraction of units dropped (training-mode draw)",
+                lines(["statistics/dropped_fraction/dropout"]),
+            ),
+            # The classifier's softmax output has no sparsity (never <= 0)
+            # nor informative mean (1 / classes): ActivationSparsity omits them.
+            (
+                "sparsity per layer",
+                lines(f"statistics/sparsity/{layer}" for layer in LAYERS[:2]),
+            ),
+            (
+                "mean activation per layer",
+                lines(f"statistics/mean_activation/{layer}" for layer in LAYERS[:2]),
+            ),
         ],
     ),
 ]

@@ -29,7 +29,7 @@ def test_every_family_has_a_description_and_a_chart_or_none_said_so():
         assert family.description and "\n" not in family.description
         if family.name == families.WRAP_UP:  # log_hparams' final metrics
             ending = families.ONCE_PER_RUN
-        elif family.name.startswith("batch/"):
+        elif family.name.endswith("_per_batch"):
             ending = PER_BATCH
         else:
             ending = "Per epoch."
@@ -48,7 +48,7 @@ def test_each_familys_tags_resolve_to_it_alone():
         "epoch_accuracy"
     )
     # A family of one tag holds no sub-tags, a family of sub-tags not its name.
-    for tag in ("learning_rate/x", "dropout_rate", "mc_dropout/ece"):
+    for tag in ("rates/learning_rate/x", "rates/dropout", "mc_dropout/ece"):
         with pytest.raises(families.UnknownTagError, match=tag):
             families.family_of(tag)
 
@@ -73,6 +73,47 @@ def test_every_tag_any_callback_writes_resolves_to_exactly_one_family(tmp_path):
     }
     for tag, description in descriptions.items():
         assert description == families.describe(tag), tag
+
+
+def test_sorted_time_series_groups_tell_the_story_in_the_documented_order():
+    # TensorBoard's TIME SERIES sorts its groups (a tag's prefix before the
+    # first "/") by name: the order of `GROUPS` must be that sorted order,
+    # and every family must start with one of them, so that no new tag can
+    # land before the story on the first screen.
+    names = [group for group, _ in families.GROUPS]
+    assert names == sorted(names)
+    order = [
+        "across_seeds",
+        "epoch_*",
+        "gap",
+        "mc_dropout",
+        "rates",
+        "statistics",
+        "value_histograms",
+        "within_one_std",
+        "wrap_up",
+    ]
+    assert names == order
+    position = {}
+    for family in families.FAMILIES:
+        group = families.group_of(example_tag(family))
+        if group.startswith("epoch_"):
+            group = "epoch_*"  # Keras's own curves, one group per metric
+        assert group in names, (family.name, group)
+        position[family.name] = names.index(group)
+    # Story < rates < statistics < histograms, and FAMILIES (the dashboard's
+    # order) follows the groups.
+    assert list(position.values()) == sorted(position.values())
+    assert (
+        position["epoch_loss"]
+        < position["gap/validation_minus_train"]
+        < position["rates/dropout"]
+        < position["statistics/sparsity"]
+        < position["value_histograms/activations"]
+    )
+    # Keras's own groups sort between the aggregates and kdrop's gap.
+    for keras_tag in ("epoch_accuracy", "epoch_learning_rate", "epoch_loss"):
+        assert "across_seeds" < keras_tag < "gap"
 
 
 class _WritesAnUnknownTag(LoggingCallback):

@@ -126,6 +126,8 @@ def test_numpy_update_freq_logs_like_the_python_int(tmp_path):
         model = relu_model(kdrop.InvertedDropout(0.3, name="drop"))
         logger = callbacks.DropoutRateLogger(tmp_path / kind.__name__, kind(3))
         model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
-        logged[kind] = read_scalars(tmp_path / kind.__name__)["batch/dropout_rate/drop"]
+        logged[kind] = read_scalars(tmp_path / kind.__name__)[
+            "rates/dropout_per_batch/drop"
+        ]
     # 8 batches, one write every 3: steps 0, 3, 6.
     assert logged[np.int64] == logged[int] == {t: pytest.approx(0.3) for t in (0, 3, 6)}

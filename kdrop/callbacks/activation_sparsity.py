@@ -245,28 +245,30 @@ class ActivationSparsity(PeriodicLoggingCallback):
     At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
     for every chosen layer's output `a` in inference mode:
 
-        sparsity/<path>           = mean(a <= threshold)
-        mean_activation/<path>    = mean(a)
-        activations/<path>        = histogram of a: 30 equal bins between
-                                    the layer's min and max (the layers of
-                                    `histograms`)
-        nonfinite_fraction/<path> = fraction of NaN/Inf values (left out of
-                                    the three above; training goes on),
-                                    written at the first and the last probe
-                                    of each `fit`, whenever non-zero, where
-                                    it returns to zero and at the probe
-                                    before it becomes non-zero
+        statistics/sparsity/<path>           mean(a <= threshold)
+        statistics/mean_activation/<path>    mean(a)
+        value_histograms/activations/<path>  histogram of a: 30 equal bins
+                                             between the layer's min and max
+                                             (the layers of `histograms`)
+        statistics/nonfinite_fraction/<path> fraction of NaN/Inf values (left
+                                             out of the three above;
+                                             training goes on), written at
+                                             the first and the last probe of
+                                             each `fit`, whenever non-zero,
+                                             where it returns to zero and at
+                                             the probe before it becomes
+                                             non-zero
 
     A dropout-like layer whose inference output is its input (inverted
     dropout, Keras's Dropout and GaussianDropout) or a scaled copy of it
     (weight-scaled dropout) would only repeat, or halve, its input layer's
     statistics: its `a` is instead one training-mode draw of the layer on
     its inference-mode input (`kdrop.registry.sample`, which never
-    advances a scheduled rate's step), so `sparsity/<path>` of a
+    advances a scheduled rate's step), so `statistics/sparsity/<path>` of a
     Dropout(p) after a ReLU is about `s + (1 - s) * p` for the ReLU's
     sparsity `s`. Dropout layers that zero units (kdrop's,
     `keras.layers.Dropout` and `SpatialDropout*`:
-    `kdrop.registry.zeroes_units`) also log `dropped_fraction/<path>`: the
+    `kdrop.registry.zeroes_units`) also log `statistics/dropped_fraction/<path>`: the
     fraction of the layer's non-zero inputs that this draw zeroes. The
     layer's random-number state is put back after the draw, so logging
     never changes the masks training draws.
@@ -304,8 +306,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
             name), layers of nested models included; a layer named here is
             always logged.
         threshold: float, activations `<= threshold` count as inactive.
-        histograms: which layers get `activations/<path>`: True (default:
-            the top-level layers feeding each dropout layer and the input
+        histograms: which layers get `value_histograms/activations/<path>`:
+            True (default: the top-level layers feeding each dropout layer and the input
             of the model's last layer, i.e. the classifier's input, looked
             for behind pass-through and dropout layers), `"all"` (every
             logged layer), a list of layers or layer paths among the
@@ -317,7 +319,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
     ```python
     model.fit(x, y, epochs=5, callbacks=[
         kdrop.callbacks.ActivationSparsity("logs/run1", data=x[:256])])
-    # tensorboard --logdir logs/run1: SCALARS sparsity/..., HISTOGRAMS activations/...
+    # tensorboard --logdir logs/run1: statistics/sparsity/...,
+    # value_histograms/activations/...
     ```
 
     References:
@@ -411,7 +414,11 @@ class ActivationSparsity(PeriodicLoggingCallback):
         self._probe = None
 
     def dashboard_charts(self):
-        return ("dropped_fraction", "sparsity", "mean_activation")
+        return (
+            "statistics/dropped_fraction",
+            "statistics/sparsity",
+            "statistics/mean_activation",
+        )
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -445,7 +452,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
         return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
     def _log_nonfinite(self, results, epoch):
-        """Writes `nonfinite_fraction/<path>` at the first probe, while it is
+        """Writes `statistics/nonfinite_fraction/<path>` at the first probe, while it is
         non-zero and where it returns to zero; and the unwritten zero of the
         probe before a non-zero value, so that the chart's line rises and
         falls at the probes where it changed, not across unwritten epochs.
@@ -453,7 +460,10 @@ class ActivationSparsity(PeriodicLoggingCallback):
         last_epoch, last = self._last_nonfinite or (None, {})
         current = {}
         for path, stats in zip(self._paths, results):
-            tag, fraction = f"nonfinite_fraction/{path}", float(stats[_NONFINITE])
+            tag, fraction = (
+                f"statistics/nonfinite_fraction/{path}",
+                float(stats[_NONFINITE]),
+            )
             last_fraction, last_written = last.get(path, (None, True))
             if fraction > 0 and not last_written:
                 self.write_scalar(tag, last_fraction, last_epoch)
@@ -468,17 +478,17 @@ class ActivationSparsity(PeriodicLoggingCallback):
         # First, as it may write at the previous probe's step.
         self._log_nonfinite(results, epoch)
         for path, stats in zip(self._paths, results):
-            self.write_scalar(f"sparsity/{path}", stats[_SPARSITY], epoch)
-            self.write_scalar(f"mean_activation/{path}", stats[_MEAN], epoch)
+            self.write_scalar(f"statistics/sparsity/{path}", stats[_SPARSITY], epoch)
+            self.write_scalar(f"statistics/mean_activation/{path}", stats[_MEAN], epoch)
             if path in self._histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.write_histogram(
-                    f"activations/{path}",
+                    f"value_histograms/activations/{path}",
                     histogram_from_counts(edges, stats[_COUNTS]),
                     epoch,
                 )
         for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
-            self.write_scalar(f"dropped_fraction/{path}", fraction, epoch)
+            self.write_scalar(f"statistics/dropped_fraction/{path}", fraction, epoch)
 
     def on_train_end(self, logs=None):
         # The last probe's zeros, so that the curve shows the check ran to
@@ -488,5 +498,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
             epoch, last = self._last_nonfinite
             for path, (fraction, written) in last.items():
                 if not written:
-                    self.write_scalar(f"nonfinite_fraction/{path}", fraction, epoch)
+                    self.write_scalar(
+                        f"statistics/nonfinite_fraction/{path}", fraction, epoch
+                    )
         super().on_train_end(logs)

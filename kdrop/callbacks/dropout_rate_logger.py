@@ -30,11 +30,11 @@ class DropoutRateLogger(LoggingCallback):
     training goes, ConcreteDropout its learned rate, the others their fixed
     rate.
 
-    - Always, at each epoch end: `dropout_rate/<path>` at step = epoch
+    - Always, at each epoch end: `rates/dropout/<path>` at step = epoch
       index (the axis of Keras's `epoch_loss`), the rate the next training
       step will use.
     - With `update_freq="batch"` or an int N, also before a training step:
-      `batch/dropout_rate/<path>` at step = the 0-based global batch index
+      `rates/dropout_per_batch/<path>` at step = the 0-based global batch index
       of that step, the rate it uses (every step, or the first step of each
       block of N). Keras's own `batch_*` and `evaluation_*_vs_iterations`
       curves count the steps done (1-based): their step s is our step
@@ -64,16 +64,16 @@ class DropoutRateLogger(LoggingCallback):
         self._next_logged_step = 0
         self._layers = []
 
-    def _log(self, prefix, step):
+    def _log(self, family, step):
         for path, layer in self._layers:
             rate = registry.current_rate(layer)
-            self.write_scalar(f"{prefix}dropout_rate/{path}", rate, step)
+            self.write_scalar(f"{family}/{path}", rate, step)
         self.flush_writes()
 
     def dashboard_charts(self):
         if self._every_n_batches is None:
-            return ("dropout_rate",)
-        return ("dropout_rate", "batch/dropout_rate")
+            return ("rates/dropout",)
+        return ("rates/dropout", "rates/dropout_per_batch")
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -87,10 +87,10 @@ class DropoutRateLogger(LoggingCallback):
         step = self.global_step(batch)
         if step >= self._next_logged_step and not self.is_restored_step(step):
             sync_training_state(self.model)
-            self._log("batch/", step)
+            self._log("rates/dropout_per_batch", step)
             n = self._every_n_batches
             self._next_logged_step = (step // n + 1) * n
 
     def on_epoch_end(self, epoch, logs=None):
-        self._log("", epoch)
+        self._log("rates/dropout", epoch)
         super().on_epoch_end(epoch, logs)

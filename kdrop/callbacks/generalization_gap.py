@@ -5,34 +5,59 @@ from kdrop.callbacks.base import LoggingCallback
 VALIDATION_PREFIX = "val_"
 
 
+def gap_name(metric):
+    """The gap's name for Keras's log entry `metric`: an accuracy-type
+    metric (its name holds "accuracy") is turned into an error in
+    percentage points, "accuracy" becoming "error_%"
+    (`sparse_categorical_accuracy` -> `sparse_categorical_error_%`); any
+    other name is kept."""
+    return metric.replace("accuracy", "error_%")
+
+
 def gaps(logs):
-    """{name: logs["val_<name>"] - logs[name]} for the loss and every
-    metric of Keras's epoch-end `logs` that has a validation value."""
-    return {
-        name: float(logs[VALIDATION_PREFIX + name]) - float(logs[name])
-        for name in logs
-        if not name.startswith(VALIDATION_PREFIX) and VALIDATION_PREFIX + name in logs
-    }
+    """{gap_name(name): gap} for the loss and every metric of Keras's
+    epoch-end `logs` that has a validation value: `logs["val_<name>"] -
+    logs[name]`, in the metric's units, except for an accuracy-type metric:
+    the error gap in percentage points, `100 * (logs[name] -
+    logs["val_<name>"])`."""
+    result = {}
+    for name in logs:
+        if name.startswith(VALIDATION_PREFIX) or VALIDATION_PREFIX + name not in logs:
+            continue
+        gap = float(logs[VALIDATION_PREFIX + name]) - float(logs[name])
+        if "accuracy" in name:
+            # Error = 1 - accuracy: its gap is minus the accuracy's, in %.
+            gap = -100 * gap
+        result[gap_name(name)] = gap
+    return result
 
 
 class GeneralizationGap(LoggingCallback):
-    """Logs `generalization_gap/<metric>`, validation minus training value.
+    """Logs `gap/validation_minus_train/<metric>`, held-out minus training.
 
     At each epoch end, for the loss and every compiled metric that `fit`
     also evaluated on `validation_data` (the `val_<metric>` entries of the
-    epoch's logs):
+    epoch's logs), at step = epoch index (the step of Keras's own
+    `epoch_<metric>` curves):
 
-        generalization_gap/<metric> = val_<metric> - <metric>
+        gap/validation_minus_train/loss     = val_loss - loss
+        gap/validation_minus_train/error_%  = 100 * (accuracy - val_accuracy)
+        gap/validation_minus_train/<metric> = val_<metric> - <metric>
 
-    at step = epoch index, the step of Keras's own `epoch_<metric>` curves.
-    The training value is Keras's: the mean over the epoch's batches in
-    training mode, dropout on, as `History` holds it. The gap of the loss
-    grows when the model overfits; that of an accuracy gets more negative.
-    Without `validation_data` nothing is written.
+    One definition throughout: held-out minus training, so a positive gap
+    means the model does worse on data it was not trained on. An
+    accuracy-type metric (its name holds "accuracy", e.g.
+    `sparse_categorical_accuracy`) is logged as the gap of its error,
+    `1 - accuracy`, in percentage points, under its name with "accuracy"
+    replaced by "error_%"; the loss and the other metrics keep their names
+    and units. The training value is Keras's: the mean over the epoch's
+    batches in training mode, dropout on, as `History` holds it. Without
+    `validation_data` nothing is written.
 
     With `keras.callbacks.TensorBoard(log_dir)` in the same `fit`, the
-    CUSTOM SCALARS "Dropout" category draws the training and validation
-    `epoch_loss` and accuracy curves on one chart each, next to the gap.
+    CUSTOM SCALARS category "Train vs validation, per seed" draws the
+    training and validation `epoch_loss` and accuracy curves on one chart
+    each, next to the gap.
 
     Args:
         log_dir: directory; events go to `log_dir/train`.
@@ -47,9 +72,9 @@ class GeneralizationGap(LoggingCallback):
     """
 
     def dashboard_charts(self):
-        return ("epoch_loss", "epoch_accuracy", "generalization_gap")
+        return ("epoch_loss", "epoch_accuracy", "gap/validation_minus_train")
 
     def on_epoch_end(self, epoch, logs=None):
         for name, gap in gaps(logs or {}).items():
-            self.write_scalar(f"generalization_gap/{name}", gap, epoch)
+            self.write_scalar(f"gap/validation_minus_train/{name}", gap, epoch)
         super().on_epoch_end(epoch, logs)

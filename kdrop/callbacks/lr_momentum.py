@@ -110,11 +110,11 @@ class LRMomentumScheduler(LoggingCallback):
     or, as for Keras's `LearningRateScheduler`, a callable of two required
     arguments `(t, current)` (`lambda epoch, lr: lr * 0.9`), which gets the
     optimizer's current learning rate (or momentum) as the second.
-    With `log_dir`, both values are logged per epoch as `learning_rate` and
-    `momentum` at step = epoch index (the value the epoch used; with
+    With `log_dir`, both values are logged per epoch as `rates/learning_rate`
+    and `rates/momentum` at step = epoch index (the value the epoch used; with
     `update_freq="batch"`, its last step's, written at the epoch end) and,
-    with `update_freq="batch"`, also as `batch/learning_rate` and
-    `batch/momentum` at step = the 0-based global batch index of the step
+    with `update_freq="batch"`, also as `rates/learning_rate_per_batch` and
+    `rates/momentum_per_batch` at step = the 0-based global batch index of the step
     they are set for (Keras's own `batch_*` curves are 1-based).
 
     Momentum needs `kdrop.optimizers.SGD`, which holds it in a variable:
@@ -196,9 +196,11 @@ class LRMomentumScheduler(LoggingCallback):
 
     def dashboard_charts(self):
         names = ("learning_rate", "momentum")
-        scheduled = [name for name in names if getattr(self, name) is not None]
+        scheduled = [
+            f"rates/{name}" for name in names if getattr(self, name) is not None
+        ]
         if self.update_freq == "batch":
-            scheduled += [f"batch/{name}" for name in scheduled]
+            scheduled += [f"{name}_per_batch" for name in scheduled]
         return tuple(scheduled)
 
     def _current(self, name):
@@ -232,9 +234,9 @@ class LRMomentumScheduler(LoggingCallback):
             optimizer.momentum = values["momentum"]
         self._last_values = values
         if self.log_dir is not None:
-            prefix = "batch/" if self.update_freq == "batch" else ""
-            for tag, value in values.items():
-                self.write_scalar(prefix + tag, value, step)
+            suffix = "_per_batch" if self.update_freq == "batch" else ""
+            for name, value in values.items():
+                self.write_scalar(f"rates/{name}{suffix}", value, step)
             self.flush_writes()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -258,6 +260,6 @@ class LRMomentumScheduler(LoggingCallback):
     def on_epoch_end(self, epoch, logs=None):
         # Per batch, the epoch's curve gets the values of its last step.
         if self.update_freq == "batch" and self.log_dir is not None:
-            for tag, value in self._last_values.items():
-                self.write_scalar(tag, value, epoch)
+            for name, value in self._last_values.items():
+                self.write_scalar(f"rates/{name}", value, epoch)
         super().on_epoch_end(epoch, logs)

@@ -46,10 +46,10 @@ class WeightHistograms(PeriodicLoggingCallback):
     embeddings; `"all"`: every float weight, biases and normalization
     statistics included):
 
-        weights/<path>, weight_norm/<path>      each chosen weight
-                                                (trainable or not)
-        gradients/<path>, gradient_norm/<path>  d loss / d w on `data`, for
-                                                each chosen trainable weight
+        value_histograms/weights/<path>    each chosen weight (trainable
+        statistics/weight_norm/<path>      or not)
+        value_histograms/gradients/<path>  d loss / d w on `data`, for each
+        statistics/gradient_norm/<path>    chosen trainable weight
 
     `<path>` is the model's name, the layer's path from
     `kdrop.layer_paths.walk` and the variable's name
@@ -163,6 +163,10 @@ class WeightHistograms(PeriodicLoggingCallback):
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
         values = np.asarray(values, dtype=np.float64)
         self.write_histogram(
-            f"{histogram_prefix}/{path}", histogram_from_values(values), step
+            f"value_histograms/{histogram_prefix}/{path}",
+            histogram_from_values(values),
+            step,
         )
-        self.write_scalar(f"{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step)
+        self.write_scalar(
+            f"statistics/{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step
+        )

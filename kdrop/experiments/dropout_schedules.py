@@ -22,7 +22,7 @@ from kdrop import schedules
 from kdrop.experiments import cli, events, figures, models, training
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
-RATE_TAG = "batch/dropout_rate/dropout"
+RATE_TAG = "rates/dropout_per_batch/dropout"
 SETTINGS = training.RunSettings(out="logs/dropout_schedules", epochs=10, seeds=3)
 # The whole 60000-image training set and the 10000 test images.
 FULL = dict(dataset="full", train_size=None)

@@ -65,7 +65,7 @@ NOTE = (
 class NoDropoutRateLogger(LoggingCallback):
     """Logs rate 0 under DropoutRateLogger's tags for a model that has no
     dropout yet (late dropout's first phase), so that a run's
-    `batch/dropout_rate/<name>` curve covers every step: before each
+    `rates/dropout_per_batch/<name>` curve covers every step: before each
     training step at the global step, and at each epoch end at the epoch
     index, as `kdrop.callbacks.DropoutRateLogger(update_freq="batch")` does
     for the layer `name` once it exists."""
@@ -76,12 +76,12 @@ class NoDropoutRateLogger(LoggingCallback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self.write_scalar(
-            f"batch/dropout_rate/{self.name}", 0.0, self.global_step(batch)
+            f"rates/dropout_per_batch/{self.name}", 0.0, self.global_step(batch)
         )
         self.flush_writes()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.write_scalar(f"dropout_rate/{self.name}", 0.0, epoch)
+        self.write_scalar(f"rates/dropout/{self.name}", 0.0, epoch)
         self.flush_writes()
         super().on_epoch_end(epoch, logs)
 

@@ -157,10 +157,12 @@ def run(mode="weight_scaled", **options):
             )
             grid = feature_grid(model.get_layer("hidden").kernel)
             log_features(log_dir, grid, settings.epochs - 1, label)
-            _, means = events.read_logged(log_dir, "mean_activation/hidden")
-            _, zeros = events.read_logged(log_dir, "sparsity/hidden")
+            _, means = events.read_logged(log_dir, "statistics/mean_activation/hidden")
+            _, zeros = events.read_logged(log_dir, "statistics/sparsity/hidden")
             if run_seed == settings.seed_values[0]:
-                _, logged = events.read_logged(log_dir, "activations/hidden")
+                _, logged = events.read_logged(
+                    log_dir, "value_histograms/activations/hidden"
+                )
                 histograms[label], features[label] = logged[-1], grid
                 encoder = keras.Model(model.inputs, model.get_layer("hidden").output)
                 unit_means[label] = encoder.predict(x_test, verbose=0).mean(axis=0)

@@ -96,7 +96,7 @@ def run(variants=VARIANTS, **options):
     """Trains every variant once per seed; returns the results.
 
     Writes `out/<variant>/seed_<s>/` (Keras's TensorBoard logs and every
-    dropout layer's rate at each step, `batch/dropout_rate/<layer>`),
+    dropout layer's rate at each step, `rates/dropout_per_batch/<layer>`),
     `out/test_error.png` (test error and test loss per epoch, mean over
     seeds with a +- 1 std band; numbers in `out/curves.csv`),
     `out/summary.csv` (one row per variant and seed) and

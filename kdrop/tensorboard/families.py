@@ -1,10 +1,10 @@
 """Every tag family on kdrop's TensorBoard dashboards, in one table.
 
-A family is the tags that share a description and a chart: `dropout_rate`
-holds `dropout_rate/<path>` for every dropout layer, `learning_rate` the one
-tag `learning_rate`. `FAMILIES` gives, for each, its name (the tag, or the
-prefix before `/<suffix>`), the one-line description TensorBoard shows next
-to its chart (its summary metadata) and its chart on the CUSTOM SCALARS
+A family is the tags that share a description and a chart: `rates/dropout`
+holds `rates/dropout/<path>` for every dropout layer, `rates/learning_rate`
+the one tag `rates/learning_rate`. `FAMILIES` gives, for each, its name
+(the tag, or the prefix before `/<suffix>`), the one-line description TensorBoard shows
+next to its chart (its summary metadata) and its chart on the CUSTOM SCALARS
 dashboard; the descriptions (`describe`) and the layouts
 (`kdrop.tensorboard.dashboard`) are read from it, so a new tag is one entry
 here. Writing a tag of no family raises `UnknownTagError`, naming the tag
@@ -12,12 +12,15 @@ and this table, at its first write.
 
 Each description says what is measured, in which mode and per what step.
 Per-epoch tags use Keras's epoch index (0-based, the axis of `epoch_loss`);
-per-batch tags, all under `batch/`, the 0-based global index of the
+per-batch tags, all named `*_per_batch`, the 0-based global index of the
 training step about to run (Keras's own `batch_*` and
 `evaluation_*_vs_iterations` count steps done, 1-based).
 
-The order of `FAMILIES` is the dashboard's: categories in the order of
-their first chart, charts in table order.
+Every tag starts with one of the `GROUPS` (the TIME SERIES groups, which
+TensorBoard sorts by name): the story first (`epoch_*`, `gap`), then
+`mc_dropout`, `rates`, `statistics` and `value_histograms`. The order of
+`FAMILIES` is the same, and the CUSTOM SCALARS dashboard's: categories in
+the order of their first chart, charts in table order.
 """
 
 import dataclasses
@@ -26,10 +29,10 @@ import types
 
 _PER_BATCH = "Per batch: step = 0-based global index of the training step about to run."
 
-DROPOUT = "Dropout"
-OPTIMISATION = "Optimisation"
-ACTIVATIONS = "Activations"
+STORY = "Train vs validation, per seed"
 MC_DROPOUT = "MC dropout vs deterministic"
+RATES = "Rates"
+STATISTICS = "Statistics"
 # The margin charts of `kdrop.tensorboard.aggregate_seeds`, the dashboard's
 # first category.
 ACROSS_SEEDS = "Across seeds (mean ± 1 std)"
@@ -38,6 +41,29 @@ ACROSS_SEEDS = "Across seeds (mean ± 1 std)"
 # after every other, `within_one_std` included.
 WRAP_UP = "wrap_up"
 ONCE_PER_RUN = "Once per run, at the step given to log_hparams."
+
+# TensorBoard's TIME SERIES tab (its landing tab) groups cards by the tag's
+# prefix before the first "/" (a tag without "/" is a group of its own) and
+# sorts the groups by name: the prefixes are chosen so that the sorted
+# groups tell the story in this order. `epoch_*` stands for the groups of
+# Keras's own curves (`epoch_loss`, `epoch_accuracy`, ...).
+GROUPS = (
+    ("across_seeds", "the mean over seeds of each curve, one run per variant"),
+    ("epoch_*", "Keras's own per-seed curves: loss, accuracy, learning rate"),
+    ("gap", "validation minus training, per seed: loss, error in % points"),
+    ("mc_dropout", "MC-dropout vs deterministic prediction on held-out data"),
+    ("rates", "dropout rates, learning rate and momentum"),
+    ("statistics", "per-layer scalars: sparsity, means, norms, dropped fraction"),
+    ("value_histograms", "per-layer histograms of activations, weights, gradients"),
+    ("within_one_std", "the band (mean -/+ 1 std) around `across_seeds`"),
+    ("wrap_up", "the final metrics of each run, for the HPARAMS table"),
+)
+
+
+def group_of(tag):
+    """The TIME SERIES group of `tag`: its prefix before the first "/", or
+    the tag itself."""
+    return tag.split("/", 1)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,122 +119,33 @@ _MC_VS_DETERMINISTIC = (
 )
 
 FAMILIES = (
+    # Written by `kdrop.tensorboard.aggregate_seeds` into the runs
+    # `across_seeds/<variant>`; charted as one margin chart per quantity.
     TagFamily(
-        "dropout_rate",
-        "<path>",
-        "Drop rate of the layer that its next training step uses, written at "
-        "each epoch end. Per epoch.",
-        Chart(DROPOUT, "dropout rate per layer"),
-    ),
-    TagFamily(
-        "batch/dropout_rate",
-        "<path>",
-        f"Drop rate of the layer in the training step. {_PER_BATCH}",
-        Chart(DROPOUT, "dropout rate per layer, per batch"),
-    ),
-    TagFamily(
-        "dropped_fraction",
-        "<path>",
-        "Fraction of the dropout layer's non-zero inputs that one "
-        "training-mode draw zeroes, on the probe batch. Per epoch.",
-        Chart(DROPOUT, "fraction of units dropped (training-mode draw)"),
+        "across_seeds",
+        "<quantity>",
+        "Mean over seeds of the per-seed curve <quantity> (accuracy as error "
+        "in %), at the steps every seed holds; its band (mean -/+ sample std, "
+        "n - 1) is within_one_std/<quantity>. Per epoch.",
+        None,
     ),
     # Keras's TensorBoard callback writes `epoch_*` to the runs `train` and
     # `validation`: one regex draws both runs' curves on one chart.
-    TagFamily("epoch_loss", None, None, Chart(DROPOUT, "loss: train vs validation")),
+    TagFamily("epoch_loss", None, None, Chart(STORY, "loss: train vs validation")),
     TagFamily(
         "epoch_accuracy",
         None,
         None,
-        Chart(DROPOUT, "accuracy: train vs validation"),
+        Chart(STORY, "accuracy: train vs validation"),
         pattern=r"^epoch_.*accuracy$",
     ),
     TagFamily(
-        "generalization_gap",
+        "gap/validation_minus_train",
         "<metric>",
-        "Validation minus training value of the loss or metric. Per epoch.",
-        Chart(DROPOUT, "generalization gap (validation - train)"),
-    ),
-    TagFamily(
-        "learning_rate",
-        None,
-        "Learning rate the optimizer used in the epoch (with a per-batch "
-        "schedule, in its last step). Per epoch.",
-        Chart(OPTIMISATION, "learning rate"),
-    ),
-    TagFamily(
-        "batch/learning_rate",
-        None,
-        f"Learning rate set for the training step. {_PER_BATCH}",
-        Chart(OPTIMISATION, "learning rate, per batch"),
-    ),
-    TagFamily(
-        "momentum",
-        None,
-        "Momentum the optimizer used in the epoch (with a per-batch schedule, "
-        "in its last step). Per epoch.",
-        Chart(OPTIMISATION, "momentum"),
-    ),
-    TagFamily(
-        "batch/momentum",
-        None,
-        f"Momentum set for the training step. {_PER_BATCH}",
-        Chart(OPTIMISATION, "momentum, per batch"),
-    ),
-    TagFamily(
-        "sparsity",
-        "<path>",
-        f"Fraction of the layer's outputs <= threshold {_PROBE}training-mode "
-        "draw. Per epoch.",
-        Chart(ACTIVATIONS, "sparsity per layer"),
-    ),
-    TagFamily(
-        "mean_activation",
-        "<path>",
-        f"Mean of the layer's outputs {_PROBE}training-mode draw. Per epoch.",
-        Chart(ACTIVATIONS, "mean activation per layer"),
-    ),
-    TagFamily(
-        "activations",
-        "<path>",
-        "Histogram (30 bins, min to max) of the layer's outputs "
-        f"{_PROBE}training-mode draw. Per epoch.",
-        None,
-    ),
-    TagFamily(
-        "nonfinite_fraction",
-        "<path>",
-        "Fraction of NaN/Inf among the layer's outputs on the probe batch "
-        "(left out of its other statistics); written at the first and last "
-        "probe, whenever non-zero and where it changes. Per epoch.",
-        None,
-    ),
-    TagFamily(
-        "weights",
-        "<path>",
-        "Histogram (30 bins, min to max) of the weight's values at the epoch "
-        "end. Per epoch.",
-        None,
-    ),
-    TagFamily(
-        "weight_norm",
-        "<path>",
-        "L2 norm of the weight at the epoch end. Per epoch.",
-        None,
-    ),
-    TagFamily(
-        "gradients",
-        "<path>",
-        "Histogram (30 bins) of d loss / d weight on the probe batch in "
-        "inference mode (no dropout noise), at the epoch end. Per epoch.",
-        None,
-    ),
-    TagFamily(
-        "gradient_norm",
-        "<path>",
-        "L2 norm of d loss / d weight on the probe batch in inference mode "
-        "(no dropout noise), at the epoch end. Per epoch.",
-        None,
+        "Validation minus training value: the loss in loss units, "
+        "an accuracy as error in percentage points (error_% = 100 * (train "
+        "accuracy - validation accuracy)). Per epoch.",
+        Chart(STORY, "gap: validation - train (loss; error in % points)"),
     ),
     TagFamily(
         "mc_dropout/accuracy",
@@ -249,14 +186,109 @@ FAMILIES = (
         "predictions; the diagonal is perfect calibration. Per epoch.",
         None,
     ),
-    # Written by `kdrop.tensorboard.aggregate_seeds` into the runs
-    # `across_seeds/<variant>`; charted as one margin chart per quantity.
     TagFamily(
-        "across_seeds",
-        "<quantity>",
-        "Mean over seeds of the per-seed curve <quantity> (accuracy as error "
-        "in %), at the steps every seed holds; its band (mean -/+ sample std, "
-        "n - 1) is within_one_std/<quantity>. Per epoch.",
+        "rates/dropout",
+        "<path>",
+        "Drop rate of the layer that its next training step uses, written at "
+        "each epoch end (a rate that never changed: once). Per epoch.",
+        Chart(RATES, "dropout rate per layer"),
+    ),
+    TagFamily(
+        "rates/dropout_per_batch",
+        "<path>",
+        "Drop rate of the layer in the training step, for a rate that changes "
+        f"(a schedule, a learned rate). {_PER_BATCH}",
+        Chart(RATES, "dropout rate per layer, per batch"),
+    ),
+    TagFamily(
+        "rates/learning_rate",
+        None,
+        "Learning rate the optimizer used in the epoch (with a per-batch "
+        "schedule, in its last step; a value that never changed: once). "
+        "Per epoch.",
+        Chart(RATES, "learning rate"),
+    ),
+    TagFamily(
+        "rates/learning_rate_per_batch",
+        None,
+        "Learning rate set for the training step, where the schedule changes "
+        f"it. {_PER_BATCH}",
+        Chart(RATES, "learning rate, per batch"),
+    ),
+    TagFamily(
+        "rates/momentum",
+        None,
+        "Momentum the optimizer used in the epoch (with a per-batch schedule, "
+        "in its last step; a value that never changed: once). Per epoch.",
+        Chart(RATES, "momentum"),
+    ),
+    TagFamily(
+        "rates/momentum_per_batch",
+        None,
+        f"Momentum set for the training step, where the schedule changes it. "
+        f"{_PER_BATCH}",
+        Chart(RATES, "momentum, per batch"),
+    ),
+    TagFamily(
+        "statistics/dropped_fraction",
+        "<path>",
+        "Fraction of the dropout layer's non-zero inputs that one "
+        "training-mode draw zeroes, on the probe batch. Per epoch.",
+        Chart(STATISTICS, "fraction of units dropped (training-mode draw)"),
+    ),
+    TagFamily(
+        "statistics/sparsity",
+        "<path>",
+        f"Fraction of the layer's outputs <= threshold {_PROBE}training-mode "
+        "draw. Per epoch.",
+        Chart(STATISTICS, "sparsity per layer"),
+    ),
+    TagFamily(
+        "statistics/mean_activation",
+        "<path>",
+        f"Mean of the layer's outputs {_PROBE}training-mode draw. Per epoch.",
+        Chart(STATISTICS, "mean activation per layer"),
+    ),
+    TagFamily(
+        "statistics/nonfinite_fraction",
+        "<path>",
+        "Fraction of NaN/Inf among the layer's outputs on the probe batch "
+        "(left out of its other statistics); written only where non-zero and "
+        "at the probes just before and after. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "statistics/weight_norm",
+        "<path>",
+        "L2 norm of the weight at the epoch end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "statistics/gradient_norm",
+        "<path>",
+        "L2 norm of d loss / d weight on the probe batch in inference mode "
+        "(no dropout noise), at the epoch end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "value_histograms/activations",
+        "<path>",
+        "Histogram (30 bins, min to max) of the layer's outputs "
+        f"{_PROBE}training-mode draw. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "value_histograms/weights",
+        "<path>",
+        "Histogram (30 bins, min to max) of the weight's values at the epoch "
+        "end. Per epoch.",
+        None,
+    ),
+    TagFamily(
+        "value_histograms/gradients",
+        "<path>",
+        "Histogram (30 bins) of d loss / d weight on the probe batch in "
+        "inference mode (no dropout noise), at the epoch end. Per epoch.",
         None,
     ),
     TagFamily(
