@@ -1,6 +1,5 @@
 """ActivationSparsity: logged statistics against numpy on a known input."""
 
-import contextlib
 import math
 
 import keras
@@ -13,7 +12,6 @@ from kdrop.layers.rate import follows_schedule
 from tests import model_zoo
 from tests.callback_models import W_HIDDEN, X, Y, relu_model
 from tests.event_files import read_histograms, read_scalars
-from tests.interruptions import RaiseAtEpoch
 
 PROBE = np.tile(X, (20, 1))  # 1280 rows: a tight binomial tolerance
 HIDDEN = np.maximum(PROBE @ W_HIDDEN, 0.0)  # the 'hidden' layer's output
@@ -45,7 +43,7 @@ def test_statistics_match_numpy(dropout, tmp_path):
     assert scalars["statistics/mean_activation/hidden"][1] == pytest.approx(
         HIDDEN.mean(), rel=1e-5
     )
-    assert scalars["statistics/nonfinite_fraction/hidden"][1] == 0.0
+    assert "statistics/nonfinite_fraction/hidden" not in scalars
 
     buckets = read_histograms(tmp_path)["value_histograms/activations/hidden"][1]
     assert buckets[:, 2].sum() == HIDDEN.size
@@ -215,7 +213,6 @@ def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     assert set(scalars) == {
         "statistics/sparsity/hidden",
         "statistics/mean_activation/hidden",
-        "statistics/nonfinite_fraction/hidden",
     }
     assert set(scalars["statistics/sparsity/hidden"]) == {1, 3}
     assert scalars["statistics/sparsity/hidden"][3] == pytest.approx(
@@ -261,35 +258,17 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "epochs, every_n_epochs, stop_at, written",
-    [(4, 1, None, {0, 3}), (5, 2, None, {1, 3}), (5, 1, 3, {0})],
-)
-def test_zero_nonfinite_fractions_are_written_at_the_first_and_last_probe(
-    tmp_path, epochs, every_n_epochs, stop_at, written
-):
-    stop = [] if stop_at is None else [RaiseAtEpoch(RuntimeError("stop"), stop_at)]
-    # Keras skips on_train_end after the error.
-    expect_error = pytest.raises(RuntimeError) if stop else contextlib.nullcontext()
-    with expect_error:
-        relu_model().fit(
-            X,
-            Y,
-            epochs=epochs,
-            verbose=0,
-            callbacks=[
-                callbacks.ActivationSparsity(
-                    tmp_path, data=X, every_n_epochs=every_n_epochs
-                ),
-                *stop,
-            ],
-        )
+def test_a_run_without_nan_or_inf_writes_no_nonfinite_fraction(tmp_path):
+    relu_model().fit(
+        X,
+        Y,
+        epochs=3,
+        verbose=0,
+        callbacks=[callbacks.ActivationSparsity(tmp_path, data=X)],
+    )
     scalars = read_scalars(tmp_path)
-    assert scalars["statistics/nonfinite_fraction/hidden"] == {
-        step: 0.0 for step in written
-    }
-    probes = set(range(every_n_epochs - 1, stop_at or epochs, every_n_epochs))
-    assert set(scalars["statistics/sparsity/hidden"]) == probes
+    assert set(scalars["statistics/sparsity/hidden"]) == {0, 1, 2}
+    assert not any("nonfinite_fraction" in tag for tag in scalars)
 
 
 class ProbeWithNaNAt(keras.callbacks.Callback):
@@ -318,11 +297,11 @@ def test_nonfinite_fraction_changes_at_the_probes_where_it_changed(tmp_path):
     hidden = X.copy()
     hidden[0, 0] = np.nan
     fraction = 1 - np.isfinite(hidden @ W_HIDDEN).mean()
-    # 0: first probe; 2: the zero before the NaN; 3: the NaN; 4: back to
-    # zero; 6: last probe. Not 1 or 5, where nothing changed.
+    # 2: the zero before the NaN; 3: the NaN; 4: back to zero. Not 0, 1, 5
+    # or 6, where it was zero and stayed so.
     assert read_scalars(tmp_path)[
         "statistics/nonfinite_fraction/hidden"
-    ] == pytest.approx({0: 0.0, 2: 0.0, 3: fraction, 4: 0.0, 6: 0.0})
+    ] == pytest.approx({2: 0.0, 3: fraction, 4: 0.0})
 
 
 @pytest.mark.tensorflow_only
@@ -444,6 +423,11 @@ def test_unknown_layer_and_subclassed_model_fail_before_training(tmp_path):
         ({"histograms": "some"}, ValueError, ["histograms", "'some'", "'all'"]),
         ({"histograms": 3}, TypeError, ["histograms", "3", "'all'"]),
         ({"data": "x"}, TypeError, ["data", "str"]),
+        (
+            {"constant_statistics": "yes"},
+            TypeError,
+            ["constant_statistics", "'yes'", "True or False"],
+        ),
         ({"data": (X, Y, Y)}, ValueError, ["data", "length 3"]),
     ],
 )
@@ -598,3 +582,73 @@ def test_layers_called_again_by_mc_predict_are_still_logged(tmp_path):
         "statistics/sparsity/out",
     } <= set(read_scalars(tmp_path / "all"))
     assert "statistics/dropped_fraction/drop" in read_scalars(tmp_path / "one")
+
+
+def softmax_head_model(head):
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, head(hidden))
+
+
+SOFTMAX_HEADS = {
+    "dense_softmax": lambda h: keras.layers.Dense(4, "softmax", name="head")(h),
+    "softmax_layer": lambda h: keras.layers.Softmax(name="head")(
+        keras.layers.Dense(4)(h)
+    ),
+    "activation_softmax": lambda h: keras.layers.Activation("softmax", name="head")(
+        keras.layers.Dense(4)(h)
+    ),
+    "dense_sigmoid": lambda h: keras.layers.Dense(4, "sigmoid", name="head")(h),
+}
+
+
+@pytest.mark.parametrize("head", sorted(SOFTMAX_HEADS))
+def test_statistics_a_softmax_or_sigmoid_fixes_are_left_out_unless_asked(
+    head, tmp_path
+):
+    model = softmax_head_model(SOFTMAX_HEADS[head])
+    model.compile("sgd", "mse")
+    y = np.abs(Y[:, :1]) * np.ones((1, 4), "float32")
+    for constant_statistics in (False, True):
+        log_dir = tmp_path / str(constant_statistics)
+        model.fit(
+            X,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                callbacks.ActivationSparsity(
+                    log_dir, data=X, constant_statistics=constant_statistics
+                )
+            ],
+        )
+        logged = read_scalars(log_dir)
+        assert "statistics/sparsity/hidden" in logged
+        # Softmax: mean over 4 classes = 1/4 by construction; softmax and
+        # sigmoid outputs are > 0, so never <= threshold 0.
+        mean = logged.get("statistics/mean_activation/head")
+        sparsity = logged.get("statistics/sparsity/head")
+        if not constant_statistics:
+            assert sparsity is None
+            assert (mean is None) == (head != "dense_sigmoid")
+            continue
+        assert sparsity == {0: 0.0}
+        probabilities = keras.ops.convert_to_numpy(model(X))
+        assert mean[0] == pytest.approx(probabilities.mean(), rel=1e-5)
+        if head != "dense_sigmoid":
+            assert mean[0] == pytest.approx(0.25, rel=1e-5)
+
+
+def test_a_sigmoid_sparsity_above_a_positive_threshold_is_logged(tmp_path):
+    model = softmax_head_model(SOFTMAX_HEADS["dense_sigmoid"])
+    model.compile("sgd", "mse")
+    sparsity = callbacks.ActivationSparsity(
+        tmp_path, data=X, threshold=0.5, histograms=False
+    )
+    model.fit(
+        X, np.zeros((64, 4), "float32"), epochs=1, verbose=0, callbacks=[sparsity]
+    )
+    probabilities = keras.ops.convert_to_numpy(model(X))
+    assert read_scalars(tmp_path)["statistics/sparsity/head"][0] == pytest.approx(
+        np.mean(probabilities <= 0.5), abs=1e-6
+    )

@@ -148,15 +148,8 @@ def test_runs_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path, refe
         read_events(tmp_path / "logs"),
         read_events(reference / "logs"),
     )
-    # ActivationSparsity writes nonfinite_fraction at the first probe of
-    # every fit: each rerun adds a 0 at its first epoch end.
-    extra = events.keys() - reference_events.keys()
-    assert {tag for tag, _ in extra} <= {
-        f"statistics/nonfinite_fraction/{layer}"
-        for layer in ("hidden", "scheduled", "weight_scaled", "out")
-    }
-    for key in extra:
-        assert all(value == 0 for value in events.pop(key))
+    # No NaN/Inf: ActivationSparsity writes no nonfinite_fraction.
+    assert not any("nonfinite_fraction" in tag for tag, _ in events)
     assert events.keys() == reference_events.keys()
     for key, values in events.items():
         # Written once by the reference run; by a killed run and again by

@@ -119,6 +119,32 @@ def _drawn_in_training_mode(layer):
     )
 
 
+def _output_activation(layer):
+    """The activation applied last in `layer`'s output: a `Softmax`
+    layer's softmax, else its `activation` attribute (Dense, Conv,
+    `Activation`, ...), or None."""
+    if isinstance(layer, keras.layers.Softmax):
+        return keras.activations.softmax
+    return getattr(layer, "activation", None)
+
+
+def constant_statistics(layer, threshold):
+    """The statistics of `layer`'s output that its activation fixes, whatever
+    the weights: `"mean_activation"` for a softmax (the mean over the class
+    axis is 1 / classes, so the mean of all outputs is too) and
+    `"sparsity"` for a softmax or sigmoid with `threshold <= 0` (its outputs
+    are > 0 unless they underflow)."""
+    activation = _output_activation(layer)
+    softmax = activation is keras.activations.softmax
+    positive = softmax or activation is keras.activations.sigmoid
+    constant = set()
+    if softmax:
+        constant.add("mean_activation")
+    if positive and threshold <= 0:
+        constant.add("sparsity")
+    return constant
+
+
 def _input_structure(model):
     """A graph model's inputs as it takes them: a Functional model's own
     structure (`model.input`: a dict of inputs stays a dict, keyed as Keras
@@ -252,12 +278,21 @@ class ActivationSparsity(PeriodicLoggingCallback):
                                              (the layers of `histograms`)
         statistics/nonfinite_fraction/<path> fraction of NaN/Inf values (left
                                              out of the three above;
-                                             training goes on), written at
-                                             the first and the last probe of
-                                             each `fit`, whenever non-zero,
-                                             where it returns to zero and at
-                                             the probe before it becomes
-                                             non-zero
+                                             training goes on), written only
+                                             where non-zero, and as 0 at the
+                                             probe before it becomes
+                                             non-zero and where it returns
+                                             to zero: a run without NaN/Inf
+                                             has no such tag
+
+    Statistics that a layer's activation fixes whatever the weights are
+    left out (unless `constant_statistics=True`): `mean_activation` of a
+    softmax output (its mean over the class axis is 1 / classes), and
+    `sparsity` of a softmax or sigmoid output when `threshold <= 0` (its
+    values are > 0 unless they underflow). The activation is read from the
+    layer (`keras.layers.Softmax`, or an `activation` attribute that is
+    `keras.activations.softmax` / `sigmoid`: Dense, Conv, `Activation`),
+    not from its name.
 
     A dropout-like layer whose inference output is its input (inverted
     dropout, Keras's Dropout and GaussianDropout) or a scaled copy of it
@@ -313,6 +348,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
             logged layer), a list of layers or layer paths among the
             logged ones, or False (none).
         every_n_epochs: int > 0, log at the end of every N-th epoch.
+        constant_statistics: bool, whether to also log the statistics that
+            a softmax or sigmoid output fixes (see above); default False.
 
     Example:
 
@@ -336,8 +373,12 @@ class ActivationSparsity(PeriodicLoggingCallback):
         threshold=0.0,
         histograms=True,
         every_n_epochs=1,
+        constant_statistics=False,
     ):
         super().__init__(log_dir, every_n_epochs)
+        self.constant_statistics = validation.check_bool(
+            constant_statistics, "constant_statistics"
+        )
         self.x, _ = probe_batch_xy(data)
         self.layer_choice = None if layers is None else _check_layer_choice(layers)
         self.threshold = validation.check_number(
@@ -395,6 +436,13 @@ class ActivationSparsity(PeriodicLoggingCallback):
     def _build_probe_model(self, chosen):
         tensors = [_tensors_in(self.model, path.split("/"), path) for path, _ in chosen]
         self._paths = [path for path, _ in chosen]
+        # {path: statistics not logged}: those its activation fixes.
+        self._omitted = {
+            path: set()
+            if self.constant_statistics
+            else constant_statistics(layer, self.threshold)
+            for path, layer in chosen
+        }
         self._dropout_paths = []
         outputs, dropped = [], []
         for (path, layer), (layer_input, layer_output) in zip(chosen, tensors):
@@ -452,11 +500,11 @@ class ActivationSparsity(PeriodicLoggingCallback):
         return [np.asarray(keras.ops.convert_to_numpy(r)) for r in results]
 
     def _log_nonfinite(self, results, epoch):
-        """Writes `statistics/nonfinite_fraction/<path>` at the first probe, while it is
-        non-zero and where it returns to zero; and the unwritten zero of the
-        probe before a non-zero value, so that the chart's line rises and
-        falls at the probes where it changed, not across unwritten epochs.
-        """
+        """Writes `statistics/nonfinite_fraction/<path>` while it is non-zero,
+        the zero of the probe where it returns to zero, and the unwritten
+        zero of the probe before a non-zero value, so that the chart's line
+        rises and falls at the probes where it changed; a layer that never
+        had a NaN/Inf gets no tag."""
         last_epoch, last = self._last_nonfinite or (None, {})
         current = {}
         for path, stats in zip(self._paths, results):
@@ -467,7 +515,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
             last_fraction, last_written = last.get(path, (None, True))
             if fraction > 0 and not last_written:
                 self.write_scalar(tag, last_fraction, last_epoch)
-            written = last_fraction is None or fraction > 0 or last_fraction > 0
+            written = fraction > 0 or bool(last_fraction)
             if written:
                 self.write_scalar(tag, fraction, epoch)
             current[path] = (fraction, written)
@@ -478,8 +526,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
         # First, as it may write at the previous probe's step.
         self._log_nonfinite(results, epoch)
         for path, stats in zip(self._paths, results):
-            self.write_scalar(f"statistics/sparsity/{path}", stats[_SPARSITY], epoch)
-            self.write_scalar(f"statistics/mean_activation/{path}", stats[_MEAN], epoch)
+            for name, index in (("sparsity", _SPARSITY), ("mean_activation", _MEAN)):
+                if name not in self._omitted[path]:
+                    self.write_scalar(f"statistics/{name}/{path}", stats[index], epoch)
             if path in self._histograms and stats[_NONFINITE] < 1.0:
                 edges = np.linspace(stats[_LOW], stats[_HIGH], HISTOGRAM_BINS + 1)
                 self.write_histogram(
@@ -489,16 +538,3 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 )
         for path, fraction in zip(self._dropout_paths, results[len(self._paths) :]):
             self.write_scalar(f"statistics/dropped_fraction/{path}", fraction, epoch)
-
-    def on_train_end(self, logs=None):
-        # The last probe's zeros, so that the curve shows the check ran to
-        # the end. Keras skips on_train_end after an exception: that run
-        # keeps the values written at the probes.
-        if self._last_nonfinite is not None:
-            epoch, last = self._last_nonfinite
-            for path, (fraction, written) in last.items():
-                if not written:
-                    self.write_scalar(
-                        f"statistics/nonfinite_fraction/{path}", fraction, epoch
-                    )
-        super().on_train_end(logs)
