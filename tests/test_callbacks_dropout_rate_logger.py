@@ -89,12 +89,13 @@ def test_every_n_batches_with_steps_per_execution_and_fixed_rate_layers(tmp_path
         ("keras_dropout", 0.2),
         ("gaussian", 0.1),
     ):
-        assert logged[f"rates/dropout_per_batch/{name}"] == {
-            t: pytest.approx(rate) for t in steps
-        }
-        assert logged[f"rates/dropout/{name}"] == {
-            e: pytest.approx(rate) for e in (0, 1)
-        }
+        # Fixed for the whole fit: written once, at the first epoch end,
+        # with no per-batch series.
+        assert f"rates/dropout_per_batch/{name}" not in logged
+        assert logged[f"rates/dropout/{name}"] == {0: pytest.approx(rate)}
+    assert logged["rates/dropout/scheduled"] == {
+        e: pytest.approx(linear_rate(4 * (e + 1))) for e in (0, 1)
+    }
 
 
 @pytest.mark.parametrize(
@@ -126,9 +127,10 @@ def test_twin_sub_models_with_one_name_log_one_series_per_path(tmp_path):
         if tag.startswith("rates/dropout/")
     }
     # Both sub-models are named "block": the second one's path is "block_2".
+    # Fixed rates: written once, at the first epoch end.
     assert logged == {
-        "rates/dropout/block/drop": {0: pytest.approx(0.6), 1: pytest.approx(0.6)},
-        "rates/dropout/block_2/drop": {0: pytest.approx(0.1), 1: pytest.approx(0.1)},
+        "rates/dropout/block/drop": {0: pytest.approx(0.6)},
+        "rates/dropout/block_2/drop": {0: pytest.approx(0.1)},
     }
 
 

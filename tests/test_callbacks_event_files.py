@@ -58,8 +58,14 @@ def kdrop_tags(model):
     }
 
 
+def scheduled_dropout():
+    # A rate that changes at every step: DropoutRateLogger writes a fixed
+    # one once per fit, with no per-batch series.
+    return kdrop.ScheduledDropout(kdrop.schedules.Linear(0.2, 0.5, 8), name="drop")
+
+
 def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_path):
-    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    model = relu_model(scheduled_dropout())
     model.fit(
         X,
         Y,
@@ -139,7 +145,7 @@ def test_all_callbacks_share_a_log_dir_and_a_real_tensorboard_serves_them(tmp_pa
 def test_kdrop_and_keras_tensorboard_share_a_log_dir_with_dataset_probes(tmp_path):
     import tensorflow as tf
 
-    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    model = relu_model(scheduled_dropout())
     dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(32)
     model.fit(
         dataset,
@@ -198,7 +204,7 @@ def test_event_files_are_written_without_tensorflow(tmp_path):
 
 @pytest.mark.parametrize("error", [RuntimeError("stop"), KeyboardInterrupt()])
 def test_interrupted_training_keeps_everything_logged(tmp_path, error):
-    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    model = relu_model(scheduled_dropout())
     with pytest.raises(type(error)):
         model.fit(
             X,

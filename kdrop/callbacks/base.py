@@ -185,6 +185,8 @@ class LoggingCallback(keras.callbacks.Callback):
         self._first_trained_step = 0
         self._epoch_first_applied = 0
         self._last_batch = None
+        # tag -> [last value, its step, whether written, whether it changed]
+        self._series = {}
 
     @property
     def writer(self):
@@ -202,6 +204,7 @@ class LoggingCallback(keras.callbacks.Callback):
         return self._writer
 
     def on_train_begin(self, logs=None):
+        self._series = {}
         if self.log_dir is None:
             return
         self._temporary = not distribute.writes_logs(self.model)
@@ -257,6 +260,29 @@ class LoggingCallback(keras.callbacks.Callback):
         (`kdrop.tensorboard.families.describe`: a tag of no family raises
         `UnknownTagError` at its first write)."""
         self.writer.scalar(tag, value, step, description=describe(tag))
+
+    def write_scalar_if_changing(self, tag, value, step, write_first):
+        """Writes a scalar series only where it says something.
+
+        Until the series (`tag`, in this `fit`) changes value it is written
+        once, at its first value, if `write_first` (a per-epoch tag: a
+        fixed rate gets one point), else not at all (a per-batch tag: a
+        fixed rate gets no per-batch chart). From its first change on it is
+        written at every call, the unwritten value of the call before
+        first, so that the line changes where the value did."""
+        last = self._series.get(tag)
+        if last is None:
+            self._series[tag] = [value, step, write_first, False]
+            if write_first:
+                self.write_scalar(tag, value, step)
+            return
+        last_value, last_step, last_written, changing = last
+        changing = changing or value != last_value
+        if changing:
+            if not last_written:
+                self.write_scalar(tag, last_value, last_step)
+            self.write_scalar(tag, value, step)
+        self._series[tag] = [value, step, changing, changing]
 
     def write_histogram(self, tag, buckets, step):
         """Writes a k x 3 histogram with its family's description."""

@@ -30,16 +30,26 @@ class DropoutRateLogger(LoggingCallback):
     training goes, ConcreteDropout its learned rate, the others their fixed
     rate.
 
-    - Always, at each epoch end: `rates/dropout/<path>` at step = epoch
-      index (the axis of Keras's `epoch_loss`), the rate the next training
-      step will use.
+    - At epoch ends: `rates/dropout/<path>` at step = epoch index (the
+      axis of Keras's `epoch_loss`), the rate the next training step will
+      use.
     - With `update_freq="batch"` or an int N, also before a training step:
-      `rates/dropout_per_batch/<path>` at step = the 0-based global batch index
-      of that step, the rate it uses (every step, or the first step of each
-      block of N). Keras's own `batch_*` and `evaluation_*_vs_iterations`
-      curves count the steps done (1-based): their step s is our step
-      s - 1. With `steps_per_execution` k > 1 Keras calls batch hooks once
-      per k steps, so a value is logged at most once per k.
+      `rates/dropout_per_batch/<path>` at step = the 0-based global batch
+      index of that step, the rate it uses (every step, or the first step
+      of each block of N). Keras's own `batch_*` and
+      `evaluation_*_vs_iterations` curves count the steps done (1-based):
+      their step s is our step s - 1. With `steps_per_execution` k > 1
+      Keras calls batch hooks once per k steps, so a value is logged at
+      most once per k.
+
+    A rate is written only where it says something
+    (`LoggingCallback.write_scalar_if_changing`): a rate that stays fixed
+    during the `fit` (a plain `Dropout(0.5)`) is written once, at the first
+    epoch end, and has no per-batch series. From the first time a rate
+    changes (a schedule, ConcreteDropout's learned rate, a rate set by
+    another callback) it is written at every epoch end and every logged
+    step, the unchanged value of the logged step or epoch before the change
+    first, so the chart shows the change where it happened.
 
     On JAX, per-batch logging calls `model.jax_state_sync()` first (JAX's
     `fit` copies layer variables back only at epoch ends), which costs one
@@ -64,10 +74,10 @@ class DropoutRateLogger(LoggingCallback):
         self._next_logged_step = 0
         self._layers = []
 
-    def _log(self, family, step):
+    def _log(self, family, step, write_first):
         for path, layer in self._layers:
-            rate = registry.current_rate(layer)
-            self.write_scalar(f"{family}/{path}", rate, step)
+            rate = float(registry.current_rate(layer))
+            self.write_scalar_if_changing(f"{family}/{path}", rate, step, write_first)
         self.flush_writes()
 
     def dashboard_charts(self):
@@ -87,10 +97,10 @@ class DropoutRateLogger(LoggingCallback):
         step = self.global_step(batch)
         if step >= self._next_logged_step and not self.is_restored_step(step):
             sync_training_state(self.model)
-            self._log("rates/dropout_per_batch", step)
+            self._log("rates/dropout_per_batch", step, write_first=False)
             n = self._every_n_batches
             self._next_logged_step = (step // n + 1) * n
 
     def on_epoch_end(self, epoch, logs=None):
-        self._log("rates/dropout", epoch)
+        self._log("rates/dropout", epoch, write_first=True)
         super().on_epoch_end(epoch, logs)

@@ -115,7 +115,12 @@ class LRMomentumScheduler(LoggingCallback):
     `update_freq="batch"`, its last step's, written at the epoch end) and,
     with `update_freq="batch"`, also as `rates/learning_rate_per_batch` and
     `rates/momentum_per_batch` at step = the 0-based global batch index of the step
-    they are set for (Keras's own `batch_*` curves are 1-based).
+    they are set for (Keras's own `batch_*` curves are 1-based). As for
+    `DropoutRateLogger`, a value is written only where it says something:
+    one that stays fixed during the `fit` is written once (per epoch, at
+    the first epoch) and has no per-batch series; from its first change on
+    it is written at every epoch or step, the value before the change
+    first.
 
     Momentum needs `kdrop.optimizers.SGD`, which holds it in a variable:
     Keras's optimizers read momentum (SGD) or beta_1 (Adam) as a Python
@@ -234,9 +239,12 @@ class LRMomentumScheduler(LoggingCallback):
             optimizer.momentum = values["momentum"]
         self._last_values = values
         if self.log_dir is not None:
-            suffix = "_per_batch" if self.update_freq == "batch" else ""
+            per_batch = self.update_freq == "batch"
+            suffix = "_per_batch" if per_batch else ""
             for name, value in values.items():
-                self.write_scalar(f"rates/{name}{suffix}", value, step)
+                self.write_scalar_if_changing(
+                    f"rates/{name}{suffix}", value, step, write_first=not per_batch
+                )
             self.flush_writes()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -261,5 +269,7 @@ class LRMomentumScheduler(LoggingCallback):
         # Per batch, the epoch's curve gets the values of its last step.
         if self.update_freq == "batch" and self.log_dir is not None:
             for name, value in self._last_values.items():
-                self.write_scalar(f"rates/{name}", value, epoch)
+                self.write_scalar_if_changing(
+                    f"rates/{name}", value, epoch, write_first=True
+                )
         super().on_epoch_end(epoch, logs)

@@ -76,6 +76,10 @@ class WeightHistograms(PeriodicLoggingCallback):
             `tf.data.Dataset` of `(x, y)` (its first batch is used). `x` and
             `y` are what `model.fit(x, y)` takes: lists or dicts of arrays
             for several inputs or outputs.
+        histograms: bool, whether to log the histograms
+            (`value_histograms/...`); False logs the norms only (one card
+            per tag in TensorBoard's TIME SERIES, where histograms get one
+            card per run and tag).
 
     With `gradients=True` the gradient is computed once in
     `on_train_begin`, so a probe the model or its loss cannot take fails
@@ -90,10 +94,17 @@ class WeightHistograms(PeriodicLoggingCallback):
     """
 
     def __init__(
-        self, log_dir, every_n_epochs=1, gradients=True, data=None, variables="kernels"
+        self,
+        log_dir,
+        every_n_epochs=1,
+        gradients=True,
+        data=None,
+        variables="kernels",
+        histograms=True,
     ):
         super().__init__(log_dir, every_n_epochs)
         self.gradients = bool(gradients)
+        self.histograms = validation.check_bool(histograms, "histograms")
         self.variables = validation.check_choice(
             variables, "variables", ("kernels", "all")
         )
@@ -162,11 +173,12 @@ class WeightHistograms(PeriodicLoggingCallback):
 
     def _log_array(self, histogram_prefix, norm_prefix, path, values, step):
         values = np.asarray(values, dtype=np.float64)
-        self.write_histogram(
-            f"value_histograms/{histogram_prefix}/{path}",
-            histogram_from_values(values),
-            step,
-        )
+        if self.histograms:
+            self.write_histogram(
+                f"value_histograms/{histogram_prefix}/{path}",
+                histogram_from_values(values),
+                step,
+            )
         self.write_scalar(
             f"statistics/{norm_prefix}/{path}", np.sqrt(np.sum(values**2)), step
         )

@@ -142,6 +142,7 @@ def run(variants=DEFAULT_VARIANTS, **options):
                 test,
                 settings,
                 settings.run_dir(variant, run_seed),
+                histograms=settings.logs_histograms(run_seed),
             )
             rows.append(
                 {

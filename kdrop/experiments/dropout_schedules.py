@@ -85,7 +85,12 @@ def run(names=SCHEDULES, **options):
             )
             log_dir = settings.run_dir(name, run_seed)
             row, run_curves = training.train_classifier(
-                model, train, test, settings, log_dir
+                model,
+                train,
+                test,
+                settings,
+                log_dir,
+                histograms=settings.logs_histograms(run_seed),
             )
             training.add_curves(
                 curves, name, run_curves, ("test error (%)", "test loss")

@@ -114,6 +114,14 @@ class RunSettings:
                 f"curve_test_size={self.curve_test_size}."
             )
 
+    def logs_histograms(self, seed):
+        """Whether the run of `seed` logs per-layer histograms
+        (`value_histograms/...`): the first seed's only. TensorBoard's TIME
+        SERIES draws a histogram card per run and tag, so every seed's
+        would repeat the same picture; the scalars are logged for every
+        seed."""
+        return seed == self.seed_values[0]
+
     @property
     def seed_values(self):
         """`[seed, seed + 1, ..., seed + seeds - 1]`."""
@@ -155,12 +163,18 @@ def run_dir(out, model, seed):
 PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
 
 
-def logging_callbacks(log_dir, x_probe, y_probe):
-    """Keras's TensorBoard callback and kdrop's logging callbacks, one run."""
+def logging_callbacks(log_dir, x_probe, y_probe, histograms=True):
+    """Keras's TensorBoard callback and kdrop's logging callbacks, one run;
+    with `histograms=False` no per-layer histograms (`value_histograms/`),
+    the scalars only (see `RunSettings.logs_histograms`)."""
     return [
         keras.callbacks.TensorBoard(log_dir),
-        kdrop.callbacks.ActivationSparsity(log_dir, data=x_probe),
-        kdrop.callbacks.WeightHistograms(log_dir, data=(x_probe, y_probe)),
+        kdrop.callbacks.ActivationSparsity(
+            log_dir, data=x_probe, histograms=histograms
+        ),
+        kdrop.callbacks.WeightHistograms(
+            log_dir, data=(x_probe, y_probe), histograms=histograms
+        ),
         kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
         kdrop.callbacks.GeneralizationGap(log_dir),
     ]
@@ -200,12 +214,15 @@ def error_gap(train_accuracy, test_accuracy):
     return 100 * (float(train_accuracy) - float(test_accuracy))
 
 
-def train_classifier(model, train, test, settings, log_dir, callbacks=None):
+def train_classifier(
+    model, train, test, settings, log_dir, callbacks=None, histograms=True
+):
     """Fits `model` as `settings` (a `RunSettings`) say, evaluating the test
     set after every epoch, or, with `settings.validation_split`, a held-out
     part of the training images after every epoch and the test set at the
     end; with `callbacks` (default: `logging_callbacks`, every logging
-    callback writing to `log_dir`).
+    callback writing to `log_dir`, with per-layer histograms if
+    `histograms`).
 
     Returns:
         `(row, curves)`: row = {train_loss, train_accuracy, test_accuracy,
@@ -230,7 +247,9 @@ def train_classifier(model, train, test, settings, log_dir, callbacks=None):
         validation_data=None if split else (x_test[curve_images], y_test[curve_images]),
         callbacks=callbacks
         if callbacks is not None
-        else logging_callbacks(log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE]),
+        else logging_callbacks(
+            log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE], histograms
+        ),
     )
     seconds = time.perf_counter() - start
     curves = epoch_curves(history.history, "validation" if split else "test")
