@@ -58,10 +58,12 @@ def test_momentum_schedule_per_batch_changes_the_compiled_update(nesterov, tmp_p
         model, sgd_reference(lambda t: 0.05, momentum_after_step_4, 9, nesterov)
     )
     logged = read_scalars(tmp_path)
-    # Per batch from the step before its first change (0 until step 4).
+    # Per batch: the first value, the one of the step before its first
+    # change (0 until step 4), and every step from that change on.
     first_change = min(t for t in range(9) if momentum_after_step_4(t) > 0)
+    written = [0, *range(first_change - 1, 9)]
     assert logged["rates/momentum_per_batch"] == {
-        t: pytest.approx(momentum_after_step_4(t)) for t in range(first_change - 1, 9)
+        t: pytest.approx(momentum_after_step_4(t)) for t in written
     }
     # Per epoch: the value of the epoch's last step, global step 3 e + 2.
     assert logged["rates/momentum"] == {

@@ -268,21 +268,26 @@ class LoggingCallback(keras.callbacks.Callback):
         once, at its first value, if `write_first` (a per-epoch tag: a
         fixed rate gets one point), else not at all (a per-batch tag: a
         fixed rate gets no per-batch chart). From its first change on it is
-        written at every call, the unwritten value of the call before
-        first, so that the line changes where the value did."""
+        written at every call, after the unwritten first value and the
+        unwritten value of the call before, so that the series holds its
+        value until the step where it changed (a reader can hold each
+        value up to the next step written)."""
         last = self._series.get(tag)
         if last is None:
-            self._series[tag] = [value, step, write_first, False]
+            self._series[tag] = [value, step, write_first, False, (step, value)]
             if write_first:
                 self.write_scalar(tag, value, step)
             return
-        last_value, last_step, last_written, changing = last
-        changing = changing or value != last_value
-        if changing:
+        last_value, last_step, last_written, changing, first = last
+        if not changing and value != last_value:
+            changing = True
             if not last_written:
+                if first[0] != last_step:
+                    self.write_scalar(tag, first[1], first[0])
                 self.write_scalar(tag, last_value, last_step)
+        if changing:
             self.write_scalar(tag, value, step)
-        self._series[tag] = [value, step, changing, changing]
+        self._series[tag] = [value, step, changing, changing, first]
 
     def write_histogram(self, tag, buckets, step):
         """Writes a k x 3 histogram with its family's description."""

@@ -23,6 +23,7 @@ from kdrop.experiments import cli, events, figures, models, training
 
 SCHEDULES = ("constant", "curriculum", "early", "late")
 RATE_TAG = "rates/dropout_per_batch/dropout"
+EPOCH_RATE_TAG = "rates/dropout/dropout"
 SETTINGS = training.RunSettings(out="logs/dropout_schedules", epochs=10, seeds=3)
 # The whole 60000-image training set and the 10000 test images.
 FULL = dict(dataset="full", train_size=None)
@@ -95,7 +96,8 @@ def run(names=SCHEDULES, **options):
             training.add_curves(
                 curves, name, run_curves, ("test error (%)", "test loss")
             )
-            steps, rates = events.read_logged(log_dir, RATE_TAG)
+            steps = np.arange(total_steps)
+            rates = events.read_held(log_dir, RATE_TAG, steps, EPOCH_RATE_TAG)
             if run_seed == settings.seed_values[0]:
                 rate_curves[name] = (steps, rates)
             rows.append(

@@ -17,6 +17,19 @@ def _events(log_dir):
     return accumulator
 
 
+def read_held(log_dir, tag, steps, fallback_tag):
+    """The values of scalar `tag` at every step of `steps`, each written
+    value held until the next one: kdrop's rate loggers write a rate only
+    where it changes (`LoggingCallback.write_scalar_if_changing`). A rate
+    that never changed has no such tag: its one value, the first of
+    `fallback_tag` (the per-epoch tag), is held throughout."""
+    logged_steps, values = read_logged(log_dir, tag)
+    if not len(logged_steps):
+        logged_steps, values = np.array([0]), read_logged(log_dir, fallback_tag)[1][:1]
+    indices = np.searchsorted(logged_steps, steps, side="right") - 1
+    return np.asarray(values, dtype=float)[np.maximum(indices, 0)]
+
+
 def read_logged(log_dir, tag):
     """(steps, values) of tensor summary `tag` in `log_dir/train`: floats
     for scalars, k x 3 [left, right, count] arrays for histograms."""
