@@ -150,6 +150,15 @@ def test_runs_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path, refe
     )
     # No NaN/Inf: ActivationSparsity writes no nonfinite_fraction.
     assert not any("nonfinite_fraction" in tag for tag, _ in events)
+    # A rate fixed for a whole fit is written once per fit, at its first
+    # epoch end: the reference wrote the fixed rate at epoch 0, and each
+    # resumed run that reached the end of epoch 1 wrote it again there, with
+    # the value held since epoch 0.
+    fixed = "rates/dropout/weight_scaled"
+    resumed = events.pop((fixed, 1))
+    assert len(resumed) == 2
+    for value in resumed:
+        assert_same_values(value, reference_events[(fixed, 0)][0])
     assert events.keys() == reference_events.keys()
     for key, values in events.items():
         # Written once by the reference run; by a killed run and again by

@@ -54,10 +54,10 @@ def assert_logged_at(log_dir, steps):
     """Both per-batch tags hold exactly `steps`, each with the schedule's
     value at that step."""
     logged = read_scalars(log_dir)
-    assert logged["batch/dropout_rate/drop"] == {
+    assert logged["rates/dropout_per_batch/drop"] == {
         step: pytest.approx(linear_rate(step), abs=1e-6) for step in steps
     }
-    assert logged["batch/learning_rate"] == {
+    assert logged["rates/learning_rate_per_batch"] == {
         step: pytest.approx(learning_rate(step), rel=1e-6) for step in steps
     }
 
