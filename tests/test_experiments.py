@@ -395,6 +395,30 @@ def test_sparsity_histograms_share_their_axes_by_row(tmp_path):
     assert len(widths) == 1
 
 
+def test_sparsity_histograms_of_a_single_model(tmp_path):
+    """One model is one column of panels: both are drawn, with its numbers."""
+    unit_means = {"dropout": np.random.default_rng(0).uniform(0, 2, 64)}
+    edges_and_counts = np.array([[0.0, 0.5, 20.0], [0.5, 1.5, 2.0]])
+    fig = sparsity_autoencoder._plot(
+        str(tmp_path / "one.png"),
+        unit_means,
+        {"dropout": edges_and_counts},
+        {"dropout": 0.4},
+    )
+    top, bottom = fig.axes
+    # The top panel: numpy's histogram of the unit means on the 30 bins.
+    expected, _ = np.histogram(
+        unit_means["dropout"], np.linspace(0, unit_means["dropout"].max(), 31)
+    )
+    np.testing.assert_array_equal([bar.get_height() for bar in top.patches], expected)
+    assert [bar.get_height() for bar in bottom.patches] == [20.0, 2.0]
+    assert [bar.get_x() for bar in bottom.patches] == [0.0, 0.5]
+    assert [bar.get_width() for bar in bottom.patches] == [0.5, 1.0]
+    assert bottom.get_yscale() == "log"
+    assert bottom.get_title() == "dropout: 40% of activations are 0"
+    assert_png(tmp_path / "one.png")
+
+
 def assert_figure_logged(out, name):
     """The figure `out/<name>.png` is also the image `<name>` of the run
     `figures`: the same PNG bytes, with a description."""

@@ -230,6 +230,8 @@ def _plot(path, unit_means, histograms, zero_fractions):
         # The models are compared row by row: the same x and y ranges.
         sharex="row",
         sharey="row",
+        # A 2 x 1 grid too (one model), so axes[row, column] always works.
+        squeeze=False,
     ) as (fig, axes):
         # One set of bins for every model, so the bars compare too.
         highest = max(float(np.max(means)) for means in unit_means.values())
