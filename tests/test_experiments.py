@@ -344,6 +344,59 @@ def test_plot_bands_with_one_seed_draws_no_band(tmp_path):
     assert share > 0.1
 
 
+def drawn_inside(axis, line):
+    """Whether every point of `line` lands inside `axis`'s y limits once
+    transformed as drawn (a log axis puts a 0 far below them)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(axis.figure).draw()
+    y = axis.transData.transform(line.get_xydata())[:, 1]
+    low, high = axis.transData.transform([(0, v) for v in axis.get_ylim()])[:, 1]
+    return bool(np.all(np.isfinite(y)) and np.all((low <= y) & (y <= high)))
+
+
+def test_a_zero_percent_error_keeps_every_point_on_the_axis(tmp_path):
+    # Training error reaching exactly 0 % in epoch 4 in both seeds.
+    train = np.array([[20.0, 2.0, 0.3, 0.0], [24.0, 3.0, 0.5, 0.0]])
+    test = np.array([[25.0, 6.0, 3.0, 2.5], [27.0, 7.0, 4.0, 3.0]])
+    fig = figures.plot_bands(
+        str(tmp_path / "zero.png"),
+        {"training error (%)": {"a": train}, "test error (%)": {"a": test}},
+        "title",
+    )
+    zero, positive = fig.axes[:2]
+    (line,) = zero.lines
+    np.testing.assert_allclose(line.get_ydata(), train.mean(axis=0))
+    assert drawn_inside(zero, line)
+    # Linear up to the largest power of ten at or below the smallest
+    # positive mean (0.4 %), logarithmic above, as the label says.
+    assert zero.get_yscale() == "symlog"
+    assert zero.yaxis.get_transform().linthresh == pytest.approx(0.1)
+    assert zero.get_ylabel() == "training error (%) (log scale, linear below 0.1)"
+    low, high = zero.get_ylim()
+    assert low <= 0 and high >= 22
+    # A panel with every value positive stays on a plain log axis.
+    assert positive.get_yscale() == "log"
+    assert positive.get_ylabel() == "test error (%)"
+    assert drawn_inside(positive, positive.lines[0])
+    assert_png(tmp_path / "zero.png")
+
+
+def test_a_band_below_zero_is_drawn_too(tmp_path):
+    # Means all positive, but the band's lower edge goes below 0.
+    runs = np.array([[10.0, 1.0, 0.1], [12.0, 3.0, 0.9]])
+    fig = figures.plot_bands(
+        str(tmp_path / "band.png"), {"test loss": {"a": runs}}, "title"
+    )
+    (axis,) = fig.axes
+    lower = runs.mean(axis=0) - runs.std(axis=0, ddof=1)
+    assert lower[-1] < 0
+    assert axis.get_yscale() == "symlog"
+    assert axis.yaxis.get_transform().linthresh == pytest.approx(0.1)
+    assert axis.get_ylim()[0] <= lower[-1]
+    assert drawn_inside(axis, axis.lines[0])
+
+
 def test_a_long_title_is_wrapped_inside_the_figure(tmp_path):
     title = "MC dropout vs weight scaling, 10000 test images, 3 seeds: mean +- 1 std"
     fig = figures.plot_lines(

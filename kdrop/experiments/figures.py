@@ -96,18 +96,48 @@ def integer_epochs(axis):
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 
 
-def readable_log_y(axis):
+def readable_log_y(axis, lines=(), bands=()):
     """A log y axis with plain tick labels at 1, 2 and 5 times the powers of
     ten (2, 5, 10, 20 rather than 10^1): the last epochs' few-percent
-    errors get as much height as the first epoch's tens of percent."""
+    errors get as much height as the first epoch's tens of percent.
+
+    A log axis cannot show 0 or less: matplotlib puts such a point far
+    below the axes, so a training error that reaches exactly 0 % would
+    silently lose the end of its curve. When the values drawn (`lines`, the
+    points of the curves, and `bands`, the edges of their bands, any
+    iterables of numbers) hold one at or below 0, the axis is a symlog one
+    instead: logarithmic above a threshold and linear from it down through
+    0, the threshold being the largest power of ten at or below the
+    smallest positive point of `lines` (1 when there is none), so every
+    positive point keeps its place on the log part.
+
+    Returns:
+        None for a log axis, or the threshold of the linear part, for the
+        caller to state on the axis label.
+    """
     import matplotlib.ticker
 
-    axis.set_yscale("log")
-    axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    lines = np.array([x for values in lines for x in np.ravel(values)], float)
+    bands = np.array([x for values in bands for x in np.ravel(values)], float)
+    threshold = None
+    if np.any(np.concatenate([lines, bands]) <= 0):
+        positive = lines[np.isfinite(lines) & (lines > 0)]
+        threshold = (
+            10.0 ** math.floor(math.log10(positive.min())) if positive.size else 1.0
+        )
+        axis.set_yscale("symlog", linthresh=threshold)
+        locator = matplotlib.ticker.SymmetricalLogLocator(
+            linthresh=threshold, base=10, subs=(1.0, 2.0, 5.0)
+        )
+    else:
+        axis.set_yscale("log")
+        locator = matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0))
+    axis.yaxis.set_major_locator(locator)
     axis.yaxis.set_major_formatter(
         matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     )
     axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return threshold
 
 
 def plot_lines(
@@ -183,7 +213,9 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
     array}}): each label's mean over seeds as a line and, with two seeds
     or more, mean +- sample std as a band; `styles` maps a label to `plot`
     keywords (color, linestyle). Error and loss panels have a log y axis
-    (`is_log_panel`), every x axis whole-number ticks; the title says what
+    (`is_log_panel`; symlog, linear near 0, where a mean or a band edge is 0
+    or less, e.g. a 0 % training error: `readable_log_y`), every x axis
+    whole-number ticks; the title says what
     the lines are over (`seeds_title`). Writes the figure to `path` and
     the drawn numbers to `curves.csv` beside it; returns the (closed)
     matplotlib figure."""
@@ -196,7 +228,8 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
     spread = "band = +- 1 sample std" if seeds >= 2 else "one run, no band"
     description = (
         f"{title}: {', '.join(panels)} against {xlabel}; line = mean over "
-        f"seeds, {spread}; errors and losses on a log scale."
+        f"seeds, {spread}; errors and losses on a log scale (linear near 0 "
+        "where a value is 0 or less, as the panel's y label says)."
     )
     with figure(
         path,
@@ -207,6 +240,7 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
         description=description,
     ) as (fig, axes):
         for axis, (panel, series) in zip(axes.flat, panels.items()):
+            lines, bands = [], []  # every value drawn, for the log axis
             for index, (label, runs) in enumerate(series.items()):
                 runs = np.asarray(runs, dtype=float)
                 mean = runs.mean(axis=0)
@@ -214,7 +248,9 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
                 epochs = np.arange(1, runs.shape[1] + 1)
                 style = {"color": f"C{index}", **styles.get(label, {})}
                 axis.plot(epochs, mean, label=label, **style)
+                lines.append(mean)
                 if len(runs) > 1:
+                    bands += [mean - std, mean + std]
                     axis.fill_between(
                         epochs,
                         mean - std,
@@ -234,7 +270,9 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
                 ]
             axis.set(xlabel=xlabel, ylabel=panel)
             if is_log_panel(panel):
-                readable_log_y(axis)
+                threshold = readable_log_y(axis, lines, bands)
+                if threshold is not None:
+                    axis.set_ylabel(f"{panel} (log scale, linear below {threshold:g})")
             integer_epochs(axis)
             axis.grid(alpha=0.3, which="both")
             axis.legend(fontsize=8)
