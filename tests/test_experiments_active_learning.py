@@ -13,7 +13,9 @@ import pytest
 
 from kdrop.experiments import active_learning_mnist as al
 from kdrop.experiments import cli
-from tests.event_files import read_scalars
+from kdrop.tensorboard import families
+from tests.event_files import read_descriptions, read_scalars
+from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -68,6 +70,75 @@ def test_run_writes_the_figure_tables_and_learning_curves(tmp_path):
     assert [row["function"] for row in table] == ["bald", "batch_bald"]
     assert os.path.exists(out / "learning_curves.csv")
     assert os.path.exists(out / "figures")
+
+
+def test_seeds_are_aggregated_into_one_line_and_band_per_function(tmp_path):
+    out = tmp_path / "al"
+    functions, seeds, labels = ("bald", "random"), (0, 1), [10, 12, 14]
+    al.run(functions=list(functions), out=str(out), **{**TINY, "seeds": 2})
+    figure = {
+        (row["function"], int(row["labels"])): (float(row["mean"]), float(row["std"]))
+        for row in read_csv(out / "learning_curves.csv")
+    }
+    spread = []
+    for function in functions:
+        per_seed = [read_scalars(out / function / f"seed_{s}", "") for s in seeds]
+        aggregate = read_scalars(out / "across_seeds" / function, "")
+        for name in ("test_error", "test_accuracy"):
+            tag = f"active_learning/{name}"
+            # Every seed logged the same steps, so all of them are aggregated.
+            assert [sorted(scalars[tag]) for scalars in per_seed] == [labels] * 2
+            values = np.array([[s[tag][n] for n in labels] for s in per_seed])
+            mean, std = values.mean(axis=0), values.std(axis=0, ddof=1)
+            spread.append(std.max())
+            got = {
+                key: aggregate[f"{prefix}/{tag}{suffix}"]
+                for key, prefix, suffix in (
+                    ("mean", "across_seeds", ""),
+                    ("lower", "within_one_std", "/lower"),
+                    ("upper", "within_one_std", "/upper"),
+                )
+            }
+            for key, expected in (
+                ("mean", mean),
+                ("lower", mean - std),
+                ("upper", mean + std),
+            ):
+                assert sorted(got[key]) == labels
+                np.testing.assert_allclose(
+                    [got[key][n] for n in labels], expected, atol=1e-6
+                )
+            if name == "test_error":
+                # The same numbers as the figure's line and band (in %).
+                np.testing.assert_allclose(
+                    [figure[function, n] for n in labels],
+                    np.c_[100 * mean, 100 * std],
+                    atol=1e-4,
+                )
+        # Nothing else: the final metrics (wrap_up/) are not aggregated.
+        assert len(aggregate) == 2 * 3
+        descriptions = read_descriptions(out / "across_seeds" / function, "")
+        assert descriptions["across_seeds/active_learning/test_error"].endswith(
+            families.AT_THE_SEEDS_STEPS
+        )
+    assert max(spread) > 0  # the seeds differ: the band is not a line
+    # CUSTOM SCALARS opens with one margin chart per tag, drawn in each
+    # function's run: one line and band per acquisition function.
+    ((category, charts), *_) = custom_scalars_layout(out)
+    assert category == families.ACROSS_SEEDS
+    assert [title for title, _ in charts] == [
+        "active_learning/test_accuracy",
+        "active_learning/test_error",
+    ]
+    for function in functions:
+        drawn = chart_tags(
+            out,
+            f"across_seeds/{function}",
+            "^across_seeds/active_learning/test_error$",
+        )
+        assert [
+            step for step, _ in drawn["across_seeds/active_learning/test_error"]
+        ] == (labels)
 
 
 def test_labels_needed_against_a_hand_computation():

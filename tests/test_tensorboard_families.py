@@ -29,6 +29,8 @@ def test_every_family_has_a_description_and_a_chart_or_none_said_so():
         assert family.description and "\n" not in family.description
         if family.name == families.WRAP_UP:  # log_hparams' final metrics
             ending = families.ONCE_PER_RUN
+        elif family.name in ("across_seeds", "within_one_std"):  # aggregate_seeds
+            ending = families.AT_THE_SEEDS_STEPS
         elif family.name.endswith("_per_batch"):
             ending = PER_BATCH
         else:

@@ -14,7 +14,10 @@ Amersfoort & Gal 2019), which chooses the 10 jointly from consistent draws
 The pool is the 60000 MNIST training images, the oracle their labels. Each
 acquisition function and seed is one TensorBoard run, out/<function>/
 seed_<s>, with the test error and accuracy at step = the number of labelled
-images; out/learning_curves.png is the mean over seeds with a +- 1 std band
+images; with two seeds or more, out/across_seeds/<function> holds their mean
+over seeds and +- 1 std band at each number of labels, one line and band per
+function in TensorBoard's CUSTOM SCALARS (first category);
+out/learning_curves.png is the mean over seeds with a +- 1 std band
 per function, out/labels_needed.csv the labels each function needed to reach
 the --thresholds test errors (the paper's Table 1: 10 % and 5 %).
 
@@ -319,8 +322,12 @@ def run(
 
     Writes `out/<function>/seed_<s>/` (the TensorBoard learning curve:
     `active_learning/test_error` and `test_accuracy` at step = labels, and
-    the run's HPARAMS row), `out/learning_curves.png` (mean +- 1 std over
-    seeds per function) with its numbers in `learning_curves.csv`,
+    the run's HPARAMS row), with two or more seeds `out/across_seeds/
+    <function>/` (`kdrop.tensorboard.aggregate_seeds`: the mean over seeds
+    of both tags, `across_seeds/active_learning/test_error`, and its +- 1
+    sample std band, `within_one_std/.../lower|upper`, at each number of
+    labels; every seed has the same steps, initial + r * k),
+    `out/learning_curves.png` (mean +- 1 std over seeds per function) with its numbers in `learning_curves.csv`,
     `out/summary.csv` (one row per function and seed), `out/aggregate.csv`
     (mean and std over seeds), `out/curves.csv` (every seed's curve) and
     `out/labels_needed.csv` (`labels_needed_table`).

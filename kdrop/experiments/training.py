@@ -354,7 +354,8 @@ def finish(
     mean and std over seeds (`tables.report_seeds`), logs each run for the
     HPARAMS dashboard (`log_hparams`, with the settings' epochs and batch
     size and the shared `fixed` hyperparameters), with two or more seeds
-    writes the mean and +-1 std of every per-epoch curve over seeds
+    writes the mean and +-1 std of every curve over seeds, at the curves'
+    own steps (epochs; labelled examples for active learning)
     (`kdrop.tensorboard.aggregate_seeds`, runs `across_seeds/<variant>`),
     prints `note` and how to view the logs. Returns the aggregate rows."""
     summary = tables.report_seeds(rows, settings.out, by, columns)
@@ -371,7 +372,7 @@ def finish(
     if settings.seeds >= 2:
         kdrop.tensorboard.aggregate_seeds(settings.out)
         print(
-            "mean +- sample std over seeds of every per-epoch curve: runs "
+            "mean +- sample std over seeds of every curve: runs "
             f"{os.path.join(settings.out, 'across_seeds')}/<{by}> (TensorBoard: "
             "CUSTOM SCALARS, first category)"
         )

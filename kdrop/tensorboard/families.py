@@ -41,6 +41,11 @@ ACROSS_SEEDS = "Across seeds (mean ± 1 std)"
 # after every other, `within_one_std` included.
 WRAP_UP = "wrap_up"
 ONCE_PER_RUN = "Once per run, at the step given to log_hparams."
+# The steps of an aggregate are those of the per-seed curves: epochs for the
+# training scripts, labelled examples for the active-learning runs.
+AT_THE_SEEDS_STEPS = (
+    "Per epoch, or per round (step = labelled examples) for active learning."
+)
 
 # TensorBoard's TIME SERIES tab (its landing tab) groups cards by the tag's
 # prefix before the first "/" (a tag without "/" is a group of its own) and
@@ -124,9 +129,9 @@ FAMILIES = (
     TagFamily(
         "across_seeds",
         "<quantity>",
-        "Mean over seeds of the per-seed curve <quantity> (accuracy as error "
-        "in %), at the steps every seed holds; its band (mean -/+ sample std, "
-        "n - 1) is within_one_std/<quantity>. Per epoch.",
+        "Mean over seeds of the per-seed curve <quantity> (Keras's accuracy "
+        "as error in %), at the steps every seed holds; its band (mean -/+ "
+        f"sample std, n - 1) is within_one_std/<quantity>. {AT_THE_SEEDS_STEPS}",
         None,
     ),
     # Keras's TensorBoard callback writes `epoch_*` to the runs `train` and
@@ -295,7 +300,8 @@ FAMILIES = (
         "within_one_std",
         "<quantity>/<bound>",
         "Lower (mean - std) or upper (mean + std) edge of the band of "
-        "across_seeds/<quantity>: sample std over seeds, n - 1. Per epoch.",
+        "across_seeds/<quantity>: sample std over seeds, n - 1. "
+        f"{AT_THE_SEEDS_STEPS}",
         None,
     ),
     # Written by `kdrop.tensorboard.log_hparams`. The HPARAMS dashboard reads
