@@ -327,7 +327,8 @@ def run(
     of both tags, `across_seeds/active_learning/test_error`, and its +- 1
     sample std band, `within_one_std/.../lower|upper`, at each number of
     labels; every seed has the same steps, initial + r * k),
-    `out/learning_curves.png` (mean +- 1 std over seeds per function) with its numbers in `learning_curves.csv`,
+    `out/learning_curves.png` (mean +- 1 std over seeds per function)
+    with its numbers in `learning_curves.csv`,
     `out/summary.csv` (one row per function and seed), `out/aggregate.csv`
     (mean and std over seeds), `out/curves.csv` (every seed's curve) and
     `out/labels_needed.csv` (`labels_needed_table`).
