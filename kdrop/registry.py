@@ -45,6 +45,7 @@ from kdrop.layers import (
     GaussianDropout,
 )
 from kdrop.layers.base import WEIGHT_SCALED
+from kdrop.layers.rate import follows_schedule
 
 # What a layer does at inference.
 IDENTITY = "identity"  # y = x
@@ -70,6 +71,10 @@ class Entry:
         zeroes_units: whether a sample sets the dropped units to exactly 0
             (Dropout-style masking), so that a "dropped fraction" can be
             read off it; False for multiplicative or additive noise.
+        rate_in_variables: whether compiled functions read the rate from
+            the layer's variables (a schedule of its step, a learned rate),
+            a bool or a callable of the layer; False: the rate is a Python
+            number, a constant of each trace.
     """
 
     layer_class: type
@@ -77,6 +82,7 @@ class Entry:
     inference: object
     sample: object
     zeroes_units: bool = False
+    rate_in_variables: object = False
 
     def inference_of(self, layer):
         """The inference kind of `layer`, one of `INFERENCE_KINDS`."""
@@ -93,7 +99,9 @@ class Entry:
 _ENTRIES = {}  # layer class -> Entry, in registration order
 
 
-def register(layer_class, *, rate, inference, sample, zeroes_units=False):
+def register(
+    layer_class, *, rate, inference, sample, zeroes_units=False, rate_in_variables=False
+):
     """Registers `layer_class` (and its subclasses) as dropout-like.
 
     A later registration of the same class replaces the earlier one; a
@@ -114,6 +122,12 @@ def register(layer_class, *, rate, inference, sample, zeroes_units=False):
         zeroes_units: whether a sample sets dropped units to exactly 0
             (read by `kdrop.callbacks.ActivationSparsity`'s dropped
             fraction).
+        rate_in_variables: bool, or a callable of the layer returning one:
+            whether the layer's compiled functions read its rate from its
+            variables (a learned rate, a schedule of a step variable).
+            False (the default) means the rate is a Python number fixed in
+            each trace, so `kdrop.mc_predict` compiles a new sampler when
+            it changes; True lets the sampler be reused as the rate moves.
 
     Raises:
         TypeError: `layer_class` is not a Layer subclass, or `rate` /
@@ -134,7 +148,12 @@ def register(layer_class, *, rate, inference, sample, zeroes_units=False):
             f"or a callable of the layer. Received: inference={inference!r}."
         )
     _ENTRIES[layer_class] = Entry(
-        layer_class, rate, inference, sample, bool(zeroes_units)
+        layer_class,
+        rate,
+        inference,
+        sample,
+        bool(zeroes_units),
+        rate_in_variables if callable(rate_in_variables) else bool(rate_in_variables),
     )
 
 
@@ -158,6 +177,20 @@ def current_rate(layer):
     entry = lookup(layer)
     rate = None if entry is None else entry.rate(layer)
     return None if rate is None else float(rate)
+
+
+def rate_in_variables(layer):
+    """Whether `layer` is dropout-like and its compiled functions read its
+    rate from its variables, so that a new rate needs no new trace: a rate
+    that follows a schedule of the layer's step, ConcreteDropout's learned
+    rate. False for a rate held as a Python number (Keras's Dropout, a
+    kdrop layer with a fixed rate), which each trace holds as a constant.
+    """
+    entry = lookup(layer)
+    if entry is None:
+        return False
+    value = entry.rate_in_variables
+    return bool(value(layer) if callable(value) else value)
 
 
 def zeroes_units(layer):
@@ -254,6 +287,7 @@ register(
     inference=_kdrop_inference,
     sample=_own_sample,
     zeroes_units=True,
+    rate_in_variables=follows_schedule,
 )
 for _keras_class in (
     keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
@@ -324,14 +358,24 @@ register(
     inference=_kdrop_inference,
     sample=_own_sample,
     zeroes_units=False,
+    rate_in_variables=follows_schedule,
 )
-for _layer_class in (DropConnectDense, DropConnectConv2D, ConcreteDropout):
+for _layer_class in (DropConnectDense, DropConnectConv2D):
     register(
         _layer_class,
         rate=_own_rate,
         inference=NOT_FOLDABLE,
         sample=_own_sample,
+        rate_in_variables=follows_schedule,
     )
+# Its rate is sigmoid(p_logit), a trainable weight.
+register(
+    ConcreteDropout,
+    rate=_own_rate,
+    inference=NOT_FOLDABLE,
+    sample=_own_sample,
+    rate_in_variables=True,
+)
 
 
 # Other layer kinds, which fold_dropout and the callbacks need to know.

@@ -292,3 +292,77 @@ def test_a_layer_with_a_schedule_is_sampled_by_one_sampler(
         n = 50 * 2 * decisions_per_draw
         assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / n), (step, dropped)
     assert len(built) == 1
+
+
+def count_sample_traces(monkeypatch):
+    """A list that grows by one each time a dropout-like layer's sample is
+    run in Python, i.e. each time the compiled sampler is traced."""
+    traces = []
+    sample = kdrop.registry.sample
+
+    def counting(layer, inputs, **kwargs):
+        traces.append(layer.name)
+        return sample(layer, inputs, **kwargs)
+
+    monkeypatch.setattr(kdrop.registry, "sample", counting)
+    return traces
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="torch runs eagerly: there is no trace to reuse"
+)
+@pytest.mark.parametrize(
+    "rate", [0.5, kdrop.schedules.Linear(0.2, 0.6, 8)], ids=["fixed", "schedule"]
+)
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+def test_a_shorter_last_chunk_and_training_do_not_retrace(rate, monkeypatch):
+    """3 examples in calls of 2 examples x 4000 passes: the last chunk is
+    padded to the same shape, so the sampler is traced once; training moves
+    a schedule's step without a new trace, and the cached sampler draws at
+    the new rate (the Bernoulli moments of `sum_j mask_j x_j`)."""
+    traces = count_sample_traces(monkeypatch)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            kdrop.layers.WeightScaledDropout(rate, seed=3, name="drop"),
+            keras.layers.Dense(
+                1, use_bias=False, kernel_initializer="ones", trainable=False
+            ),
+        ]
+    )
+    model.compile("sgd", "mse")
+    x = model_zoo.RNG.uniform(0.5, 2.0, size=(3, 10)).astype("float32")
+    layer = model.get_layer("drop")
+    for fits in range(2):
+        result = kdrop.mc_predict(model, x, samples=SAMPLES, batch_size=8000, seed=1)
+        assert len(traces) == (1 if fits == 0 else 0), (fits, traces)
+        assert_bernoulli(result, x, keep=1.0 - layer.current_rate, scale=1.0)
+        traces.clear()
+        model.fit(x, np.zeros((3, 1)), epochs=1, batch_size=1, verbose=0)
+    if layer.schedule is not None:
+        # Sampled at step 0 (rate 0.2), then at step 3 (rate 0.35).
+        assert layer.step == 6
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="torch runs eagerly: there is no trace to reuse"
+)
+def test_a_learned_concrete_rate_needs_no_new_sampler(monkeypatch):
+    """ConcreteDropout's rate is a weight: a rate moved by training is read
+    by the cached sampler (dropped fraction within 5 binomial standard
+    deviations of the new rate), with no new trace."""
+    traces = count_sample_traces(monkeypatch)
+    wrapped = keras.layers.Dense(
+        400, use_bias=False, kernel_initializer="identity", trainable=False
+    )
+    layer = kdrop.layers.ConcreteDropout(wrapped, seed=2, init_rate=0.2)
+    model = keras.Sequential([keras.Input((400,)), layer])
+    x = np.ones((2, 400), "float32")
+    for calls, rate in enumerate((0.2, 0.6)):
+        layer.p_logit.assign(np.log(rate / (1 - rate)))  # as training would
+        result = kdrop.mc_predict(model, x, samples=50, seed=calls, return_samples=True)
+        assert len(traces) == (1 if calls == 0 else 0), (calls, traces)
+        dropped = np.mean(result.draws == 0)
+        n = 50 * 2 * 400
+        assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / n), dropped
+        traces.clear()

@@ -41,13 +41,50 @@ class _Draws:
         return np.maximum(entropy - self.entropy_sum / self.moments.count, 0.0)
 
 
-def _sample_chunk(sampler, inputs_struct, chunk, samples, calls, keep, before=None):
+def _chunk_size(examples, examples_per_call, previous=None):
+    """Examples per compiled call for a batch of `examples`.
+
+    Every chunk of a batch gets the same size (the last one padded), and a
+    batch no larger than the previous batch's chunks reuses their size: the
+    sampler then sees one input shape, so it is traced once, not again for
+    a shorter last chunk (a JAX compilation costs a third of a 50-sample
+    call of 1000 MNIST images on the CNN; BENCHMARKS.md). The chunks are
+    balanced, so padding adds less than one example per chunk.
+    """
+    if previous is not None and examples <= previous:
+        return previous
+    chunks = math.ceil(examples / examples_per_call)
+    return math.ceil(examples / chunks)
+
+
+def _padded(chunk, size):
+    """`chunk` (a list of arrays or tensors) with rows repeated up to `size`
+    rows; padding repeats real examples, so it cannot produce NaN or
+    infinities that a made-up input might."""
+    missing = size - len(chunk[0])
+    if missing == 0:
+        return chunk
+    rows = np.arange(size) % len(chunk[0])
+    return [
+        np.take(value, rows, axis=0)
+        if isinstance(value, np.ndarray)
+        else keras.ops.take(value, rows, axis=0)
+        for value in chunk
+    ]
+
+
+def _sample_chunk(
+    sampler, inputs_struct, chunk, samples, calls, keep, before=None, size=None
+):
     """Runs `samples` passes over the examples in `chunk`, in `calls` calls.
 
-    Returns the output structure of `sampler` and a `_Draws` per output,
-    keeping the passes' outputs if `keep`. `before(call)`, if given, runs
-    before each call.
+    `chunk` is padded to `size` examples (its own size if None) and the
+    padding's draws are dropped. Returns the output structure of `sampler`
+    and a `_Draws` per output, keeping the passes' outputs if `keep`.
+    `before(call)`, if given, runs before each call.
     """
+    examples = len(chunk[0])
+    chunk = _padded(chunk, size or examples)
     stats = None
     for call in range(calls):
         if before is not None:
@@ -59,7 +96,7 @@ def _sample_chunk(sampler, inputs_struct, chunk, samples, calls, keep, before=No
         stats = stats or [_Draws(keep) for _ in flat]
         for output, stat in zip(flat, stats):
             draws = output.reshape((-1, len(chunk[0])) + output.shape[1:])
-            stat.add(draws[: samples - call * len(draws)])
+            stat.add(draws[: samples - call * len(draws), :examples])
     return outputs, stats
 
 
@@ -114,7 +151,9 @@ def mc_predict(
     a CNN with dropout before its classifier, only the classifier runs per
     sample); a subclassed model runs whole on the tiled examples. The
     compiled function is cached per model (the last 8 models), so a second
-    call does not retrace. Masks are drawn per row, so every copy gets its
+    call does not retrace; the examples of a batch are split into equal
+    chunks, the last one padded by repeating examples (their draws are
+    dropped), so a call traces it once. Masks are drawn per row, so every copy gets its
     own; a `noise_shape` whose batch entry is 1 (one mask shared by the
     batch) is sampled per row too, which gives each example the same
     distribution.
@@ -249,6 +288,7 @@ def mc_predict(
             def before(call):
                 shared_masks.seed_pass(generators, base, call)
 
+        size = None
         for batch in batches:
             inputs, struct = flat_inputs(graph, batch)
             lengths = {len(value) for value in inputs}
@@ -258,13 +298,15 @@ def mc_predict(
                     "of examples in every input. Received shape(s) "
                     f"{[tuple(value.shape) for value in inputs]}."
                 )
-            for start in range(0, lengths.pop(), examples_per_call):
-                chunk = [value[start : start + examples_per_call] for value in inputs]
+            examples = lengths.pop()
+            size = _chunk_size(examples, examples_per_call, size)
+            for start in range(0, examples, size):
+                chunk = [value[start : start + size] for value in inputs]
                 # Only the last call's outputs stay alive (for their
                 # structure): keeping every chunk's would grow memory with
                 # the size of x.
                 structure, stats = _sample_chunk(
-                    sampler, struct, chunk, samples, calls, return_samples, before
+                    sampler, struct, chunk, samples, calls, return_samples, before, size
                 )
                 chunk_stats.append(stats)
     if not chunk_stats:

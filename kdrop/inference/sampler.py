@@ -11,7 +11,6 @@ from keras import ops
 
 from kdrop import keras_internals, layer_paths, registry
 from kdrop.inference.sampling import dropout_like_layers
-from kdrop.layers.rate import follows_schedule
 
 # Default size of one compiled mc_predict call: its largest layer output
 # holds at most this many elements (64 MiB in float32).
@@ -126,8 +125,10 @@ def cached_sampling_model(model, copies, masks="per_example"):
 
     A rate held as a Python float is part of the compiled function, so the
     key holds every such rate: a changed rate gives a new sampler. A rate
-    that follows a schedule, whatever the layer's class, is computed in the
-    compiled function from the layer's step and is left out of the key. The
+    the compiled function reads from the layer's variables
+    (`registry.rate_in_variables`: a schedule of the layer's step,
+    ConcreteDropout's learned rate) is left out of the key, so training
+    does not make a new sampler. The
     way masks are drawn (`masks` of `kdrop.inference.sampling.sampling`,
     which the sampler must be called in) is part of the compiled function,
     so it is part of the key too.
@@ -135,7 +136,7 @@ def cached_sampling_model(model, copies, masks="per_example"):
     rates = tuple(
         registry.current_rate(layer)
         for _, layer in dropout_like_layers(model)
-        if not follows_schedule(layer)
+        if not registry.rate_in_variables(layer)
     )
     key = (id(model), copies, rates, masks)
     cached = _SAMPLERS.get(key)
