@@ -152,6 +152,33 @@ def test_thresholds_give_the_keep_probability_exactly(keep_prob):
     assert int(keras.ops.convert_to_numpy(tensor)) + 1 == int(as_float32 * 2.0**32)
 
 
+def _xla_compiled(function):
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    import jax
+
+    return jax.jit(function)
+
+
+@pytest.mark.skipif(
+    BACKEND not in UINT32_CASTS,
+    reason=f"{BACKEND} masks compare float uniforms, no integer threshold",
+)
+def test_thresholds_computed_once_under_xla_are_exact():
+    """The threshold of a keep probability computed in the compiled function
+    (as a schedule's is) goes through the division that keeps XLA from
+    recomputing it per element: it must still be exactly
+    `keep_prob * 2^32 - 1`, from the smallest threshold to the largest."""
+    to_uint32 = getattr(masks, UINT32_CASTS[BACKEND])
+    threshold = _xla_compiled(lambda keep: masks._threshold(keep, to_uint32))
+    for keep_prob in (2.0**-31, 2.0**-8, 0.1, 0.5, 0.7, 1 - 2.0**-24, 1.0):
+        as_float32 = np.float32(keep_prob)
+        got = int(keras.ops.convert_to_numpy(threshold(as_float32)))
+        assert got + 1 == int(as_float32 * 2.0**32), keep_prob
+
+
 @pytest.mark.tensorflow_only
 def test_in_graph_keep_prob_under_xla():
     import tensorflow as tf

@@ -53,7 +53,25 @@ def _tensor_threshold(keep_prob, to_uint32):
     which is 2^32 - 1 at keep_prob = 1 without overflowing."""
     half = to_uint32(ops.round(ops.cast(keep_prob, "float32") * 2.0**31))
     half = ops.maximum(half, to_uint32(1))
-    return half + (half - to_uint32(1))
+    return _computed_once(half + (half - to_uint32(1)))
+
+
+def _computed_once(threshold):
+    """`threshold` (a uint32 scalar tensor), divided by a 1 that XLA cannot
+    fold away.
+
+    XLA's CPU compiler fuses the cheap scalar ops that compute a threshold
+    (a schedule of the step, the rounding above) into the elementwise loop
+    that compares it with the random bits, and that loop recomputes them
+    for every element: a rate that follows a schedule cost 1.33x the fixed
+    rate's mask under TensorFlow's XLA (BENCHMARKS.md, with the optimized
+    HLO). XLA never fuses an integer division by a non-constant into a
+    broadcast (`InstructionFusion::IsExpensive`), so this division makes the
+    threshold a scalar computed once per call and passed to the loop. The
+    division by 1 leaves the value unchanged: `(t | 1)` is never 0.
+    """
+    one = (threshold | 1) // (threshold | 1)
+    return threshold // one
 
 
 def _threshold(keep_prob, to_uint32):
