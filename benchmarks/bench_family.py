@@ -1,10 +1,14 @@
-"""CPU benchmark of DropPath, DropBlock2D, GaussianDropout and DropConnectDense
-against peers.
+"""CPU benchmark of DropPath, DropBlock2D, GaussianDropout, DropConnectDense,
+DropConnectConv2D and ConcreteDropout against peers.
 
 Forward + backward (gradient with respect to the input) on the TensorFlow
-backend, as a tf.function (graph) and with XLA. Each group compares kdrop's
-layer with its closest peer that installs here, with the fixed rate and with
-a schedule (`Linear`, so the rate changes at every call):
+backend, as a tf.function (graph) and with XLA, or on JAX (`KERAS_BACKEND=jax`:
+`jax.jit(jax.grad(...))` over `stateless_call`, for the groups whose
+contenders are all Keras layers: DropConnectDense / Conv2D and
+ConcreteDropout). Each
+group compares kdrop's layer with its closest peer that installs here, with
+the fixed rate and with a schedule (`Linear`, so the rate changes at every
+call):
 
 - DropBlock2D (rate 0.1, block 7, 32x28x28x64): keras-cv 0.9's DropBlock2D
   algorithm (tensorflow/tpu's: uniforms over the whole map, a valid-centre
@@ -21,8 +25,17 @@ a schedule (`Linear`, so the rate changes at every call):
 - DropConnectDense (rate 0.5, 512x1024 inputs, 1024 units, no bias): no
   Keras peer exists, so a keras.ops reference (kernel masked by
   `uniform < keep` at every call, written below).
+- DropConnectConv2D (rate 0.5, 32x28x28x64 inputs, 3x3 kernel, 64 filters,
+  no bias): no peer exists either; the keras.ops reference masks a Conv2D
+  kernel the same way (written below).
+- ConcreteDropout on a Dense(1024) (512x1024 inputs; its rate is learned, so
+  it has no scheduled row): the keras.ops reference is the paper's Keras
+  layer (Gal, Hron, Kendall 2017, github.com/yaringal/ConcreteDropout), the
+  relaxed mask `sigmoid((log p - log(1 - p) + log u - log(1 - u)) / t)`
+  from `keras.random.uniform`, and its regularizer, written below.
 
-Contenders alternate within each round, so every round gives a paired ratio
+Contenders alternate within each round (the order reversed every other
+round), so every round gives a paired ratio
 to the group's peer (and of the scheduled layer to the fixed one) under the
 same machine load; the table reports median CPU times (of this process) and
 the median and range of the ratios. keras-cv is optional: without it the
@@ -44,10 +57,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 import kdrop
+
+TENSORFLOW = keras.backend.backend() == "tensorflow"
+if TENSORFLOW:
+    import tensorflow as tf
 
 try:
     import keras_cv
@@ -112,20 +128,85 @@ class DropBlockReference:
         return x * pattern * ops.cast(ops.size(pattern), "float32") / ops.sum(pattern)
 
 
-class DropConnectReference:
+class DropConnectReference(keras.layers.Layer):
     """DropConnect in keras.ops: a Dense kernel masked by one
     Bernoulli(keep) draw per entry per call (weight-scaled, no bias)."""
 
     def __init__(self, rate, inputs, units):
+        super().__init__()
         self.keep = 1.0 - rate
-        self.kernel = keras.Variable(
-            keras.initializers.GlorotUniform(seed=1)((inputs, units))
+        self.kernel = self.add_weight(
+            (inputs, units), initializer=keras.initializers.GlorotUniform(seed=1)
         )
         self.seed = keras.random.SeedGenerator(1)
 
-    def __call__(self, x, training):
-        kept = keras.random.uniform(self.kernel.shape, seed=self.seed) < self.keep
-        return ops.matmul(x, ops.where(kept, self.kernel, 0.0))
+    def call(self, x, training=False):
+        kernel = ops.convert_to_tensor(self.kernel)
+        kept = keras.random.uniform(kernel.shape, seed=self.seed) < self.keep
+        return ops.matmul(x, ops.where(kept, kernel, 0.0))
+
+
+class DropConnectConv2DReference(keras.layers.Layer):
+    """DropConnect on a Conv2D in keras.ops: the kernel masked by one
+    Bernoulli(keep) draw per entry per call (weight-scaled, no bias)."""
+
+    def __init__(self, rate, filters, kernel_size):
+        super().__init__()
+        self.keep = 1.0 - rate
+        self.filters, self.kernel_size = filters, kernel_size
+        self.seed = keras.random.SeedGenerator(1)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            (self.kernel_size, self.kernel_size, input_shape[-1], self.filters),
+            initializer=keras.initializers.GlorotUniform(seed=1),
+        )
+
+    def call(self, x, training=False):
+        kernel = ops.convert_to_tensor(self.kernel)
+        kept = keras.random.uniform(kernel.shape, seed=self.seed) < self.keep
+        return ops.conv(x, ops.where(kept, kernel, 0.0))
+
+
+class ConcreteDropoutReference(keras.layers.Layer):
+    """The Concrete dropout paper's Keras layer in keras.ops, on a Dense:
+    relaxed Bernoulli mask on the input, the paper's regularizer added."""
+
+    def __init__(self, units, weight_regularizer=1e-6, dropout_regularizer=1e-5):
+        super().__init__()
+        self.dense = keras.layers.Dense(units)
+        self.weight_regularizer = weight_regularizer
+        self.dropout_regularizer = dropout_regularizer
+        self.temperature = 0.1
+        self.seed = keras.random.SeedGenerator(1)
+
+    def build(self, input_shape):
+        self.p_logit = self.add_weight(
+            (), initializer=keras.initializers.Constant(np.log(0.1 / 0.9))
+        )
+        self.dense.build(input_shape)
+
+    def call(self, x, training=False):
+        p = ops.sigmoid(self.p_logit)
+        eps = keras.config.epsilon()
+        u = keras.random.uniform(ops.shape(x), seed=self.seed)
+        drop = ops.sigmoid(
+            (
+                ops.log(p + eps)
+                - ops.log(1.0 - p + eps)
+                + ops.log(u + eps)
+                - ops.log(1.0 - u + eps)
+            )
+            / self.temperature
+        )
+        kernel = self.dense.kernel
+        regularizer = self.weight_regularizer * ops.sum(ops.square(kernel)) / (
+            1.0 - p
+        ) + self.dropout_regularizer * x.shape[-1] * (
+            p * ops.log(p) + (1.0 - p) * ops.log(1.0 - p)
+        )
+        self.add_loss(regularizer)
+        return self.dense(x * (1.0 - drop) / (1.0 - p))
 
 
 def groups():
@@ -160,11 +241,24 @@ def groups():
         drop_connect[f"kdrop DropConnectDense{name}"] = kdrop.layers.DropConnectDense(
             1024, rate, use_bias=False, seed=1
         )
+    drop_connect_conv = {"keras.ops reference": DropConnectConv2DReference(0.5, 64, 3)}
+    for name, rate in (("", 0.5), (" scheduled", ramp(0.5))):
+        drop_connect_conv[f"kdrop DropConnectConv2D{name}"] = (
+            kdrop.layers.DropConnectConv2D(64, 3, rate, use_bias=False, seed=1)
+        )
+    concrete = {
+        "keras.ops reference (Gal et al.)": ConcreteDropoutReference(1024),
+        "kdrop ConcreteDropout": kdrop.layers.ConcreteDropout(
+            keras.layers.Dense(1024), seed=1
+        ),
+    }
     result = [
         ("DropBlock2D", (32, 28, 28, 64), drop_block),
         ("DropPath per example", (64, 28, 28, 64), row_path),
         ("GaussianDropout", (2048, 1024), gaussian),
         ("DropConnectDense", (512, 1024), drop_connect),
+        ("DropConnectConv2D", (32, 28, 28, 64), drop_connect_conv),
+        ("ConcreteDropout", (512, 1024), concrete),
     ]
     if keras_cv is not None:
         result.insert(1, ("DropPath per batch", (64, 28, 28, 64), batch_path))
@@ -184,18 +278,47 @@ def compiled_gradient(contender, jit_compile):
     return gradient
 
 
+def jax_gradient(layer, x):
+    """jax.jit of x -> d sum(layer(x)) / dx over `stateless_call`, its
+    non-trainable state (seeds, step counters) carried from call to call."""
+    import jax
+
+    layer(x[:1], training=True)  # builds it
+    trainable = [v.value for v in layer.trainable_variables]
+    state = [[v.value for v in layer.non_trainable_variables]]
+
+    def total(x, non_trainable):
+        y, new_state = layer.stateless_call(trainable, non_trainable, x, training=True)
+        return ops.sum(y), new_state
+
+    gradient = jax.jit(jax.grad(total, has_aux=True))
+
+    def step(x):
+        grad, state[0] = gradient(x, state[0])
+        return grad
+
+    return step
+
+
 def time_rounds(contenders, shape, jit_compile, rounds):
     """CPU seconds (all threads of this process) per call of each contender,
-    one list entry per round; every function is traced and compiled before
-    the first round. CPU time, unlike wall time, leaves out the time other
-    jobs of a shared machine hold the cores."""
-    x = tf.random.normal(shape)
-    gradients = {n: compiled_gradient(c, jit_compile) for n, c in contenders.items()}
+    one list entry per round, the order reversed every other round; every
+    function is traced and compiled before the first round. CPU time, unlike
+    wall time, leaves out the time other jobs of a shared machine hold the
+    cores."""
+    x = keras.random.normal(shape, seed=0)
+    if TENSORFLOW:
+        gradients = {
+            n: compiled_gradient(c, jit_compile) for n, c in contenders.items()
+        }
+    else:
+        gradients = {n: jax_gradient(c, x) for n, c in contenders.items()}
     times = {name: [] for name in gradients}
     for round_index in range(rounds + 1):
-        for name, gradient in gradients.items():
+        names = list(gradients) if round_index % 2 else list(gradients)[::-1]
+        for name in names:
             start = time.process_time()
-            gradient(x).numpy()
+            ops.convert_to_numpy(gradients[name](x))
             if round_index:  # round 0 only traces and compiles
                 times[name].append(time.process_time() - start)
     return times
@@ -226,22 +349,30 @@ def main():
     )
     args = parser.parse_args()
     print(
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
+        f"backend {keras.backend.backend()}, keras {keras.__version__}, "
         f"keras-cv {getattr(keras_cv, '__version__', 'not installed')}, "
-        f"{os.cpu_count()} CPUs, {args.rounds} graph / {args.xla_rounds} XLA rounds"
+        f"{os.cpu_count()} CPUs, {args.rounds} graph or JAX / "
+        f"{args.xla_rounds} XLA rounds"
     )
     print(
         "\n| group | mode | layer | median CPU ms | ratio to peer, median (range) "
         "| scheduled / fixed, median (range) |"
     )
     print("|---|---|---|---|---|---|")
+    modes = (
+        (("graph", False, args.rounds), ("XLA", True, args.xla_rounds))
+        if TENSORFLOW
+        else (("JAX jit", True, args.rounds),)
+    )
     for group, shape, contenders in groups():
         if args.only not in group:
             continue
-        for mode, jit_compile, rounds in (
-            ("graph", False, args.rounds),
-            ("XLA", True, args.xla_rounds),
+        if not TENSORFLOW and not all(
+            isinstance(c, keras.layers.Layer) for c in contenders.values()
         ):
+            print(f"| {group} | skipped on JAX: its peer is not a Keras layer |")
+            continue
+        for mode, jit_compile, rounds in modes:
             times = time_rounds(contenders, shape, jit_compile, rounds)
             for row in table_rows(mode, group, times):
                 print(row, flush=True)

@@ -8,12 +8,11 @@ replay the masks of a fresh layer with the same seed and diverge from an
 uninterrupted run.
 """
 
-import keras
 
 from kdrop import validation
 from kdrop.backend.distribute import ReplicaSeedGenerator
 from kdrop.backend.masks import keep_mask
-from kdrop.backend.noise import standard_normal
+from kdrop.backend.noise import standard_normal, uniform
 
 # The key of the generator's state among the layer's saved variables, as
 # written by every kdrop version that saved it.
@@ -57,7 +56,7 @@ class SeededNoise:
 
     def _uniform(self, shape):
         """float32 U(0, 1) noise of `shape`."""
-        return keras.random.uniform(shape, seed=self.seed_generator, dtype="float32")
+        return uniform(shape, self.seed_generator)
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
