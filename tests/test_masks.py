@@ -194,3 +194,24 @@ def test_in_graph_keep_prob_under_xla():
     assert abs(float(kept_fraction()) - 0.3) < tolerance(0.3, SIZE)
     keep_prob.assign(1.0)
     assert float(kept_fraction()) == 1.0
+
+
+def test_uniform_noise_is_uniform_and_seeded():
+    """kdrop.backend.noise.uniform (ConcreteDropout's relaxed masks): values
+    in [0, 1), the fraction below q within 5 binomial standard deviations of
+    q, successive calls independent, the same seed the same draws."""
+    from kdrop.backend import noise
+
+    seed_generator = keras.random.SeedGenerator(5)
+    first = keras.ops.convert_to_numpy(noise.uniform(SHAPE, seed_generator))
+    second = keras.ops.convert_to_numpy(noise.uniform(SHAPE, seed_generator))
+    assert first.dtype == np.float32 and first.min() >= 0.0 and first.max() < 1.0
+    for q in (0.01, 0.25, 0.5, 0.9):
+        assert abs(np.mean(first < q) - q) < tolerance(q, SIZE), q
+    # Independent draws: P(first < 0.5 and second < 0.5) = 1/4.
+    both = np.mean((first < 0.5) & (second < 0.5))
+    assert abs(both - 0.25) < tolerance(0.25, SIZE)
+    again = keras.random.SeedGenerator(5)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(noise.uniform(SHAPE, again)), first
+    )

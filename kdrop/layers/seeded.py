@@ -8,7 +8,6 @@ replay the masks of a fresh layer with the same seed and diverge from an
 uninterrupted run.
 """
 
-
 from kdrop import validation
 from kdrop.backend.distribute import ReplicaSeedGenerator
 from kdrop.backend.masks import keep_mask
