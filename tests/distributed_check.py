@@ -61,7 +61,9 @@ def main(log_dir, jit_compile):
         verbose=0,
         callbacks=[
             *every_logging_callback(log_dir, x, y),
-            kdrop.callbacks.MCDropoutMonitor(log_dir, data=(x[:32], y[:32]), samples=4),
+            kdrop.callbacks.MCDropoutMonitor(
+                log_dir, data=(x[:32], y[:32]), samples=4, every_n_epochs=1
+            ),
         ],
     )
     # Keras's predict splits a batch between the replicas, unlike

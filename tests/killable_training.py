@@ -104,7 +104,11 @@ def train(out, pause_at_step=None):
             callbacks.ActivationSparsity(log_dir, data=X[:16], histograms="all"),
             callbacks.WeightHistograms(log_dir, data=(X[:16], Y[:16]), variables="all"),
             callbacks.MCDropoutMonitor(
-                log_dir, data=(X, Y), samples=8, reliability_diagram=False
+                log_dir,
+                data=(X, Y),
+                samples=8,
+                every_n_epochs=1,
+                reliability_diagram=False,
             ),
         ]
         + extra,

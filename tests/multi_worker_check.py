@@ -129,7 +129,9 @@ def main(log_dir, model_path):
         shuffle=False,
         callbacks=[
             *every_logging_callback(log_dir, x, y, learning_rate, momentum),
-            kdrop.callbacks.MCDropoutMonitor(log_dir, data=(x[:32], y[:32]), samples=4),
+            kdrop.callbacks.MCDropoutMonitor(
+                log_dir, data=(x[:32], y[:32]), samples=4, every_n_epochs=1
+            ),
             temporary,
         ],
     )

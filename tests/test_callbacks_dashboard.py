@@ -43,7 +43,11 @@ def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
         verbose=0,
         callbacks=[
             callbacks.MCDropoutMonitor(
-                log_dir, (X, CLASSES), samples=2, reliability_diagram=False
+                log_dir,
+                (X, CLASSES),
+                samples=2,
+                every_n_epochs=1,
+                reliability_diagram=False,
             ),
             callbacks.ActivationSparsity(log_dir, data=X[:8]),
             callbacks.LRMomentumScheduler(

@@ -33,7 +33,7 @@ def classifier():
 def test_logged_values_match_the_metrics_on_the_same_samples(tmp_path):
     model = classifier()
     monitor = callbacks.MCDropoutMonitor(
-        tmp_path, data=(X, Y), samples=20, bins=5, seed=3
+        tmp_path, data=(X, Y), samples=20, every_n_epochs=1, bins=5, seed=3
     )
     model.fit(X, Y, epochs=2, batch_size=32, verbose=0, callbacks=[monitor])
 
@@ -147,3 +147,22 @@ def test_unusable_model_or_labels_fail_before_training(
     for word in words:
         assert word in str(info.value)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+def test_defaults_log_every_fifth_epoch_with_twenty_samples(tmp_path, monkeypatch):
+    """The defaults that keep the monitor near a tenth of an epoch's cost
+    (docstring and BENCHMARKS.md): epochs 5 and 10 of 10 logged, each with
+    20 passes."""
+    calls = []
+    predict = kdrop.mc_predict
+
+    def recording(model, x, samples, **kwargs):
+        calls.append(samples)
+        return predict(model, x, samples=samples, **kwargs)
+
+    monkeypatch.setattr(kdrop.inference, "mc_predict", recording)
+    model = classifier()
+    monitor = callbacks.MCDropoutMonitor(tmp_path, data=(X, Y))
+    model.fit(X, Y, epochs=10, batch_size=96, verbose=0, callbacks=[monitor])
+    assert set(read_scalars(tmp_path)["mc_dropout/accuracy/mc"]) == {4, 9}
+    assert calls == [20, 20]

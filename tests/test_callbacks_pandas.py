@@ -36,6 +36,7 @@ def test_probes_take_a_dataframe_and_a_series(tmp_path):
             tmp_path / "frame",
             data=(frame, labels),
             samples=3,
+            every_n_epochs=1,
             reliability_diagram=False,
         ),
         callbacks.ActivationSparsity(tmp_path / "array", data=values),

@@ -111,6 +111,7 @@ def monitor_probe(model, x, directory, probabilities):
         directory / "mc",
         data=(x, classes(model, x)),
         samples=3,
+        every_n_epochs=1,
         reliability_diagram=False,
     )
     try:
@@ -178,6 +179,7 @@ def logged_tags(model, x, directory):
                     directory / "mc",
                     data=(x, classes(model, x)),
                     samples=2,
+                    every_n_epochs=1,
                     reliability_diagram=False,
                 )
             )

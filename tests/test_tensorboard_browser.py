@@ -101,7 +101,9 @@ def train_run(log_dir, mode):
                 kdrop.optimizer_schedules.LinearMomentum(0.5, 0.9, EPOCHS),
                 log_dir=log_dir,
             ),
-            kdrop.callbacks.MCDropoutMonitor(log_dir, data=probe, samples=4),
+            kdrop.callbacks.MCDropoutMonitor(
+                log_dir, data=probe, samples=4, every_n_epochs=1
+            ),
             kdrop.callbacks.GeneralizationGap(log_dir),
         ],
     )

@@ -57,7 +57,7 @@ def test_each_familys_tags_resolve_to_it_alone():
 
 def test_every_tag_any_callback_writes_resolves_to_exactly_one_family(tmp_path):
     every_callback = every_logging_callback(tmp_path, X, CLASSES) + [
-        callbacks.MCDropoutMonitor(tmp_path, (X, CLASSES), samples=2),
+        callbacks.MCDropoutMonitor(tmp_path, (X, CLASSES), samples=2, every_n_epochs=1),
         callbacks.GeneralizationGap(tmp_path),
     ]
     validation = (X, CLASSES)
