@@ -287,14 +287,16 @@ def jax_gradient(layer, x):
     trainable = [v.value for v in layer.trainable_variables]
     state = [[v.value for v in layer.non_trainable_variables]]
 
-    def total(x, non_trainable):
+    # The weights are arguments: captured as constants, XLA would spend
+    # minutes constant-folding the products with them.
+    def total(x, trainable, non_trainable):
         y, new_state = layer.stateless_call(trainable, non_trainable, x, training=True)
         return ops.sum(y), new_state
 
     gradient = jax.jit(jax.grad(total, has_aux=True))
 
     def step(x):
-        grad, state[0] = gradient(x, state[0])
+        grad, state[0] = gradient(x, trainable, state[0])
         return grad
 
     return step
