@@ -73,6 +73,11 @@ def expected_aggregates(root, variant):
     expected = {}
     for quantity, runs in per_quantity.items():
         assert len(runs) == len(SEEDS)
+        # A set value (learning rate, dropout rate) that every seed holds
+        # fixed is known before training: not aggregated.
+        set_value = quantity.startswith(("epoch_learning_rate/", "rates/"))
+        if set_value and len({v for run in runs for v in run.values()}) == 1:
+            continue
         # The steps every seed holds: a fixed dropout rate is written once,
         # at epoch 0 (DropoutRateLogger), the other curves at every epoch.
         steps = sorted(set.intersection(*(set(run) for run in runs)))
@@ -120,15 +125,13 @@ def test_keras_and_kdrop_curves_are_mean_and_sample_std_over_seeds(tmp_path):
         assert {"epoch_loss/train", "epoch_loss/validation"} <= set(expected)
         assert {"epoch_error_%/train", "epoch_error_%/validation"} <= set(expected)
         assert any(q.count("/") >= 1 and not q.startswith("epoch_") for q in expected)
+        # Each variant's learning rate and dropout rate are fixed.
+        assert not [q for q in expected if "rate" in q]
         got = read_aggregate(tmp_path, variant)
         assert sorted(got) == sorted(expected) == written[variant]
         for quantity, (held, mean, std) in expected.items():
             steps, value, lower, upper = got[quantity]
-            assert steps == held
-            # Every epoch, but the fixed dropout rate: written once.
-            assert steps == (
-                [0] if quantity.startswith("rates/") else list(range(EPOCHS))
-            )
+            assert steps == held == list(range(EPOCHS))
             # float32 in the event files.
             np.testing.assert_allclose(value, mean, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(lower, mean - std, rtol=1e-5, atol=1e-5)
@@ -180,7 +183,9 @@ def test_the_dashboard_opens_with_margin_charts_then_the_per_seed_charts(tmp_pat
     assert layout[0][0] == MARGIN
     assert layout[1:] == per_seed_layout  # the per-seed categories, unchanged
     quantities = written["fast"]
-    assert [title for title, _ in layout[0][1]] == quantities
+    # Listed in reverse: TensorBoard 2.21 shows a category's margin charts
+    # in reverse order (tests/test_tensorboard_browser.py reads the page).
+    assert [title for title, _ in layout[0][1]] == quantities[::-1]
     for title, series in layout[0][1]:
         assert series == [
             (
@@ -216,6 +221,31 @@ def write_seed(root, run, tags, steps=range(4), seed_scale=1.0):
         for step in steps:
             writer.scalar(tag, scale * seed_scale * (step + 1), step)
     writer.close()
+
+
+def test_a_set_value_is_aggregated_only_where_it_moves(tmp_path):
+    """A learning rate or dropout rate that every seed holds at one value is
+    left out (a flat line, no band); one that changes, in any seed, is
+    aggregated like a measured curve."""
+    fixed = {"epoch_learning_rate": 0.0, "rates/dropout/drop": 0.0, "epoch_loss": 1.0}
+    moving = {"rates/momentum": 1.0}
+    for seed in (0, 1):
+        write_seed(tmp_path, f"v/seed_{seed}/train", fixed, seed_scale=seed + 1)
+        write_seed(tmp_path, f"v/seed_{seed}/train", moving)
+    # Fixed in each seed but different between them: a real spread.
+    for seed in (0, 1):
+        writer = SummaryWriter(tmp_path / "u" / f"seed_{seed}" / "train")
+        writer.scalar("rates/dropout/drop", 0.1 * (seed + 1), 0)
+        writer.close()
+    written = aggregate_seeds(tmp_path)
+    assert written["v"] == ["epoch_loss/train", "rates/momentum"]
+    assert written["u"] == ["rates/dropout/drop"]
+    ((steps, mean, lower, upper),) = read_aggregate(tmp_path, "u").values()
+    assert steps == [0]
+    np.testing.assert_allclose(mean, [0.15], rtol=1e-6)
+    np.testing.assert_allclose(
+        upper - lower, [2 * np.std([0.1, 0.2], ddof=1)], rtol=1e-5
+    )
 
 
 def test_second_aggregation_replaces_the_first(tmp_path):

@@ -41,6 +41,11 @@ _PER_BATCH = re.compile(r"_per_batch(/|$)|^batch[/_]|^evaluation_.*_vs_iteration
 # margin chart of one point each would be clutter, and the experiments print
 # their mean and std over seeds in the aggregate table.
 _FINAL_METRICS = families.BY_NAME[families.WRAP_UP]
+# Values that are set, not measured: Keras's learning rate and kdrop's
+# `rates/` (dropout rate, learning rate, momentum). One that every seed holds
+# at one value throughout (a fixed rate) is known before training; its
+# margin chart would be a flat line with no band, so it is left out.
+_SET_VALUES = re.compile(r"^epoch_learning_rate$|^rates/")
 
 
 def _run_directories(log_dir):
@@ -139,6 +144,11 @@ def _mean_and_band(per_seed):
     return steps, values.mean(axis=0), values.std(axis=0, ddof=1)
 
 
+def _held_fixed(per_seed):
+    """Whether every seed's {step: value} holds one and the same value."""
+    return len({value for series in per_seed for value in series.values()}) == 1
+
+
 def _merged_layout(layouts):
     """The CUSTOM SCALARS plugin's merge of `layouts` (sorted run order):
     categories by title in order of first appearance, a chart appended to
@@ -155,6 +165,13 @@ def _merged_layout(layouts):
 
 
 def _margin_category(quantities):
+    """The margin charts of `quantities`, listed in reverse so that
+    TensorBoard shows them in sorted order: its Custom Scalars page (2.21,
+    `tf-dom-repeat`'s `_insertItem`) inserts chart i before the i-th child
+    element of the category, but each chart adds two (a `dom-if` template
+    for a multi-line and one for a margin chart), so the margin charts of a
+    category end up in reverse order. tests/test_tensorboard_browser.py
+    reads the order off the page."""
     return layout_pb2.Category(
         title=families.ACROSS_SEEDS,
         chart=[
@@ -170,7 +187,7 @@ def _margin_category(quantities):
                     ]
                 ),
             )
-            for quantity in quantities
+            for quantity in reversed(quantities)
         ],
     )
 
@@ -233,6 +250,8 @@ def _aggregate_variant(log_dir, variant, seeds):
             series = [scalars[tag] for scalars in per_seed.values() if tag in scalars]
             if len(series) < 2:
                 continue
+            if _SET_VALUES.search(tag) and _held_fixed(series):
+                continue
             if _ACCURACY.match(tag):
                 series = [
                     {step: 100 * (1 - value) for step, value in s.items()}
@@ -279,13 +298,16 @@ def aggregate_seeds(log_dir, seed_pattern=SEED_PATTERN):
     accuracy curves become error in percent, 100 * (1 - accuracy)
     (`epoch_error_%/validation`); kdrop's tags keep their names
     (`gap/validation_minus_train/loss`). Per-batch series (`*_per_batch`,
-    Keras's `batch_*`), the final metrics of `log_hparams` (`wrap_up/*`: a
+    Keras's `batch_*`), a set value that every seed holds fixed
+    (`epoch_learning_rate` or a `rates/` tag at one value throughout: known
+    before training, a flat line with no band), the final metrics of `log_hparams` (`wrap_up/*`: a
     result per run, not a curve; the experiments' `aggregate.csv` has their
     mean and std), histograms and images are not aggregated.
 
     The CUSTOM SCALARS dashboard gets a first category, "Across seeds (mean
     +- 1 std)", with one margin chart per quantity (a line and a band per
-    variant), followed by the categories of the per-seed runs, merged. The
+    variant), shown in sorted order (the layout lists them in reverse, as
+    TensorBoard 2.21 reverses a category's margin charts), followed by the categories of the per-seed runs, merged. The
     layout is written into `log_dir` itself (the run `.`, which TensorBoard
     reads first as run names sort) and into every `across_seeds` run.
     Running it again replaces `<log_dir>/across_seeds` and that layout,
