@@ -303,3 +303,98 @@ def image_cards(driver):
             )
         )
     return cards
+
+
+def time_series_card_counts(logdir):
+    """{group: cards} that TensorBoard's Time Series dashboard makes of the
+    event files below `logdir`, counted as it counts them: one card per
+    scalar tag (every run's line on it), one per (run, tag) of a histogram
+    or an image (one image per step here); a card's group is its tag's
+    prefix before the first "/"."""
+    counts = {}
+    scalar_tags = set()
+    for directory, _, files in os.walk(logdir):
+        if not any(name.startswith("events.out.tfevents") for name in files):
+            continue
+        for tag, metadata in read_metadata(directory, "").items():
+            plugin = metadata.plugin_data.plugin_name
+            if plugin == "scalars":
+                scalar_tags.add(tag)
+            elif plugin in TIME_SERIES_PLUGINS:
+                group = tag.split("/", 1)[0]
+                counts[group] = counts.get(group, 0) + 1
+    for tag in scalar_tags:
+        group = tag.split("/", 1)[0]
+        counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+_TOP_LEFT = "const b = arguments[0].getBoundingClientRect(); return [b.top, b.left];"
+
+# Each tag group of the Time Series page: its title, the card count its
+# header shows (only above one card: none is one), the top of its header
+# and its card elements (none while the group is collapsed).
+_TIME_SERIES_GROUPS = """
+return Array.from(
+  document.querySelectorAll('metrics-card-groups-component .card-group')
+).map(group => {
+  const count = group.querySelector('.group-card-count');
+  return [
+    group.querySelector('.group-title').textContent.trim(),
+    count ? parseInt(count.textContent.replace(/[^0-9]/g, ''), 10) : 1,
+    group.getBoundingClientRect().top,
+    Array.from(group.querySelectorAll('card-view')),
+  ];
+});
+"""
+
+# A Time Series scalar card: its tag, the runs listed in its data table
+# (one row per run drawn) and the top of the card, in viewport pixels.
+_SCALAR_CARD = """
+const card = arguments[0];
+const path = card.querySelector('tb-truncated-path');
+const runs = Array.from(card.querySelectorAll('tb-data-table-content-row')).map(
+  row => Array.from(row.querySelectorAll('.cell'))
+    .map(cell => cell.textContent.trim()).find(text => text !== '')
+);
+return [path ? path.title : '', runs, card.getBoundingClientRect().top,
+        card.getBoundingClientRect().left];
+"""
+
+
+def time_series_layout(driver):
+    """[(group, cards its header counts, top of its header, [(tag, sorted
+    runs of its data table, top, left) of each card shown])] of the Time
+    Series page, in page order (the cards of a collapsed group are not
+    shown; an expanded group shows its first page of cards)."""
+    groups = []
+    for title, count, top, cards in driver.execute_script(_TIME_SERIES_GROUPS):
+        shown_cards = []
+        for card in cards:
+            tag, runs, card_top, left = driver.execute_script(_SCALAR_CARD, card)
+            shown_cards.append((tag, sorted(runs), card_top, left))
+        groups.append((title, count, top, shown_cards))
+    return groups
+
+
+def margin_charts(driver):
+    """[(category title, [(chart title, sorted ["tag (run)", ...]), ...])]
+    of the Custom Scalars page's margin charts, categories in page order,
+    charts in reading order on the page (top to bottom, left to right)."""
+    categories = []
+    for view in deep_elements(driver, "tf-category-paginated-view"):
+        names = deep_texts(driver, "span.category-name", view)
+        if not names:
+            continue
+        placed = []
+        for card in deep_elements(driver, "tf-custom-scalar-margin-chart-card", view):
+            box = driver.execute_script(_TOP_LEFT, card)
+            lines = sorted(
+                " ".join(entry.split()[-2:])
+                for entry in deep_texts(driver, "div.match-list-entry", card)
+            )
+            title = deep_texts(driver, "div.heading-label.name", card)[0]
+            placed.append((box, title, lines))
+        charts = [(title, lines) for _, title, lines in sorted(placed)]
+        categories.append((names[0], charts))
+    return categories

@@ -18,6 +18,7 @@ it alone with `pytest -m browser`.
 
 import importlib.util
 import os
+import re
 import time
 
 import keras
@@ -287,6 +288,140 @@ def test_dashboards_show_every_run_and_the_console_has_no_error(tmp_path):
             browser.open_dashboard(driver, url, "images")
             read = lambda: sorted(browser.image_cards(driver))  # noqa: E731
             assert shown(read, images) == images
+            console += browser.console_log(driver)
+        finally:
+            driver.quit()
+    errors = [entry for entry in console if entry["level"] == "SEVERE"]
+    assert errors == []
+
+
+# A short run of the main job's script, as the scripts log it: two variants
+# x two seeds, aggregated by aggregate_seeds (seeds >= 2).
+MULTI_SEED = dict(
+    variants=("none", "inverted"),
+    seeds=2,
+    epochs=2,
+    train_size=256,
+    curve_test_size=128,
+    verbose=0,
+)
+FIRST_SCREEN = (1600, 1000)  # a laptop's browser window, CSS pixels
+# The curves of the result, by name: error before loss (sorted), train
+# before validation.
+STORY_CARDS = [
+    "across_seeds/epoch_error_%/train",
+    "across_seeds/epoch_error_%/validation",
+    "across_seeds/epoch_loss/train",
+    "across_seeds/epoch_loss/validation",
+]
+# Bound on the first loss card's top edge (viewport pixels) in a 1000-pixel
+# high window: at least its title and its upper 200 pixels (of about 420)
+# on the first screen, without scrolling.
+FIRST_LOSS_CARD_TOP = FIRST_SCREEN[1] - 200
+# Bound on the Time Series cards of this run: 23 aggregated quantities x 3
+# (across_seeds, and within_one_std's lower and upper edges) + 29 per-seed
+# scalar tags (statistics 17, wrap_up 5, Keras's epoch_* 3 and
+# evaluation_* 2, gap 2, rates 1) + 7 histogram tags x 2 runs (the first
+# seed's only) + 1 figure = 114. A new card must raise it on purpose.
+MAX_CARDS = 114
+# Constant by construction, so never written: the softmax classifier's mean
+# activation (1 / classes), a per-batch series of a fixed rate, the mean
+# over seeds of a fixed learning or dropout rate.
+CONSTANT = re.compile(
+    r"^statistics/mean_activation/classifier$|_per_batch(/|$)"
+    r"|^across_seeds/(epoch_learning_rate|rates)/"
+)
+
+
+def test_the_first_screen_shows_the_mean_over_seeds_per_variant(tmp_path):
+    """What TensorBoard opens on, for a multi-seed run of the main job.
+
+    Before the tags were grouped and aggregated (main at c0bec50,
+    `cnn_dropout.run(epochs=3, seeds=2, train_size=512,
+    curve_test_size=256)`, 3 variants, Chromium 1600 x 1000, Time Series):
+    23 groups, the first (expanded) `activations` (6 histogram cards), the
+    second `batch`; the `epoch_loss` group's header at y = 1866 px, so no
+    loss curve on the first screen; 196 cards on a 3-variant x 2-seed,
+    1-epoch run (142 after the tag rework). Now, on this run (2 variants x
+    2 seeds, 2 epochs): 13 groups, the first `across_seeds` (23 cards), its
+    first four cards the test error and loss, train and validation, one
+    line per variant; the first loss card's top at y = 748 px; 114 cards;
+    Custom Scalars opens on the margin charts in the same order.
+    """
+    require_browser()
+    from kdrop.experiments import cnn_dropout
+
+    root = tmp_path / "logs"
+    cnn_dropout.run(out=str(root), **MULTI_SEED)
+    averaged = sorted(f"across_seeds/{variant}" for variant in MULTI_SEED["variants"])
+    tags = browser.logged_tags(root)
+    every_tag = set().union(*tags.values())
+    assert not [tag for tag in every_tag if CONSTANT.search(tag)]
+    counts = browser.time_series_card_counts(root)
+    assert sum(counts.values()) <= MAX_CARDS
+    groups = sorted(counts)
+    assert groups[0] == "across_seeds"
+    quantities = sorted(
+        tag.split("/", 1)[1] for tag in every_tag if tag.startswith("across_seeds/")
+    )
+    assert [f"across_seeds/{q}" for q in quantities[:4]] == STORY_CARDS
+
+    with browser.tensorboard_server(root, tmp_path / "tensorboard.log") as url:
+        assert shown(lambda: browser.served_tags(url), tags) == tags
+        driver = browser.chromium(FIRST_SCREEN)
+        console = []
+        try:
+            browser.open_dashboard(driver, url, "timeseries")
+
+            def landing():
+                """The page once every group and the first cards' tables
+                are there."""
+                page = browser.time_series_layout(driver)
+                first = page[0][3][: len(STORY_CARDS)] if page else []
+                ready = [group[0] for group in page] == groups and len(first) == len(
+                    STORY_CARDS
+                )
+                return page if ready and all(card[1] for card in first) else None
+
+            page = browser.wait_for(
+                landing,
+                120,
+                lambda: f"Time Series shows {browser.time_series_layout(driver)}",
+            )
+            # Every group's header counts the cards TensorBoard makes of the
+            # event files.
+            assert {title: count for title, count, *_ in page} == counts
+            (first_group, _, _, cards), *_ = page
+            assert first_group == "across_seeds"
+            cards = sorted(cards, key=lambda card: (card[2], card[3]))
+            assert [(tag, runs) for tag, runs, *_ in cards[: len(STORY_CARDS)]] == [
+                (tag, averaged) for tag in STORY_CARDS
+            ]
+            loss_top = next(top for tag, _, top, _ in cards if "epoch_loss" in tag)
+            assert loss_top < FIRST_LOSS_CARD_TOP
+            console += browser.console_log(driver)
+
+            browser.open_dashboard(driver, url, "custom_scalars")
+            margin = [
+                (
+                    "Across seeds (mean ± 1 std)",
+                    [
+                        # one line per variant that holds the quantity (a
+                        # dropped fraction: the variants with dropout)
+                        (
+                            q,
+                            [
+                                f"across_seeds/{q} ({run})"
+                                for run in averaged
+                                if f"across_seeds/{q}" in tags[run]
+                            ],
+                        )
+                        for q in quantities
+                    ],
+                )
+            ]
+            read = lambda: browser.margin_charts(driver)[:1]  # noqa: E731
+            assert shown(read, margin) == margin
             console += browser.console_log(driver)
         finally:
             driver.quit()
