@@ -302,14 +302,16 @@ def aggregate_seeds(log_dir, seed_pattern=SEED_PATTERN):
     (`epoch_learning_rate` or a `rates/` tag at one value throughout: known
     before training, a flat line with no band), the final metrics of
     `log_hparams` (`wrap_up/*`: a result per run, not a curve; the
-    experiments' `aggregate.csv` has their mean and std), histograms and images are not aggregated.
+    experiments' `aggregate.csv` has their mean and std), histograms and
+    images are not aggregated.
 
     The CUSTOM SCALARS dashboard gets a first category, "Across seeds (mean
     +- 1 std)", with one margin chart per quantity (a line and a band per
     variant), shown in sorted order (the layout lists them in reverse, as
     TensorBoard 2.21 reverses a category's margin charts), followed by the
     categories of the per-seed runs, merged. The layout is written into
-    `log_dir` itself (the run `.`, which TensorBoard reads first as run names sort) and into every `across_seeds` run.
+    `log_dir` itself (the run `.`, which TensorBoard reads first as run
+    names sort) and into every `across_seeds` run.
     Running it again replaces `<log_dir>/across_seeds` and that layout,
     never duplicates them.
 
