@@ -21,15 +21,20 @@ _COUNTS = slice(5, 5 + HISTOGRAM_BINS)
 
 
 class _ActivationStats(keras.layers.Layer):
-    """Reduces a tensor to [sparsity, mean, non-finite fraction, min, max,
-    histogram counts...] over its finite values, on the device."""
+    """Reduces a tensor to [sparsity, mean, non-finite fraction] over its
+    finite values, on the device; with `histogram`, followed by [min, max,
+    histogram counts...]."""
 
-    def __init__(self, threshold, **kwargs):
+    def __init__(self, threshold, histogram=True, **kwargs):
         super().__init__(**kwargs)
         self.threshold = threshold
+        # The min, max and histogram cost three times as much as the rest
+        # (the histogram alone is 60 % of a large layer's statistics), so
+        # only layers whose histogram is logged compute them.
+        self.histogram = histogram
         # Keeps Keras's jit_compile="auto" (XLA on a GPU) off the probe
         # where the histogram kernel has no XLA version.
-        self.supports_jit = HISTOGRAM_SUPPORTS_XLA
+        self.supports_jit = HISTOGRAM_SUPPORTS_XLA or not histogram
 
     def call(self, x):
         x = ops.reshape(ops.cast(x, "float32"), (-1,))
@@ -45,9 +50,10 @@ class _ActivationStats(keras.layers.Layer):
     def _all_finite(self, x, total):
         size = ops.cast(ops.size(x), "float32")
         inactive = ops.sum(ops.cast(ops.less_equal(x, self.threshold), "float32"))
-        return self._statistics(
-            x, inactive / size, total / size, 0.0, ops.min(x), ops.max(x)
-        )
+        summary = [inactive / size, total / size, ops.zeros((), "float32")]
+        if not self.histogram:
+            return ops.stack(summary)
+        return self._with_histogram(x, summary, ops.min(x), ops.max(x))
 
     def _finite_values_only(self, x):
         finite = ops.isfinite(x)
@@ -60,28 +66,25 @@ class _ActivationStats(keras.layers.Layer):
                 ops.logical_and(finite, ops.less_equal(x, self.threshold)), "float32"
             )
         )
+        summary = [
+            inactive / finite_count,
+            ops.sum(safe) / finite_count,
+            nonfinite_count / size,
+        ]
+        if not self.histogram:
+            return ops.stack(summary)
         low = ops.min(ops.where(finite, x, ops.max(safe)))
         high = ops.max(ops.where(finite, x, low))
         # Non-finite values are binned at `low` (the first bin), then taken
         # out of that bin again.
-        statistics = self._statistics(
-            ops.where(finite, x, low),
-            inactive / finite_count,
-            ops.sum(safe) / finite_count,
-            nonfinite_count / size,
-            low,
-            high,
-        )
+        statistics = self._with_histogram(ops.where(finite, x, low), summary, low, high)
         first_bin = ops.one_hot(_COUNTS.start, _COUNTS.stop, dtype="float32")
         return statistics - nonfinite_count * first_bin
 
-    def _statistics(self, values, sparsity, mean, nonfinite, low, high):
+    def _with_histogram(self, values, summary, low, high):
         high = ops.where(high > low, high, low + 1.0)  # constant activations
         counts = histogram_counts(values, low, high, HISTOGRAM_BINS)
-        summary = ops.stack(
-            [sparsity, mean, ops.convert_to_tensor(nonfinite, "float32"), low, high]
-        )
-        return ops.concatenate([summary, counts])
+        return ops.concatenate([ops.stack(summary + [low, high]), counts])
 
 
 class _TrainingDraw(keras.layers.Layer):
@@ -314,8 +317,9 @@ class ActivationSparsity(PeriodicLoggingCallback):
     a tag. All layers are
     reduced on the device in ONE compiled call of a probe model
     `keras.Model(model.inputs, [statistics per layer])`, which returns only
-    the 35 numbers per layer; it is built once and reused by later `fit`
-    calls.
+    3 numbers per layer (35 for a layer with a histogram: only those
+    compute the min, max and bin counts); it is built once and reused by
+    later `fit` calls.
 
     Every check runs in `on_train_begin`, before the first training step:
     the probe model is built and run once on `data` (a Sequential model
@@ -443,6 +447,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
             else constant_statistics(layer, self.threshold)
             for path, layer in chosen
         }
+        self._histograms = self._histogram_paths()
         self._dropout_paths = []
         outputs, dropped = [], []
         for (path, layer), (layer_input, layer_output) in zip(chosen, tensors):
@@ -451,9 +456,12 @@ class ActivationSparsity(PeriodicLoggingCallback):
                 if registry.zeroes_units(layer):
                     self._dropout_paths.append(path)
                     dropped.append(_DroppedFraction()([layer_input, layer_output]))
-            outputs.append(_ActivationStats(self.threshold)(layer_output))
+            outputs.append(
+                _ActivationStats(self.threshold, path in self._histograms)(
+                    layer_output
+                )
+            )
         outputs += dropped
-        self._histograms = self._histogram_paths()
         # The model's own input structure, so the probe takes what the
         # model takes.
         self._probe = keras.Model(_input_structure(self.model), outputs)
