@@ -24,6 +24,7 @@ the order of their first chart, charts in table order.
 """
 
 import dataclasses
+import functools
 import re
 import types
 
@@ -355,6 +356,10 @@ def family_of(tag):
     return found[0]
 
 
+# Callbacks ask at every write, and matching a tag against every family's
+# pattern was a quarter of the time spent writing events; FAMILIES is a
+# tuple, so a tag's answer never changes. Bounded: tags are per layer.
+@functools.lru_cache(maxsize=4096)
 def describe(tag):
     """The description of `tag`'s family, for a tag kdrop writes.
 

@@ -168,6 +168,7 @@ class SummaryWriter:
         self._writer = None
         self._finalizer = None
         self._described_tags = set()
+        self._unflushed = False
         self._guarded(
             lambda: self._open(directory if temporary else None, filename_suffix)
         )
@@ -208,6 +209,7 @@ class SummaryWriter:
     def summary(self, summary, step):
         """Writes a `summary_pb2.Summary` (e.g. an hparams plugin proto)."""
         event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        self._unflushed = True
         self._guarded(lambda: self._writer.add_event(event))
 
     def _described_once(self, summary):
@@ -266,7 +268,12 @@ class SummaryWriter:
         )
 
     def flush(self):
-        self._guarded(lambda: self._writer.flush())
+        """Writes everything added so far to disk; a no-op when nothing was
+        added since the last flush (a per-batch hook that logged nothing
+        then costs no file flush)."""
+        if self._unflushed:
+            self._unflushed = False
+            self._guarded(lambda: self._writer.flush())
 
     @property
     def closed(self):
