@@ -221,7 +221,10 @@ def test_threshold_chosen_layers_no_histograms_every_n_epochs(tmp_path):
     assert read_histograms(tmp_path) == {}
 
 
-def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
+# Without a histogram the layer's statistics take another path (no min,
+# max or bin counts): both must leave NaN/Inf out the same way.
+@pytest.mark.parametrize("histograms", [True, False])
+def test_nonfinite_activations_are_counted_and_left_out(histograms, tmp_path):
     model = relu_model()
     probe = X.copy()
     probe[0, 0] = np.nan  # row 0 of 'hidden' becomes NaN
@@ -230,7 +233,9 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
         Y,
         epochs=3,
         verbose=0,
-        callbacks=[callbacks.ActivationSparsity(tmp_path, data=probe)],
+        callbacks=[
+            callbacks.ActivationSparsity(tmp_path, data=probe, histograms=histograms)
+        ],
     )
     assert len(history.history["loss"]) == 3
     # Non-zero: written at every probe.
@@ -252,10 +257,11 @@ def test_nonfinite_activations_are_counted_and_left_out(tmp_path):
     assert scalars["statistics/sparsity/hidden"][1] == pytest.approx(
         np.mean(relu <= 0), abs=1e-6
     )
-    assert (
-        read_histograms(tmp_path)["value_histograms/activations/hidden"][1][:, 2].sum()
-        == finite.sum()
-    )
+    histogram = read_histograms(tmp_path).get("value_histograms/activations/hidden")
+    if histograms:
+        assert histogram[1][:, 2].sum() == finite.sum()
+    else:
+        assert histogram is None
 
 
 def test_a_run_without_nan_or_inf_writes_no_nonfinite_fraction(tmp_path):
@@ -652,3 +658,33 @@ def test_a_sigmoid_sparsity_above_a_positive_threshold_is_logged(tmp_path):
     assert read_scalars(tmp_path)["statistics/sparsity/head"][0] == pytest.approx(
         np.mean(probabilities <= 0.5), abs=1e-6
     )
+
+
+def test_the_probe_is_traced_once_and_reused_by_every_epoch_and_fit(
+    monkeypatch, tmp_path
+):
+    # Python runs a layer's `call` only while tracing (TensorFlow, JAX);
+    # torch runs it eagerly, at every probe.
+    from kdrop.callbacks import activation_sparsity
+
+    calls = []
+    original = activation_sparsity._ActivationStats.call
+    monkeypatch.setattr(
+        activation_sparsity._ActivationStats,
+        "call",
+        lambda self, x: calls.append(self.name) or original(self, x),
+    )
+    model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
+    sparsity = callbacks.ActivationSparsity(tmp_path, data=X)
+    at_epoch_end = []
+    count = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: at_epoch_end.append(len(calls))
+    )
+    model.fit(X, Y, epochs=3, verbose=0, callbacks=[sparsity, count])
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=[sparsity, count])
+    layers = len(sparsity._paths)  # hidden, drop, out
+    assert layers == 3
+    if keras.backend.backend() == "torch":
+        assert np.diff(at_epoch_end).tolist() == [layers] * 4
+    else:
+        assert at_epoch_end == [at_epoch_end[0]] * 5

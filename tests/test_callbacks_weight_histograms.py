@@ -262,3 +262,35 @@ def test_a_probe_the_model_cannot_take_fails_before_the_first_step(
     for word in words:
         assert word in str(info.value)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+def test_the_gradient_is_traced_once_and_reused_by_every_epoch_and_fit(tmp_path):
+    # Python runs the loss only while tracing a compiled function (the
+    # train step, the gradient) on TensorFlow and JAX; torch runs it
+    # eagerly, at every batch and every gradient.
+    calls = []
+
+    def counted_mse(y_true, y_pred):
+        calls.append(1)
+        return keras.losses.mean_squared_error(y_true, y_pred)
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, name="linear")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=counted_mse)
+    histograms = callbacks.WeightHistograms(tmp_path, data=(X, Y))
+    at_epoch_end = []
+    count = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: at_epoch_end.append(len(calls))
+    )
+    # One 64-row batch per epoch.
+    model.fit(X, Y, batch_size=64, epochs=3, verbose=0, callbacks=[histograms, count])
+    model.fit(X, Y, batch_size=64, epochs=2, verbose=0, callbacks=[histograms, count])
+    if keras.backend.backend() == "torch":
+        # A training step and a gradient per epoch.
+        assert np.diff(at_epoch_end).tolist() == [2] * 4
+    else:
+        assert at_epoch_end == [at_epoch_end[0]] * 5
+    # Every epoch logged a gradient, the second fit's at steps 0 and 1 again.
+    norms = read_scalars(tmp_path)[
+        f"statistics/gradient_norm/{model.name}/linear/kernel"
+    ]
+    assert sorted(norms) == [0, 1, 2]
