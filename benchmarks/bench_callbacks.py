@@ -1,26 +1,36 @@
-"""Cost of kdrop's TensorBoard callbacks on the MNIST CNN's fit.
+"""Cost of kdrop's logging callbacks on the main job's CNN fit.
 
-Fits the Simple MNIST convnet (kdrop InvertedDropout 0.5, Adam, batch 128)
-on the offline MNIST training set (4000 images, 32 steps per epoch) with:
-no callback; all kdrop callbacks at their defaults (ActivationSparsity and
-WeightHistograms on a `--probe`-image batch, DropoutRateLogger,
-LRMomentumScheduler with a constant learning-rate schedule); and
-keras.callbacks.TensorBoard(histogram_freq=1). The three alternate, one fit
-of `--epochs` epochs each per round, the first configuration rotating. Each
-configuration's model and callbacks are warmed up by one fit first, so
-tracing the probe and gradient functions (a one-time cost per run, printed
-separately) is left out, as is tracing the train step.
+The main job's run (`kdrop.experiments.cnn_dropout`, one seed of the
+"inverted" variant): the Simple MNIST convnet with kdrop InvertedDropout
+0.5, Adam, batch 128, on 4000 images of the full MNIST (32 steps per
+epoch), the first 1000 test images as validation data after every epoch,
+and the callbacks of `kdrop.experiments.training.logging_callbacks` on the
+experiments' probe (the first `--probe` test images, default
+`training.PROBE_SIZE`). Configurations:
 
-Reported: wall-clock and CPU seconds per epoch (median over rounds, and
-the wall-clock minimum) and the overhead against no callback, plus the
-time spent inside kdrop's callback hooks, measured in the same fits. On a
-shared, noisy machine the CPU time (all threads of this process) and the
-hook time are the steadier figures.
+- no callbacks;
+- kdrop's logging callbacks: ActivationSparsity, WeightHistograms,
+  DropoutRateLogger(update_freq="batch"), GeneralizationGap;
+- keras.callbacks.TensorBoard(histogram_freq=1);
+- the whole of `logging_callbacks` (Keras's TensorBoard, at its defaults,
+  and kdrop's), as the main job runs it.
 
-    python benchmarks/bench_callbacks.py [--rounds 5] [--epochs 2] [--probe 128]
+They alternate, one fit of `--epochs` epochs each per round, the first
+configuration rotating. Each configuration's model and callbacks are warmed
+up by one fit first, so tracing the train step, the probe and the gradient
+(a one-time cost per run, printed separately) is left out.
+
+Reported per configuration: CPU seconds per epoch (all threads of this
+process; median over rounds), the median over rounds of its PAIRED ratio to
+the no-callback fit of the same round (steadier than a ratio of medians on
+a shared machine), and the wall-clock median; then the CPU time spent
+inside each kdrop callback's hooks per epoch, measured in the same fits.
+
+    python benchmarks/bench_callbacks.py [--rounds 5] [--epochs 2] [--probe 256]
 """
 
 import argparse
+import collections
 import statistics
 import tempfile
 import time
@@ -28,6 +38,7 @@ import time
 import keras
 
 import kdrop
+from kdrop.experiments import cnn_dropout, training
 from kdrop.experiments.models import simple_mnist_convnet
 
 HOOKS = (
@@ -40,21 +51,25 @@ HOOKS = (
 
 
 class HookClock:
-    """Adds up the wall time spent in the given callbacks' hooks."""
+    """Adds up the CPU time spent in each callback's hooks, by its class."""
 
     def __init__(self, callbacks):
-        self.seconds = 0.0
+        self.seconds = collections.defaultdict(float)
         for callback in callbacks:
             for hook in HOOKS:
-                setattr(callback, hook, self._timed(getattr(callback, hook)))
+                setattr(
+                    callback,
+                    hook,
+                    self._timed(getattr(callback, hook), type(callback).__name__),
+                )
 
-    def _timed(self, hook):
+    def _timed(self, hook, name):
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = time.process_time()
             try:
                 return hook(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                self.seconds[name] += time.process_time() - start
 
         return timed
 
@@ -63,86 +78,97 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--probe", type=int, default=128, help="probe batch size")
+    parser.add_argument(
+        "--probe", type=int, default=training.PROBE_SIZE, help="probe batch size"
+    )
     args = parser.parse_args()
-    (x, y), (x_test, y_test) = kdrop.datasets.load_mnist()
+    settings = cnn_dropout.SETTINGS
+    (x, y), (x_test, y_test) = kdrop.datasets.load_mnist(
+        settings.dataset, seed=0, train_size=settings.train_size
+    )
+    validation = (
+        x_test[: settings.curve_test_size],
+        y_test[: settings.curve_test_size],
+    )
+    x_probe, y_probe = x_test[: args.probe], y_test[: args.probe]
     log_root = tempfile.mkdtemp()
-    probe = (x_test[: args.probe], y_test[: args.probe])
 
-    kdrop_callbacks = [
-        kdrop.callbacks.ActivationSparsity(f"{log_root}/kdrop", data=probe),
-        kdrop.callbacks.WeightHistograms(f"{log_root}/kdrop", data=probe),
-        kdrop.callbacks.DropoutRateLogger(f"{log_root}/kdrop"),
-        kdrop.callbacks.LRMomentumScheduler(
-            lambda epoch: 1e-3, log_dir=f"{log_root}/kdrop"
-        ),
-    ]
+    def kdrop_only(callbacks):
+        return [c for c in callbacks if not isinstance(c, keras.callbacks.TensorBoard)]
+
+    kdrop_callbacks = kdrop_only(
+        training.logging_callbacks(f"{log_root}/kdrop", x_probe, y_probe)
+    )
+    main_job = training.logging_callbacks(f"{log_root}/main", x_probe, y_probe)
     clock = HookClock(kdrop_callbacks)
     configurations = {
         "no callbacks": [],
-        "all kdrop callbacks": kdrop_callbacks,
+        "kdrop's logging callbacks": kdrop_callbacks,
         "keras TensorBoard(histogram_freq=1)": [
             keras.callbacks.TensorBoard(f"{log_root}/keras", histogram_freq=1)
         ],
+        "logging_callbacks (Keras's TensorBoard + kdrop's)": main_job,
     }
+    fit_options = dict(
+        batch_size=settings.batch_size, verbose=0, validation_data=validation
+    )
     models = {
-        name: simple_mnist_convnet(kdrop.InvertedDropout(0.5))
+        name: simple_mnist_convnet(kdrop.InvertedDropout(0.5, seed=0, name="dropout"))
         for name in configurations
     }
     for name, model in models.items():  # trace train step, probes and gradients
-        model.fit(
-            x, y, batch_size=128, epochs=1, verbose=0, callbacks=configurations[name]
-        )
+        model.fit(x, y, epochs=1, callbacks=configurations[name], **fit_options)
     print(
-        "one-time cost of kdrop's hooks in the warm-up fit (tracing): "
-        f"{clock.seconds:.2f} s"
+        "one-time CPU cost of kdrop's hooks in the warm-up fit (tracing): "
+        f"{sum(clock.seconds.values()):.2f} s"
     )
 
     names = list(configurations)
     wall = {name: [] for name in names}
     cpu = {name: [] for name in names}
-    clock.seconds = 0.0
+    clock.seconds.clear()
     for round_index in range(args.rounds):
-        for name in names[round_index % 3 :] + names[: round_index % 3]:
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             models[name].fit(
                 x,
                 y,
-                batch_size=128,
                 epochs=args.epochs,
-                verbose=0,
                 callbacks=configurations[name],
+                **fit_options,
             )
             wall[name].append((time.perf_counter() - start_wall) / args.epochs)
             cpu[name].append((time.process_time() - start_cpu) / args.epochs)
 
     print(
         f"keras {keras.__version__}, backend {keras.backend.backend()}, "
-        f"{len(x)} images, "
+        f"{len(x)} training images, {len(validation[0])} validation images, "
         f"probe {args.probe} images, {args.rounds} rounds of {args.epochs} epochs"
     )
     print(
-        "\n| configuration | wall s/epoch, median (overhead) "
-        "| wall s/epoch, min (overhead) "
-        "| CPU s/epoch, median (overhead) |"
+        "\n| configuration | CPU s/epoch, median | paired CPU ratio to no "
+        "callbacks, median (min - max) | wall s/epoch, median |"
     )
     print("|---|---|---|---|")
     for name in names:
-        cells = []
-        for times, statistic in (
-            (wall, statistics.median),
-            (wall, min),
-            (cpu, statistics.median),
-        ):
-            seconds, base = statistic(times[name]), statistic(times["no callbacks"])
-            cells.append(f"{seconds:.3f} ({100 * (seconds / base - 1):+.1f} %)")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    hook_seconds = clock.seconds / (args.rounds * args.epochs)
-    base = statistics.median(wall["no callbacks"])
-    print(
-        f"\ntime inside kdrop's hooks: {1000 * hook_seconds:.1f} ms per epoch "
-        f"= {100 * hook_seconds / base:.1f} % of a median epoch without callbacks"
-    )
+        ratios = [c / base for c, base in zip(cpu[name], cpu["no callbacks"])]
+        print(
+            f"| {name} | {statistics.median(cpu[name]):.3f} | "
+            f"{statistics.median(ratios):.3f} ({min(ratios):.3f} - "
+            f"{max(ratios):.3f}) | {statistics.median(wall[name]):.3f} |"
+        )
+    epochs = args.rounds * args.epochs
+    base = statistics.median(cpu["no callbacks"])
+    print("\n| kdrop callback | CPU ms/epoch in its hooks | % of an epoch without |")
+    print("|---|---|---|")
+    for name, seconds in clock.seconds.items():
+        print(
+            f"| {name} | {1000 * seconds / epochs:.1f} | "
+            f"{100 * seconds / epochs / base:.1f} % |"
+        )
+    total = sum(clock.seconds.values()) / epochs
+    print(f"| all | {1000 * total:.1f} | {100 * total / base:.1f} % |")
 
 
 if __name__ == "__main__":
