@@ -457,9 +457,7 @@ class ActivationSparsity(PeriodicLoggingCallback):
                     self._dropout_paths.append(path)
                     dropped.append(_DroppedFraction()([layer_input, layer_output]))
             outputs.append(
-                _ActivationStats(self.threshold, path in self._histograms)(
-                    layer_output
-                )
+                _ActivationStats(self.threshold, path in self._histograms)(layer_output)
             )
         outputs += dropped
         # The model's own input structure, so the probe takes what the
