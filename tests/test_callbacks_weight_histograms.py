@@ -285,8 +285,9 @@ def test_the_gradient_is_traced_once_and_reused_by_every_epoch_and_fit(tmp_path)
     model.fit(X, Y, batch_size=64, epochs=3, verbose=0, callbacks=[histograms, count])
     model.fit(X, Y, batch_size=64, epochs=2, verbose=0, callbacks=[histograms, count])
     if keras.backend.backend() == "torch":
-        # A training step and a gradient per epoch.
-        assert np.diff(at_epoch_end).tolist() == [2] * 4
+        # A training step and a gradient per epoch, and the check of the
+        # probe in the second fit's on_train_begin.
+        assert np.diff(at_epoch_end).tolist() == [2, 2, 3, 2]
     else:
         assert at_epoch_end == [at_epoch_end[0]] * 5
     # Every epoch logged a gradient, the second fit's at steps 0 and 1 again.
