@@ -16,6 +16,16 @@ import pytest
 
 BACKEND = keras.backend.backend()
 
+if BACKEND == "jax":
+    # XLA's CPU compile of every jitted function (each new model's steps,
+    # and each weight initializer's random draw for every new shape) is
+    # most of the JAX backend's test time, mainly LLVM's optimisation:
+    # worth nothing for models this small. Read when JAX's backend starts,
+    # after this (importing keras does not start it).
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0"
+
 
 @pytest.fixture(autouse=True)
 def seed_from_test_id(request):
@@ -26,6 +36,26 @@ def seed_from_test_id(request):
     `pytest <node id>` replays it exactly.
     """
     keras.utils.set_random_seed(zlib.crc32(request.node.nodeid.encode()))
+
+
+def pytest_configure(config):
+    """On JAX, compiled executables are cached on disk by their program.
+
+    Every test builds its models afresh, so JAX's in-memory cache (by
+    Python function) misses on the same model's steps compiled again;
+    the persistent cache keys on the lowered program, and is shared by
+    the xdist workers and kept between runs in pytest's cache directory
+    (`pytest --cache-clear` empties it). Bounded, so that JAX locks it:
+    both workers read and write it.
+    """
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    if BACKEND != "jax" or cache is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache.mkdir("jax-compile")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_compilation_cache_max_size", 512 * 2**20)
 
 
 def pytest_report_header(config):
