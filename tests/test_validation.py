@@ -123,11 +123,15 @@ def test_sgd_and_presets_accept_numpy_momentum():
 def test_numpy_update_freq_logs_like_the_python_int(tmp_path):
     logged = {}
     for kind in (int, np.int64):
-        model = relu_model(kdrop.InvertedDropout(0.3, name="drop"))
+        # A rate that changes at every step: a fixed one has no per-batch series.
+        model = relu_model(
+            kdrop.ScheduledDropout(kdrop.schedules.Linear(0.0, 0.7, 7), name="drop")
+        )
         logger = callbacks.DropoutRateLogger(tmp_path / kind.__name__, kind(3))
         model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
         logged[kind] = read_scalars(tmp_path / kind.__name__)[
             "rates/dropout_per_batch/drop"
         ]
-    # 8 batches, one write every 3: steps 0, 3, 6.
-    assert logged[np.int64] == logged[int] == {t: pytest.approx(0.3) for t in (0, 3, 6)}
+    # 8 batches, one write every 3: steps 0, 3, 6, the rate 0.1 * step.
+    expected = {t: pytest.approx(0.1 * t, abs=1e-6) for t in (0, 3, 6)}
+    assert logged[np.int64] == logged[int] == expected

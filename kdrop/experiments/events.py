@@ -23,8 +23,9 @@ def read_held(log_dir, tag, steps, fallback_tag):
     where it changes (`LoggingCallback.write_scalar_if_changing`). A rate
     that never changed has no such tag: its one value, the first of
     `fallback_tag` (the per-epoch tag), is held throughout."""
-    logged_steps, values = read_logged(log_dir, tag)
-    if not len(logged_steps):
+    if tag in _events(log_dir).Tags()["tensors"]:
+        logged_steps, values = read_logged(log_dir, tag)
+    else:
         logged_steps, values = np.array([0]), read_logged(log_dir, fallback_tag)[1][:1]
     indices = np.searchsorted(logged_steps, steps, side="right") - 1
     return np.asarray(values, dtype=float)[np.maximum(indices, 0)]
