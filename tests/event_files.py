@@ -7,6 +7,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.util import tensor_util
 
 
+def event_file_paths(directory):
+    """Sorted paths of the TensorBoard event files anywhere under `directory`."""
+    return sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(directory)
+        for name in names
+        if name.startswith("events.out.tfevents.")
+    )
+
+
 def _accumulator(log_dir, subdir="train"):
     accumulator = EventAccumulator(
         os.path.join(str(log_dir), subdir), size_guidance={"tensors": 0, "scalars": 0}

@@ -36,6 +36,7 @@ from kdrop.experiments import (
 )
 from kdrop.experiments.events import read_held
 from tests.event_files import (
+    event_file_paths,
     read_descriptions,
     read_histograms,
     read_scalars,
@@ -553,15 +554,6 @@ def test_cnn_dropout_rejects_wrongly_typed_arguments_before_training(tmp_path):
     assert not out.exists()
 
 
-def event_files(out):
-    return sorted(
-        os.path.join(root, name)
-        for root, _, names in os.walk(out)
-        for name in names
-        if name.startswith("events.out.tfevents.")
-    )
-
-
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="file handling only, the same on every backend; two CNN runs cost "
@@ -572,13 +564,13 @@ def test_a_second_run_into_the_same_out_is_refused_unless_overwrite(tmp_path):
         variants=["none"], epochs=1, seeds=1, train_size=64, batch_size=32, verbose=0
     )
     cnn_dropout.run(out=str(tmp_path), **tiny)
-    first = event_files(tmp_path)
+    first = event_file_paths(tmp_path)
     assert first
     with pytest.raises(ValueError, match=r"`out` already holds .*--overwrite"):
         cnn_dropout.run(out=str(tmp_path), **tiny)
-    assert event_files(tmp_path) == first  # refused before anything was written
+    assert event_file_paths(tmp_path) == first  # refused before anything was written
     cnn_dropout.run(out=str(tmp_path), overwrite=True, **tiny)
-    assert not set(event_files(tmp_path)) & set(first)
+    assert not set(event_file_paths(tmp_path)) & set(first)
     # One run's events only: every (tag, step) pair is logged once.
     for subdir in ("train", "validation"):
         for tag, events in read_tensors(tmp_path / "none/seed_0", subdir).items():
@@ -612,7 +604,7 @@ def test_scripts_writing_events_take_overwrite(module, tmp_path, capsys):
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"scripts/{name}.py: error: `out` already holds 1 ")
     assert "--overwrite" in line
-    assert event_files(tmp_path)  # nothing deleted without --overwrite
+    assert event_file_paths(tmp_path)  # nothing deleted without --overwrite
 
 
 def test_cnn_dropout_script_help():

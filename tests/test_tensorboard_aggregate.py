@@ -16,6 +16,7 @@ from kdrop.tensorboard import aggregate_seeds, families
 from kdrop.tensorboard.writer import SummaryWriter
 from tests.callback_models import CLASSES, X, classifier
 from tests.event_files import (
+    event_file_paths,
     read_descriptions,
     read_histograms,
     read_scalars,
@@ -206,15 +207,6 @@ def test_the_dashboard_opens_with_margin_charts_then_the_per_seed_charts(tmp_pat
     assert alone == layout
 
 
-def event_files(directory):
-    return sorted(
-        os.path.join(path, name)
-        for path, _, names in os.walk(directory)
-        for name in names
-        if "tfevents" in name
-    )
-
-
 def write_seed(root, run, tags, steps=range(4), seed_scale=1.0):
     writer = SummaryWriter(root / run)
     for tag, scale in tags.items():
@@ -252,13 +244,13 @@ def test_second_aggregation_replaces_the_first(tmp_path):
     for seed in (0, 1):
         write_seed(tmp_path, f"v/seed_{seed}", {"epoch_loss": 1.0}, seed_scale=seed + 1)
     aggregate_seeds(tmp_path)
-    first = event_files(tmp_path / "across_seeds") + [
+    first = event_file_paths(tmp_path / "across_seeds") + [
         name for name in os.listdir(tmp_path) if "tfevents" in name
     ]
     assert len(first) == 2
     write_seed(tmp_path, "v/seed_2", {"epoch_loss": 1.0}, seed_scale=3)
     aggregate_seeds(tmp_path)
-    second = event_files(tmp_path / "across_seeds") + [
+    second = event_file_paths(tmp_path / "across_seeds") + [
         name for name in os.listdir(tmp_path) if "tfevents" in name
     ]
     assert len(second) == 2  # replaced, not added
