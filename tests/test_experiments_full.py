@@ -12,6 +12,7 @@ import importlib.util
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from kdrop.experiments import (
@@ -211,3 +212,34 @@ def test_run_settings_seeds_and_steps():
     settings = training.RunSettings(out="x", epochs=3, seed=4, seeds=2, batch_size=64)
     assert settings.seed_values == [4, 5]
     assert settings.run_dir("a b", 5) == os.path.join("x", "a_b", "seed_5")
+
+
+@pytest.mark.parametrize(
+    "validation_split, steps_per_epoch",
+    # 60000 images in batches of 128: 469 steps; keras-io's 10 % held out
+    # leaves 54000 images, 422 steps (what fit prints); 1/3 leaves 40000.
+    [(0.0, 469), (0.1, 422), (1 / 3, 313)],
+)
+def test_total_steps_count_the_images_left_after_the_validation_split(
+    validation_split, steps_per_epoch, monkeypatch
+):
+    settings = training.RunSettings(
+        out="unused", epochs=15, seeds=1, validation_split=validation_split
+    )
+    images = np.zeros((60000, 1), "float32")
+    monkeypatch.setattr(
+        training.RunSettings, "data", lambda self: iter([(0, (images, None), None)])
+    )
+    ((_, _, _, total_steps),) = settings.runs()
+    assert total_steps == 15 * steps_per_epoch
+    # Keras's own split keeps the same number of images.
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    history = model.fit(
+        images,
+        images,
+        batch_size=128,
+        validation_split=validation_split,
+        verbose=0,
+    )
+    assert history.params["steps"] == steps_per_epoch

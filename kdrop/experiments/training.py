@@ -142,10 +142,17 @@ class RunSettings:
     def runs(self):
         """`data()` for minibatch training: yields `(seed, train, test,
         total_steps)`, total_steps = optimizer steps of one run of `epochs`
-        epochs."""
+        epochs (on the images left after `validation_split`)."""
         for seed, train, test in self.data():
-            steps = math.ceil(len(train[0]) / self.batch_size)
+            steps = math.ceil(self.fitted_images(len(train[0])) / self.batch_size)
             yield seed, train, test, self.epochs * steps
+
+    def fitted_images(self, train_images):
+        """How many of `train_images` `fit` trains on: with
+        `validation_split`, `fit` holds out the last images and trains on
+        the first floor(n * (1 - validation_split)) (Keras's
+        `train_validation_split`)."""
+        return math.floor(train_images * (1.0 - self.validation_split))
 
     def run_dir(self, model, seed):
         """`run_dir(out, model, seed)`."""
