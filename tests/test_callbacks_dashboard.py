@@ -1,7 +1,9 @@
 """The CUSTOM SCALARS dashboard, read back by TensorBoard's own plugin."""
 
 import os
+import re
 
+import keras
 import numpy as np
 import pytest
 
@@ -13,7 +15,6 @@ from tests.callback_models import CLASSES, X, Y, classifier, relu_model
 from tests.event_files import read_descriptions, read_scalars
 from tests.tensorboard_plugins import chart_tags, custom_scalars_layout
 
-DROPOUT = ["dropout rate per layer", "dropout rate per layer, per batch"]
 STATISTICS = [
     "fraction of units dropped (training-mode draw)",
     "sparsity per layer",
@@ -57,10 +58,11 @@ def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
             callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
         ],
     )
+    # The fixed rate has no per-batch series, so no per-batch chart.
     expected = [
         ("Train vs validation, per seed", STORY),
         ("MC dropout vs deterministic", ["accuracy", "nll", "brier", "ece"]),
-        ("Rates", DROPOUT + ["learning rate", "momentum"]),
+        ("Rates", ["dropout rate per layer", "learning rate", "momentum"]),
         ("Statistics", STATISTICS),
     ]
     assert titles(custom_scalars_layout(tmp_path)) == expected
@@ -76,6 +78,46 @@ def test_layout_of_every_callback_is_merged_in_the_dashboards_order(tmp_path):
     assert regexes["loss: train vs validation"] == ["^epoch_loss$"]
     regexes = dict(custom_scalars_layout(tmp_path)[2][1])
     assert regexes["dropout rate per layer"] == ["^rates/dropout/"]
+
+
+def test_a_fixed_rate_run_has_no_chart_of_a_tag_never_written(tmp_path):
+    """Fixed dropout rate, learning rate and momentum, logged per batch: a
+    fixed value is written once per epoch tag and has no per-batch series,
+    so the layout has no per-batch chart. Every chart's regex matches a tag
+    read back from the event files, and the plugin draws those tags."""
+    model = classifier()
+    model.fit(
+        X,
+        CLASSES,
+        validation_data=(X, CLASSES),
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(tmp_path),
+            callbacks.DropoutRateLogger(tmp_path, update_freq="batch"),
+            callbacks.LRMomentumScheduler(
+                lambda step: 0.1, lambda step: 0.5, "batch", log_dir=tmp_path
+            ),
+            callbacks.GeneralizationGap(tmp_path),
+            callbacks.ActivationSparsity(tmp_path, data=X[:8]),
+        ],
+    )
+    written = {run: set(read_scalars(tmp_path, run)) for run in ("train", "validation")}
+    assert "rates/dropout/drop" in written["train"]
+    assert not any("per_batch" in tag for tag in written["train"])
+    layout = custom_scalars_layout(tmp_path)
+    charts = [chart for _, charts in layout for chart in charts]
+    for title, (regex,) in charts:
+        tags = {tag for run in written.values() for tag in run if re.search(regex, tag)}
+        assert tags, f"chart {title!r} draws {regex!r}, which no event file holds"
+        drawn = {tag for run in written for tag in chart_tags(tmp_path, run, regex)}
+        assert drawn == tags
+    assert titles(layout) == [
+        ("Train vs validation, per seed", STORY),
+        ("Rates", ["dropout rate per layer", "learning rate", "momentum"]),
+        ("Statistics", STATISTICS),
+    ]
 
 
 def test_a_later_fit_keeps_the_charts_of_an_earlier_one(tmp_path):

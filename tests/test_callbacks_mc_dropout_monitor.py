@@ -65,7 +65,7 @@ def test_logged_values_match_the_metrics_on_the_same_samples(tmp_path):
     # image size": the size read back from the PNG in the event file.
     assert step == 1 and pixels.shape[:2] == (int(height), int(width)) == (800, 800)
     layout = layout_pb2.Layout.FromString(
-        tensors["custom_scalars__config__"][0][1].item()
+        tensors["custom_scalars__config__"][-1][1].item()
     )
     charts = {chart.title: chart for chart in layout.category[0].chart}
     assert list(charts["nll"].multiline.tag) == ["^mc_dropout/nll/"]

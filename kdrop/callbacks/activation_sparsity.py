@@ -467,13 +467,6 @@ class ActivationSparsity(PeriodicLoggingCallback):
     def forget_model(self):
         self._probe = None
 
-    def dashboard_charts(self):
-        return (
-            "statistics/dropped_fraction",
-            "statistics/sparsity",
-            "statistics/mean_activation",
-        )
-
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # (epoch, {path: (fraction, written)}) of this fit's last probe;

@@ -181,6 +181,7 @@ class LoggingCallback(keras.callbacks.Callback):
         self._directory = None
         self._temporary = False  # writes to a directory removed at close
         self._writer = None
+        self._charted = set()  # the dashboard charts added through _writer
         self._epoch_first_step = 0
         self._first_trained_step = 0
         self._epoch_first_applied = 0
@@ -190,18 +191,26 @@ class LoggingCallback(keras.callbacks.Callback):
 
     @property
     def writer(self):
-        """The writer of `log_dir/train`, opened at the first write (with
-        this callback's dashboard charts), so that a callback that never
-        writes leaves no event file; None without `log_dir`."""
+        """The writer of `log_dir/train`, opened at the first write, so that
+        a callback that never writes leaves no event file; None without
+        `log_dir`."""
         if self._writer is None and (self._directory or self._temporary):
             self._writer = SummaryWriter(
                 self._directory or tempfile.mkdtemp(prefix="kdrop-worker-"),
                 temporary=self._temporary,
             )
-            charts = self.dashboard_charts()
-            if charts:
-                dashboard.add_charts(self._writer, charts)
+            self._charted = set()
         return self._writer
+
+    def add_dashboard_charts(self, names):
+        """Adds the charts `names` (keys of `kdrop.tensorboard.dashboard.CHARTS`)
+        to the CUSTOM SCALARS layout of `log_dir`, once per writer. A tag
+        written with `write_scalar` adds its own chart; this is for charts of
+        tags another callback writes (Keras's `epoch_loss`)."""
+        new = [name for name in names if name not in self._charted]
+        if new and self.writer is not None:
+            dashboard.add_charts(self.writer, new)
+            self._charted.update(new)
 
     def on_train_begin(self, logs=None):
         self._series = {}
@@ -212,12 +221,6 @@ class LoggingCallback(keras.callbacks.Callback):
         if self._writer is not None and self._writer.directory != self._directory:
             self._writer.close()
             self._writer = None
-
-    def dashboard_charts(self):
-        """The names of the tag families (`kdrop.tensorboard.families`) whose
-        charts this callback feeds: they join the CUSTOM SCALARS layout of
-        its log directory."""
-        return ()
 
     def on_epoch_begin(self, epoch, logs=None):
         # Variables are current at epoch boundaries on every backend.
@@ -258,8 +261,13 @@ class LoggingCallback(keras.callbacks.Callback):
     def write_scalar(self, tag, value, step):
         """Writes a scalar with its family's description
         (`kdrop.tensorboard.families.describe`: a tag of no family raises
-        `UnknownTagError` at its first write)."""
+        `UnknownTagError` at its first write), and adds the chart that
+        draws it, if any, to the dashboard: a chart joins the layout with
+        its first series, so none is ever empty."""
         self.writer.scalar(tag, value, step, description=describe(tag))
+        chart = dashboard.chart_of(tag)
+        if chart is not None and chart not in self._charted:
+            self.add_dashboard_charts((chart,))
 
     def write_scalar_if_changing(self, tag, value, step, write_first):
         """Writes a scalar series only where it says something.

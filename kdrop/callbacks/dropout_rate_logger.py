@@ -80,11 +80,6 @@ class DropoutRateLogger(LoggingCallback):
             self.write_scalar_if_changing(f"{family}/{path}", rate, step, write_first)
         self.flush_writes()
 
-    def dashboard_charts(self):
-        if self._every_n_batches is None:
-            return ("rates/dropout",)
-        return ("rates/dropout", "rates/dropout_per_batch")
-
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._layers = rated_layers(self.model)

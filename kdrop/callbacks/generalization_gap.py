@@ -1,6 +1,7 @@
 """Validation minus training loss and metrics, in TensorBoard."""
 
 from kdrop.callbacks.base import LoggingCallback
+from kdrop.tensorboard import dashboard
 
 VALIDATION_PREFIX = "val_"
 
@@ -14,6 +15,19 @@ def gap_name(metric):
     return metric.replace("accuracy", "error_%")
 
 
+# The charts of the curves Keras's TensorBoard callback writes.
+KERAS_CHARTS = ("epoch_loss", "epoch_accuracy")
+
+
+def _measured_both_ways(logs):
+    """The names in Keras's epoch-end `logs` that also have a `val_` value."""
+    return [
+        name
+        for name in logs
+        if not name.startswith(VALIDATION_PREFIX) and VALIDATION_PREFIX + name in logs
+    ]
+
+
 def gaps(logs):
     """{gap_name(name): gap} for the loss and every metric of Keras's
     epoch-end `logs` that has a validation value: `logs["val_<name>"] -
@@ -21,9 +35,7 @@ def gaps(logs):
     the error gap in percentage points, `100 * (logs[name] -
     logs["val_<name>"])`."""
     result = {}
-    for name in logs:
-        if name.startswith(VALIDATION_PREFIX) or VALIDATION_PREFIX + name not in logs:
-            continue
+    for name in _measured_both_ways(logs):
         gap = float(logs[VALIDATION_PREFIX + name]) - float(logs[name])
         if "accuracy" in name:
             # Error = 1 - accuracy: its gap is minus the accuracy's, in %.
@@ -71,10 +83,19 @@ class GeneralizationGap(LoggingCallback):
     ```
     """
 
-    def dashboard_charts(self):
-        return ("epoch_loss", "epoch_accuracy", "gap/validation_minus_train")
-
     def on_epoch_end(self, epoch, logs=None):
-        for name, gap in gaps(logs or {}).items():
+        logs = logs or {}
+        for name, gap in gaps(logs).items():
             self.write_scalar(f"gap/validation_minus_train/{name}", gap, epoch)
+        # Keras's TensorBoard callback writes `epoch_<metric>` to the train and
+        # validation runs: the chart drawing both joins the dashboard with the
+        # first gap of its metric.
+        keras_tags = [f"epoch_{name}" for name in _measured_both_ways(logs)]
+        self.add_dashboard_charts(
+            [
+                chart
+                for chart in KERAS_CHARTS
+                if any(dashboard.CHARTS[chart].matches(tag) for tag in keras_tags)
+            ]
+        )
         super().on_epoch_end(epoch, logs)

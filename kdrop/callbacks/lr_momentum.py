@@ -199,15 +199,6 @@ class LRMomentumScheduler(LoggingCallback):
                 _value(getattr(self, name), name, first_step, self._current(name))
         super().on_train_begin(logs)
 
-    def dashboard_charts(self):
-        names = ("learning_rate", "momentum")
-        scheduled = [
-            f"rates/{name}" for name in names if getattr(self, name) is not None
-        ]
-        if self.update_freq == "batch":
-            scheduled += [f"{name}_per_batch" for name in scheduled]
-        return tuple(scheduled)
-
     def _current(self, name):
         """The optimizer's current learning rate or momentum, a float: the
         second argument of a `(t, current)` schedule."""

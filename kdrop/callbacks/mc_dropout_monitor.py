@@ -167,9 +167,6 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         self.y = uncertainty.check_labels(self.y, n, outputs[0].shape[1])
         super().on_train_begin(logs)
 
-    def dashboard_charts(self):
-        return tuple(f"{PREFIX}/{metric}" for metric in (*METRICS, "ece"))
-
     def _predict(self):
         # predict_on_batch skips the data adapter that `predict` builds on
         # every call: 0.3 s instead of 1-1.5 s for 1000 images of the CNN.

@@ -86,8 +86,8 @@ class TagFamily:
 
     Attributes:
         name: the family's tag (`suffix` None) or the prefix of its tags
-            `<name>/<suffix>`; also its name in a callback's
-            `dashboard_charts()`.
+            `<name>/<suffix>`; also its chart's name
+            (`kdrop.tensorboard.dashboard.CHARTS`).
         suffix: None, or what follows `<name>/` in its tags, as the
             docstrings write it (`"<path>"`, `"<metric>"`).
         description: the one line TensorBoard shows with the tags; None for
