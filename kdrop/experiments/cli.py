@@ -31,10 +31,26 @@ def non_negative_int(text):
     return _int_at_least(text, 0, "an int >= 0")
 
 
+# What an option's default of None means, shown as its default by --help
+# (argparse would show "None", which cannot be typed).
+NONE_MEANS = {
+    "train_size": "all",
+    "curve_test_size": "all",
+    "switch_epoch": "epochs // 2",
+}
+
+
 class _HelpFormatter(
     argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
 ):
-    """Keeps the description's paragraphs and shows every default."""
+    """Keeps the description's paragraphs and shows every default, once:
+    help texts never state their default, and a default of None is shown
+    as what it means (`NONE_MEANS`)."""
+
+    def _get_help_string(self, action):
+        if action.default is None and action.dest in NONE_MEANS:
+            return f"{action.help} (default: {NONE_MEANS[action.dest]})"
+        return super()._get_help_string(action)
 
 
 def argument_parser(
@@ -100,15 +116,14 @@ def argument_parser(
         "--train-size",
         type=positive_int,
         default=settings.train_size,
-        help="train on N training images only, a stratified subset drawn "
-        "with the seed (default: all)",
+        help="train on N training images only, a stratified subset drawn with the seed",
     )
     parser.add_argument(
         "--curve-test-size",
         type=positive_int,
         default=settings.curve_test_size,
         help="per-epoch test curves on the first N test images only (the "
-        "final numbers always use the whole test set; default: all)",
+        "final numbers always use the whole test set)",
     )
     parser.add_argument(
         "--overwrite",

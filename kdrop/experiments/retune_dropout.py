@@ -323,7 +323,7 @@ def argument_parser():
         "--switch-epoch",
         type=cli.positive_int,
         default=None,
-        help="the epoch from which late dropout is on (default: epochs // 2)",
+        help="the epoch from which late dropout is on",
     )
     return parser
 
