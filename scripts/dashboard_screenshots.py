@@ -12,6 +12,17 @@ non-PNG file, or one of another size, is reported and the script exits
 with status 1. Needs what the browser test needs: Debian's `chromium` and
 `chromium-driver` and `selenium`. The README's screenshots come from the
 main job's default run.
+
+    .venv/bin/python scripts/dashboard_screenshots.py logs/short \
+        --vs-keras logs/short_keras
+
+saves instead the page TensorBoard opens on (Time Series) for each of two
+log directories of the same training run, `logdir` (kdrop's callbacks) and
+the `--vs-keras` one (Keras's TensorBoard callback alone:
+`scripts/cnn_dropout.py --keras-tensorboard-only`), to
+`tensorboard_first_screen_kdrop.png` and
+`tensorboard_first_screen_keras.png`, and prints the groups and cards
+each shows without scrolling.
 """
 
 import argparse
@@ -28,8 +39,7 @@ from tests import tensorboard_browser as browser
 
 def _charts_drawn(driver):
     """The first screen's charts have their lines: the margin charts of a
-    multi-seed run (a per-batch rate chart of a fixed rate stays empty
-    further down), else every multi-line chart."""
+    multi-seed run, else every multi-line chart."""
     margin = [charts for _, charts in browser.margin_charts(driver) if charts]
     if margin:
         return all(lines for _, lines in margin[0])
@@ -62,15 +72,22 @@ def _close_settings(driver, timeout):
 
 
 def _time_series_drawn(driver):
-    """Every scalar card on screen has its lines (TensorBoard draws only
-    the cards on screen)."""
+    """Every card on screen has its lines: a scalar card its series, a
+    histogram card (Keras's `histogram_freq`) its shapes. TensorBoard
+    draws only the cards on screen."""
     cards = [
         card
-        for card in browser.deep_elements(driver, "scalar-card")
+        for card in browser.deep_elements(driver, "card-view")
         if driver.execute_script(_ON_SCREEN, card)
     ]
     return cards and all(
-        browser.deep_elements(driver, "div.series-view svg path", card)
+        browser.deep_elements(
+            driver,
+            "div.series-view svg path"
+            if browser.deep_elements(driver, "scalar-card", card)
+            else "svg path",
+            card,
+        )
         for card in cards
     )
 
@@ -141,6 +158,75 @@ def output_folder(parser, out):
     return out
 
 
+def _save(driver, url, dashboard, path, timeout):
+    """Opens `dashboard`, waits until it is drawn and saves it to `path`;
+    returns why the file read back is not the screenshot, or None."""
+    prepare, drawn = DASHBOARDS[dashboard]
+    browser.open_dashboard(driver, url, dashboard)
+    if prepare is not None:
+        prepare(driver, timeout)
+    browser.wait_for(
+        lambda: drawn(driver), timeout, lambda: f"{dashboard} was not drawn"
+    )
+    time.sleep(SETTLE_SECONDS)
+    # save_screenshot returns False, without raising, when it cannot
+    # write: the file read back says what happened.
+    driver.save_screenshot(path)
+    problem = png_problem(path, browser.WINDOW)
+    if problem:
+        return problem
+    errors = [
+        entry["message"]
+        for entry in browser.console_log(driver)
+        if entry["level"] == "SEVERE"
+    ]
+    print(path, "console errors:", errors or "none")
+    return None
+
+
+def first_screen(driver):
+    """[(group, [tags of its cards])] of the Time Series page, for the
+    groups whose header and the cards whose top are within the window (seen
+    without scrolling, if only in part)."""
+    height = browser.WINDOW[1]
+    return [
+        (group, [tag for tag, _, top, _ in cards if top < height])
+        for group, _, top, cards in browser.time_series_layout(driver)
+        if top < height
+    ]
+
+
+def _screenshots(logdir, logged, shots, timeout):
+    """Saves the screenshots `shots`, [(dashboard, path)], of TensorBoard
+    started on `logdir`, once it serves the tags `logged`; returns the
+    problems of the files read back."""
+    failures = []
+    with tempfile.TemporaryDirectory() as scratch:
+        server_log = os.path.join(scratch, "tensorboard.log")
+        with browser.tensorboard_server(logdir, server_log) as url:
+            browser.wait_for(
+                lambda: browser.served_tags(url) == logged,
+                timeout,
+                lambda: f"TensorBoard did not load every run of {logdir}",
+            )
+            driver = browser.chromium()
+            try:
+                for dashboard, path in shots:
+                    problem = _save(driver, url, dashboard, path, timeout)
+                    if problem:
+                        failures.append(problem)
+                        print(f"FAILED: {problem}", file=sys.stderr)
+                    elif dashboard == "timeseries":
+                        seen = first_screen(driver)
+                        cards = sum(len(tags) for _, tags in seen)
+                        print(f"  first screen: {cards} cards in {len(seen)} groups")
+                        for group, tags in seen:
+                            print(f"    {group}: {', '.join(tags) or '(no card)'}")
+            finally:
+                driver.quit()
+    return failures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="scripts/dashboard_screenshots.py",
@@ -151,54 +237,52 @@ def main(argv=None):
     parser.add_argument(
         "--timeout", type=float, default=180, help="seconds to wait for each page"
     )
+    parser.add_argument(
+        "--vs-keras",
+        metavar="KERAS_LOGDIR",
+        help="instead of the four dashboards, save the first screen (Time "
+        "Series) of logdir and of KERAS_LOGDIR, the same training run logged "
+        "by keras.callbacks.TensorBoard alone",
+    )
     args = parser.parse_args(argv)
-    logged = browser.logged_tags(args.logdir)
-    if not logged:
-        parser.error(
-            f"no event files with scalars, histograms or images below {args.logdir!r}"
-        )
-    output_folder(parser, args.out)
-    failures = []
-    with tempfile.TemporaryDirectory() as scratch:
-        server_log = os.path.join(scratch, "tensorboard.log")
-        with browser.tensorboard_server(args.logdir, server_log) as url:
-            browser.wait_for(
-                lambda: browser.served_tags(url) == logged,
-                args.timeout,
-                lambda: f"TensorBoard did not load every run of {args.logdir}",
+    logged = {}
+    for logdir in filter(None, (args.logdir, args.vs_keras)):
+        logged[logdir] = browser.logged_tags(logdir)
+        if not logged[logdir]:
+            parser.error(
+                f"no event files with scalars, histograms or images below {logdir!r}"
             )
-            driver = browser.chromium()
-            try:
-                for dashboard, (prepare, drawn) in DASHBOARDS.items():
-                    browser.open_dashboard(driver, url, dashboard)
-                    if prepare is not None:
-                        prepare(driver, args.timeout)
-                    browser.wait_for(
-                        lambda drawn=drawn: drawn(driver),
-                        args.timeout,
-                        lambda dashboard=dashboard: f"{dashboard} was not drawn",
+    output_folder(parser, args.out)
+    if args.vs_keras is None:
+        runs = [
+            (
+                args.logdir,
+                [
+                    (name, os.path.join(args.out, f"tensorboard_{name}.png"))
+                    for name in DASHBOARDS
+                ],
+            )
+        ]
+    else:
+        runs = [
+            (
+                logdir,
+                [
+                    (
+                        "timeseries",
+                        os.path.join(args.out, f"tensorboard_first_screen_{who}.png"),
                     )
-                    time.sleep(SETTLE_SECONDS)
-                    path = os.path.join(args.out, f"tensorboard_{dashboard}.png")
-                    # save_screenshot returns False, without raising, when
-                    # it cannot write: the file read back says what happened.
-                    driver.save_screenshot(path)
-                    problem = png_problem(path, browser.WINDOW)
-                    if problem:
-                        failures.append(problem)
-                        print(f"FAILED: {problem}", file=sys.stderr)
-                        continue
-                    errors = [
-                        entry["message"]
-                        for entry in browser.console_log(driver)
-                        if entry["level"] == "SEVERE"
-                    ]
-                    print(path, "console errors:", errors or "none")
-            finally:
-                driver.quit()
+                ],
+            )
+            for who, logdir in (("kdrop", args.logdir), ("keras", args.vs_keras))
+        ]
+    failures = []
+    for logdir, shots in runs:
+        failures += _screenshots(logdir, logged[logdir], shots, args.timeout)
     if failures:
+        shots = sum(len(shots) for _, shots in runs)
         print(
-            f"{parser.prog}: {len(failures)} of {len(DASHBOARDS)} screenshots "
+            f"{parser.prog}: {len(failures)} of {shots} screenshots "
             "failed: " + "; ".join(failures),
             file=sys.stderr,
         )

@@ -35,10 +35,12 @@ from kdrop.experiments import (
     training,
 )
 from kdrop.experiments.events import read_held
+from kdrop.tensorboard.families import GROUPS, group_of
 from tests.event_files import (
     event_file_paths,
     read_descriptions,
     read_histograms,
+    read_metadata,
     read_scalars,
     read_tensors,
 )
@@ -1079,3 +1081,36 @@ def test_mc_uncertainty_rotation_and_ood_sets():
 def test_mc_uncertainty_rejects_one_sample_before_training(tmp_path):
     with pytest.raises(ValueError, match="`samples` must be at least 2.*samples=1"):
         mc_uncertainty.run(out=str(tmp_path), samples=1)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="which callbacks log, the same on every backend",
+)
+def test_keras_tensorboard_only_logs_what_keras_alone_logs(tmp_path):
+    cnn_dropout.run(
+        out=str(tmp_path),
+        variants=["none", "inverted"],
+        epochs=1,
+        seeds=2,
+        train_size=64,
+        batch_size=32,
+        verbose=0,
+        keras_tensorboard_only=True,
+    )
+    # Keras's runs only: no aggregate over seeds, HPARAMS or figure run.
+    runs = {
+        os.path.relpath(os.path.dirname(path), tmp_path)
+        for path in event_file_paths(tmp_path)
+    }
+    assert runs == {
+        f"{variant}/seed_{seed}/{subdir}"
+        for variant in ("none", "inverted")
+        for seed in (0, 1)
+        for subdir in ("train", "validation")
+    }
+    tags = read_metadata(tmp_path / "inverted/seed_1", "train")
+    # Keras's own tags (histogram_freq=1: a histogram per weight), no kdrop one.
+    assert "epoch_loss" in tags
+    assert any(tag.endswith("/histogram") for tag in tags)
+    assert not any(group_of(tag) in dict(GROUPS) for tag in tags if "/" in tag)

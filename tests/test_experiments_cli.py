@@ -26,6 +26,7 @@ from kdrop.experiments import (
     sparsity_autoencoder,
     stochastic_depth,
 )
+from kdrop.tensorboard.writer import SummaryWriter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -226,4 +227,31 @@ def test_screenshots_without_event_files_is_a_command_line_error(
         screenshots.main([str(tmp_path), "--out", str(tmp_path / "shots")])
     assert exit_info.value.code == 2
     assert "no event files" in capsys.readouterr().err
+    assert not (tmp_path / "shots").exists()
+
+
+def test_screenshots_vs_keras_without_event_files_is_a_command_line_error(
+    screenshots, tmp_path, capsys
+):
+    kdrop_logs, keras_logs = tmp_path / "kdrop", tmp_path / "keras"
+    kdrop_logs.mkdir()
+    keras_logs.mkdir()
+    writer = SummaryWriter(str(kdrop_logs / "train"))
+    writer.scalar("rates/dropout/drop", 0.5, 0)
+    writer.close()
+    with pytest.raises(SystemExit) as exit_info:
+        screenshots.main(
+            [
+                str(kdrop_logs),
+                "--vs-keras",
+                str(keras_logs),
+                "--out",
+                str(tmp_path / "shots"),
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert (
+        f"no event files with scalars, histograms or images below {str(keras_logs)!r}"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "shots").exists()

@@ -157,6 +157,7 @@ def run(variants=DEFAULT_VARIANTS, **options):
         os.path.join(settings.out, "curves.png"),
         curves,
         f"Simple MNIST convnet, {len(train[0])} training images",
+        log=not settings.keras_tensorboard_only,
     )
     summary = training.finish(
         settings,
@@ -186,6 +187,13 @@ def main(argv=None):
         default=list(DEFAULT_VARIANTS),
         choices=VARIANTS,
         help="which models to train",
+    )
+    parser.add_argument(
+        "--keras-tensorboard-only",
+        action="store_true",
+        help="log with keras.callbacks.TensorBoard(histogram_freq=1) alone: "
+        "no kdrop callback, HPARAMS table or aggregate over seeds (what "
+        "Keras alone shows of the same run)",
     )
     # The options are named like run's arguments.
     with cli.usage_errors(parser):

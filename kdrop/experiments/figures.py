@@ -47,11 +47,11 @@ def dpi_for(size):
 
 
 @contextlib.contextmanager
-def figure(path, ncols=1, nrows=1, size=(6, 4), *, description, **kwargs):
+def figure(path, ncols=1, nrows=1, size=(6, 4), *, description, log=True, **kwargs):
     """Yields (figure, axes), saves the figure to `path` (Agg backend, at
-    least `MIN_WIDTH_PIXELS` wide, `dpi_for`) and logs it for TensorBoard's
-    IMAGES dashboard (`log_figure`, with `description`: what the figure
-    shows, one line). The layout is matplotlib's constrained layout, which
+    least `MIN_WIDTH_PIXELS` wide, `dpi_for`) and, if `log`, logs it for
+    TensorBoard's IMAGES dashboard (`log_figure`, with `description`: what
+    the figure shows, one line). The layout is matplotlib's constrained layout, which
     keeps titles, suptitles and legends outside the axes inside the figure;
     `kwargs` go to `plt.subplots` (e.g. `sharex="row"`)."""
     matplotlib = optional.require("matplotlib", "The experiment scripts")
@@ -64,7 +64,8 @@ def figure(path, ncols=1, nrows=1, size=(6, 4), *, description, **kwargs):
         fig.savefig(path, dpi=dpi_for(size))
     finally:
         plt.close(fig)
-    log_figure(path, description)
+    if log:
+        log_figure(path, description)
 
 
 def seeds_title(title, seeds):
@@ -208,7 +209,7 @@ def is_log_panel(panel):
     return "error" in panel or "loss" in panel
 
 
-def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
+def plot_bands(path, panels, title, styles=None, xlabel="epoch", log=True):
     """One panel per entry of `panels` ({panel: {label: seeds x epochs
     array}}): each label's mean over seeds as a line and, with two seeds
     or more, mean +- sample std as a band; `styles` maps a label to `plot`
@@ -217,8 +218,8 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
     or less, e.g. a 0 % training error: `readable_log_y`), every x axis
     whole-number ticks; the title says what
     the lines are over (`seeds_title`). Writes the figure to `path` and
-    the drawn numbers to `curves.csv` beside it; returns the (closed)
-    matplotlib figure."""
+    the drawn numbers to `curves.csv` beside it, and logs it for TensorBoard
+    if `log` (`figure`); returns the (closed) matplotlib figure."""
     styles = styles or {}
     rows = []
     ncols = min(2, len(panels))
@@ -238,6 +239,7 @@ def plot_bands(path, panels, title, styles=None, xlabel="epoch"):
         size=(6 * ncols, 4 * nrows),
         squeeze=False,
         description=description,
+        log=log,
     ) as (fig, axes):
         for axis, (panel, series) in zip(axes.flat, panels.items()):
             lines, bands = [], []  # every value drawn, for the log axis

@@ -54,6 +54,11 @@ class RunSettings:
         curve_test_size: None, or the per-epoch test curves use the first
             `curve_test_size` test images only (the same for every run);
             the final numbers always use the whole test set.
+        keras_tensorboard_only: log with `keras.callbacks.TensorBoard(
+            histogram_freq=1)` alone, as a user of Keras alone would: no
+            kdrop callback, no HPARAMS table, no aggregate over seeds (to
+            compare the two dashboards on the same run; cnn_dropout's
+            `--keras-tensorboard-only`).
     """
 
     out: str
@@ -67,6 +72,7 @@ class RunSettings:
     overwrite: bool = False
     validation_split: float = 0.0
     curve_test_size: int | None = None
+    keras_tensorboard_only: bool = False
 
     def __post_init__(self):
         # Checked when the settings are made, before any data is loaded or
@@ -78,6 +84,7 @@ class RunSettings:
         if self.train_size is not None:
             validation.check_positive_int(self.train_size, "train_size")
         validation.check_bool(self.overwrite, "overwrite")
+        validation.check_bool(self.keras_tensorboard_only, "keras_tensorboard_only")
         if self.curve_test_size is not None:
             validation.check_positive_int(self.curve_test_size, "curve_test_size")
         validation.check_number(
@@ -254,6 +261,8 @@ def train_classifier(
         validation_data=None if split else (x_test[curve_images], y_test[curve_images]),
         callbacks=callbacks
         if callbacks is not None
+        else [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)]
+        if settings.keras_tensorboard_only
         else logging_callbacks(
             log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE], histograms
         ),
@@ -366,6 +375,10 @@ def finish(
     (`kdrop.tensorboard.aggregate_seeds`, runs `across_seeds/<variant>`),
     prints `note` and how to view the logs. Returns the aggregate rows."""
     summary = tables.report_seeds(rows, settings.out, by, columns)
+    if settings.keras_tensorboard_only:
+        print(note)
+        tensorboard_hint(settings.out)
+        return summary
     log_hparams(
         settings.out,
         rows,
