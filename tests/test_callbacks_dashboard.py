@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 
 import keras
 import numpy as np
@@ -124,6 +125,11 @@ def test_a_later_fit_keeps_the_charts_of_an_earlier_one(tmp_path):
     model = relu_model(kdrop.InvertedDropout(0.5, name="drop"))
     fit = dict(x=X, y=Y, epochs=1, batch_size=32, verbose=0)
     model.fit(**fit, callbacks=[callbacks.DropoutRateLogger(tmp_path)])
+    # TensorBoard reads a run's event files in name order and keeps the last
+    # layout it reads; a name is `...tfevents.<second>.<host>.<pid>.<n>`
+    # with n not zero-padded, so two writers opened in the same second
+    # (n = 9, then 10) would be read newest first.
+    time.sleep(1.1)
     model.fit(**fit, callbacks=[callbacks.ActivationSparsity(tmp_path, data=X[:8])])
     assert titles(custom_scalars_layout(tmp_path)) == [
         ("Rates", ["dropout rate per layer"]),
