@@ -97,9 +97,13 @@ def main():
         return [c for c in callbacks if not isinstance(c, keras.callbacks.TensorBoard)]
 
     kdrop_callbacks = kdrop_only(
-        training.logging_callbacks(f"{log_root}/kdrop", x_probe, y_probe)
+        training.logging_callbacks(
+            f"{log_root}/kdrop", x_probe, y_probe, batch_size=settings.batch_size
+        )
     )
-    main_job = training.logging_callbacks(f"{log_root}/main", x_probe, y_probe)
+    main_job = training.logging_callbacks(
+        f"{log_root}/main", x_probe, y_probe, batch_size=settings.batch_size
+    )
     clock = HookClock(kdrop_callbacks)
     configurations = {
         "no callbacks": [],

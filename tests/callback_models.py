@@ -58,10 +58,10 @@ def linear_model(optimizer, jit_compile="auto"):
     return model
 
 
-def full_batch_gradients(kernel, bias):
-    """Gradients of mean((X @ kernel + bias - Y)**2)."""
-    residual = X @ kernel + bias - Y
-    return [2 * X.T @ residual / len(X), 2 * residual.mean(axis=0)]
+def full_batch_gradients(kernel, bias, x=X, y=Y):
+    """Gradients of mean((x @ kernel + bias - y)**2)."""
+    residual = x @ kernel + bias - y
+    return [2 * x.T @ residual / len(x), 2 * residual.mean(axis=0)]
 
 
 def sgd_reference(learning_rate, momentum, steps, nesterov=False):

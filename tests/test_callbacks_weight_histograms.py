@@ -13,7 +13,7 @@ from tests.callback_models import X, Y, full_batch_gradients, twin_blocks_model
 from tests.event_files import read_histograms, read_scalars
 
 
-def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
+def linear_model():
     model = keras.Sequential(
         [
             keras.Input((6,)),
@@ -25,18 +25,14 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         ]
     )
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
-    model.fit(
-        X,
-        Y,
-        epochs=1,
-        verbose=0,
-        callbacks=[callbacks.WeightHistograms(tmp_path, data=(X, Y), variables="all")],
-    )
-    kernel, bias = (v.numpy() for v in model.get_layer("linear").weights)
-    gradients = dict(zip(("kernel", "bias"), full_batch_gradients(kernel, bias)))
+    return model
 
-    scalars = read_scalars(tmp_path)
-    histograms = read_histograms(tmp_path)
+
+def assert_gradients_logged(model, log_dir, gradients):
+    """The logged norm and histogram of each of `gradients` ({variable
+    name: numpy gradient}) of layer 'linear' equal numpy's."""
+    scalars = read_scalars(log_dir)
+    histograms = read_histograms(log_dir)
     for name, gradient in gradients.items():
         path = f"{model.name}/linear/{name}"
         assert scalars[f"statistics/gradient_norm/{path}"][0] == pytest.approx(
@@ -54,6 +50,22 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         )
         assert buckets[:, 2].sum() == gradient.size
         assert np.abs(buckets[:, 2] - expected).sum() <= 2 * on_an_edge
+
+
+def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
+    model = linear_model()
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.WeightHistograms(tmp_path, data=(X, Y), variables="all")],
+    )
+    kernel, bias = (v.numpy() for v in model.get_layer("linear").weights)
+    gradients = dict(zip(("kernel", "bias"), full_batch_gradients(kernel, bias)))
+    assert_gradients_logged(model, tmp_path, gradients)
+    scalars = read_scalars(tmp_path)
+    histograms = read_histograms(tmp_path)
     assert scalars[f"statistics/weight_norm/{model.name}/linear/kernel"][
         0
     ] == pytest.approx(np.linalg.norm(kernel), rel=1e-6)
@@ -63,6 +75,41 @@ def test_gradients_and_weights_match_numpy_for_a_linear_model(tmp_path):
         ].sum()
         == kernel.size
     )
+
+
+@pytest.mark.parametrize(
+    "gradient_probe_size, rows",
+    [("default", 128), (16, 16), (None, 200), (500, 200)],
+)
+def test_the_gradient_is_that_of_the_first_gradient_probe_size_examples(
+    gradient_probe_size, rows, tmp_path
+):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 6)).astype("float32")
+    y = rng.normal(size=(200, 1)).astype("float32")
+    options = (
+        {}
+        if gradient_probe_size == "default"
+        else {"gradient_probe_size": gradient_probe_size}
+    )
+    model = linear_model()
+    model.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            callbacks.WeightHistograms(
+                tmp_path, data=(x, y), variables="all", **options
+            )
+        ],
+    )
+    kernel, bias = (v.numpy() for v in model.get_layer("linear").weights)
+    used = full_batch_gradients(kernel, bias, x[:rows], y[:rows])
+    assert_gradients_logged(model, tmp_path, dict(zip(("kernel", "bias"), used)))
+    if rows < len(x):  # not the whole probe's gradient
+        whole = full_batch_gradients(kernel, bias, x, y)[0]
+        assert np.linalg.norm(used[0] - whole) > 1e-3 * np.linalg.norm(whole)
 
 
 def test_every_float_weight_without_gradients_every_n_epochs(tmp_path):
@@ -161,6 +208,21 @@ def test_kernels_embeddings_and_recurrent_kernels_by_default_every_weight_on_req
         ({"gradients": False, "variables": 2}, TypeError, ["variables", "2"]),
         ({"data": X}, ValueError, ["data", "targets"]),
         ({"data": (X, Y), "every_n_epochs": -1}, ValueError, ["every_n_epochs", "-1"]),
+        (
+            {"data": (X, Y), "gradient_probe_size": 0},
+            ValueError,
+            ["gradient_probe_size", "positive int", "None", "=0"],
+        ),
+        (
+            {"data": (X, Y), "gradient_probe_size": 2.5},
+            TypeError,
+            ["gradient_probe_size", "2.5", "float"],
+        ),
+        (
+            {"data": (X, Y), "gradient_probe_size": True},
+            TypeError,
+            ["gradient_probe_size", "True", "bool"],
+        ),
     ],
 )
 def test_bad_arguments(kwargs, error, words):
@@ -207,7 +269,8 @@ def two_input_two_output_model():
     return model
 
 
-def test_two_inputs_and_two_outputs_gradients_match_numpy(tmp_path):
+@pytest.mark.parametrize("rows", [len(X), 16])
+def test_two_inputs_and_two_outputs_gradients_match_numpy(rows, tmp_path):
     model = two_input_two_output_model()
     right = np.random.default_rng(5).normal(size=(len(X), 3)).astype("float32")
     y = {"a": Y, "b": np.zeros((len(X), 2), "float32")}
@@ -217,19 +280,25 @@ def test_two_inputs_and_two_outputs_gradients_match_numpy(tmp_path):
         epochs=1,
         verbose=0,
         callbacks=[
-            callbacks.WeightHistograms(tmp_path, data=([X, right], y), variables="all")
+            callbacks.WeightHistograms(
+                tmp_path,
+                data=([X, right], y),
+                variables="all",
+                gradient_probe_size=rows,
+            )
         ],
     )
-    # Loss = mean((f_a - Y)^2) + mean(f_b^2): the gradient of 'a''s bias is
+    # Loss = mean((f_a - Y)^2) + mean(f_b^2) on the first `rows` examples
+    # of every input and output: the gradient of 'a''s bias is
     # 2 * mean(f_a - Y), of 'b''s bias 2 * mean(f_b, axis=0) / 2.
-    features = np.concatenate([X, right], axis=1).astype(np.float64)
+    features = np.concatenate([X, right], axis=1)[:rows].astype(np.float64)
     a, b = model.get_layer("a"), model.get_layer("b")
     f_a = features @ a.kernel.numpy() + a.bias.numpy()
     f_b = features @ b.kernel.numpy() + b.bias.numpy()
     scalars = read_scalars(tmp_path)
     name = model.name
     assert scalars[f"statistics/gradient_norm/{name}/a/bias"][0] == pytest.approx(
-        abs(2 * np.mean(f_a - Y)), rel=1e-4
+        abs(2 * np.mean(f_a - Y[:rows])), rel=1e-4
     )
     assert scalars[f"statistics/gradient_norm/{name}/b/bias"][0] == pytest.approx(
         np.linalg.norm(f_b.mean(axis=0)), rel=1e-4
@@ -285,9 +354,9 @@ def test_the_gradient_is_traced_once_and_reused_by_every_epoch_and_fit(tmp_path)
     model.fit(X, Y, batch_size=64, epochs=3, verbose=0, callbacks=[histograms, count])
     model.fit(X, Y, batch_size=64, epochs=2, verbose=0, callbacks=[histograms, count])
     if keras.backend.backend() == "torch":
-        # A training step and a gradient per epoch, and the check of the
-        # probe in the second fit's on_train_begin.
-        assert np.diff(at_epoch_end).tolist() == [2, 2, 3, 2]
+        # A training step and a gradient per epoch; the second fit does
+        # not check the probe again.
+        assert np.diff(at_epoch_end).tolist() == [2, 2, 2, 2]
     else:
         assert at_epoch_end == [at_epoch_end[0]] * 5
     # Every epoch logged a gradient, the second fit's at steps 0 and 1 again.

@@ -1,5 +1,6 @@
 """Weight and gradient histograms and norms, in TensorBoard."""
 
+import keras
 import numpy as np
 
 from kdrop import keras_internals, layer_paths, validation
@@ -31,6 +32,15 @@ def weight_tags(model):
     return tags
 
 
+def _first_examples(data, count):
+    """The first `count` examples of every array in `data` (an array, or a
+    list, tuple or dict of arrays, as `fit` takes them); all of them when
+    `count` is None or `data` is None."""
+    if count is None or data is None:
+        return data
+    return keras.tree.map_structure(lambda array: array[:count], data)
+
+
 def _is_kernel(variable):
     # Kernels, recurrent kernels and embeddings are matrices or larger;
     # biases, scales and BatchNormalization statistics are vectors.
@@ -58,8 +68,15 @@ class WeightHistograms(PeriodicLoggingCallback):
     Keras's own `variable.path` does not guarantee. Histograms have 30 equal
     bins between the values' min and max; norms are `sqrt(sum(w ** 2))`.
     The gradient is that of the compiled loss (regularization losses
-    included) on the probe batch, in inference mode:
-    no dropout noise, and no schedule step taken. It is computed by
+    included) on the first `gradient_probe_size` examples of the probe
+    batch (one training batch's worth: 128 by default), in inference mode:
+    no dropout noise, and no schedule step taken. One batch, because that
+    is the size of the gradient the optimizer applies at each step: a
+    gradient on more examples is a smoother estimate than any step ever
+    sees, and costs a forward and backward pass of each of them at every
+    logged epoch. Keras 3 does not tell callbacks the batch size (a fit's
+    `params` hold `verbose`, `epochs` and `steps` only), so pass the fit's
+    `batch_size` as `gradient_probe_size` when it is not 128. It is computed by
     backend-specific code in `kdrop.backend.gradients`: a `tf.function`
     with `tf.GradientTape`, `jax.jit(jax.grad(...))` over
     `model.compute_loss_and_updates`, or `torch.autograd.grad`. Keras 3's
@@ -76,14 +93,19 @@ class WeightHistograms(PeriodicLoggingCallback):
             `tf.data.Dataset` of `(x, y)` (its first batch is used). `x` and
             `y` are what `model.fit(x, y)` takes: lists or dicts of arrays
             for several inputs or outputs.
+        gradient_probe_size: int > 0, the number of probe examples, from
+            the first, whose gradient is logged (default 128: set it to the
+            fit's `batch_size`); None for the whole probe. A probe smaller
+            than this is used whole.
         histograms: bool, whether to log the histograms
             (`value_histograms/...`); False logs the norms only (one card
             per tag in TensorBoard's TIME SERIES, where histograms get one
             card per run and tag).
 
-    With `gradients=True` the gradient is computed once in
-    `on_train_begin`, so a probe the model or its loss cannot take fails
-    there with a `ValueError`, before the first training step.
+    With `gradients=True` the gradient is computed once in the first
+    `on_train_begin` for a model, so a probe the model or its loss cannot
+    take fails there with a `ValueError`, before the first training step;
+    later `fit` calls of the same model reuse that check.
 
     Example:
 
@@ -101,8 +123,17 @@ class WeightHistograms(PeriodicLoggingCallback):
         data=None,
         variables="kernels",
         histograms=True,
+        gradient_probe_size=128,
     ):
         super().__init__(log_dir, every_n_epochs)
+        if gradient_probe_size is not None:
+            gradient_probe_size = validation.check_int(
+                gradient_probe_size,
+                "gradient_probe_size",
+                "a positive int (the fit's batch size) or None (the whole probe)",
+                minimum=1,
+            )
+        self.gradient_probe_size = gradient_probe_size
         self.gradients = bool(gradients)
         self.histograms = validation.check_bool(histograms, "histograms")
         self.variables = validation.check_choice(
@@ -118,7 +149,10 @@ class WeightHistograms(PeriodicLoggingCallback):
                     "targets). Received: data=None; pass data=(x, y) or "
                     "gradients=False."
                 )
-            self.x, self.y = probe_batch_xy(data)
+            self.x, self.y = (
+                _first_examples(part, gradient_probe_size)
+                for part in probe_batch_xy(data)
+            )
             if self.y is None:
                 raise ValueError(
                     "`data` must hold targets, as an (x, y) tuple or a "
@@ -136,7 +170,9 @@ class WeightHistograms(PeriodicLoggingCallback):
             check_probe_shape(self.model, self.x)
             if self._gradient_function is None:
                 self._gradient_function = loss_gradient_function(self.model)
-            run_probe_once(self, self.model, self._gradients)
+                # Once per model: later fits of the same model would only
+                # repeat the check, at the cost of a gradient each.
+                run_probe_once(self, self.model, self._gradients)
 
     def _gradients(self):
         # The model's random state is as before (a recurrent layer draws

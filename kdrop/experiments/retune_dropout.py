@@ -166,7 +166,10 @@ def _fit(model, train, test, settings, log_dir, epochs, initial_epoch=0, extra=(
         initial_epoch=initial_epoch,
         verbose=settings.verbose,
         validation_data=(x_test[curve], y_test[curve]),
-        callbacks=training.logging_callbacks(log_dir, *probe) + list(extra),
+        callbacks=training.logging_callbacks(
+            log_dir, *probe, batch_size=settings.batch_size
+        )
+        + list(extra),
     )
     return history.history
 

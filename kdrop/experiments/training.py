@@ -177,17 +177,22 @@ def run_dir(out, model, seed):
 PROBE_SIZE = 256  # images the kdrop callbacks probe at each epoch end
 
 
-def logging_callbacks(log_dir, x_probe, y_probe, histograms=True):
+def logging_callbacks(log_dir, x_probe, y_probe, histograms=True, batch_size=128):
     """Keras's TensorBoard callback and kdrop's logging callbacks, one run;
     with `histograms=False` no per-layer histograms (`value_histograms/`),
-    the scalars only (see `RunSettings.logs_histograms`)."""
+    the scalars only (see `RunSettings.logs_histograms`). The gradient
+    histograms are those of one training batch, the probe's first
+    `batch_size` examples (the fit's batch size)."""
     return [
         keras.callbacks.TensorBoard(log_dir),
         kdrop.callbacks.ActivationSparsity(
             log_dir, data=x_probe, histograms=histograms
         ),
         kdrop.callbacks.WeightHistograms(
-            log_dir, data=(x_probe, y_probe), histograms=histograms
+            log_dir,
+            data=(x_probe, y_probe),
+            histograms=histograms,
+            gradient_probe_size=batch_size,
         ),
         kdrop.callbacks.DropoutRateLogger(log_dir, update_freq="batch"),
         kdrop.callbacks.GeneralizationGap(log_dir),
@@ -264,7 +269,11 @@ def train_classifier(
         else [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)]
         if settings.keras_tensorboard_only
         else logging_callbacks(
-            log_dir, x_test[:PROBE_SIZE], y_test[:PROBE_SIZE], histograms
+            log_dir,
+            x_test[:PROBE_SIZE],
+            y_test[:PROBE_SIZE],
+            histograms,
+            settings.batch_size,
         ),
     )
     seconds = time.perf_counter() - start
