@@ -142,7 +142,8 @@ def bench_first_and_later_calls(x, samples, later_calls=3):
     for name, (wall, cpu) in runs.items():
         later_cpu = statistics.median(cpu[1:])
         print(
-            f"| {name} | first | {wall[0]:.3f} | {cpu[0]:.3f} | {cpu[0] / later_cpu:.2f} |"
+            f"| {name} | first | {wall[0]:.3f} | {cpu[0]:.3f} | "
+            f"{cpu[0] / later_cpu:.2f} |"
         )
         print(
             f"| {name} | later (median of {later_calls}) | "
