@@ -4,6 +4,12 @@ Each checks that the outputs exist AND hold sensible numbers, read back
 independently: summary.csv against the returned rows, TensorBoard event
 files with tests/event_files.py, logged rates and learning rates against
 the schedules' formulas written out here, PNGs decoded by matplotlib.
+
+The scripts' recipes and data are the same on every backend, and what is
+backend-specific under them (layers, inference, callbacks) has its own
+tests on every backend; so .ci/run trains the `scripts_tensorflow_pass`
+smoke tests on TensorFlow only, and keeps the MLP run
+(`scripts_all_backends`) in the JAX and PyTorch passes.
 """
 
 import csv
@@ -210,6 +216,7 @@ def assert_across_seeds(out, variants, seeds, epochs):
             )
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_cnn_dropout_smoke(tmp_path):
     # The offline digits, every epoch tested on all 1000 test images (the
     # default's full MNIST: test_experiments_full).
@@ -609,6 +616,7 @@ def test_scripts_writing_events_take_overwrite(module, tmp_path, capsys):
     assert event_file_paths(tmp_path)  # nothing deleted without --overwrite
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_cnn_dropout_script_help():
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "cnn_dropout.py"), "--help"],
@@ -716,6 +724,7 @@ def test_full_batch_iterations_are_plain_gradient_steps():
     np.testing.assert_allclose([kernel[0, 0], bias[0]], [w, b], rtol=1e-5)
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_regression_overfit_smoke(tmp_path):
     rows, _ = regression_overfit.run(iterations=300, seeds=2, out=str(tmp_path))
     assert [(row["model"], row["seed"]) for row in rows] == [
@@ -741,6 +750,7 @@ def test_regression_overfit_smoke(tmp_path):
     assert_png(tmp_path / "fit.png")
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_mc_vs_weight_scaling_smoke(tmp_path):
     rows, summary = mc_vs_weight_scaling.run(
         epochs=1,
@@ -793,6 +803,7 @@ def test_mc_vs_weight_scaling_smoke(tmp_path):
     )
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_sparsity_autoencoder_smoke(tmp_path):
     rows, _ = sparsity_autoencoder.run(
         epochs=1, seeds=2, out=str(tmp_path), train_size=500, verbose=0
@@ -864,6 +875,7 @@ def test_feature_grid_places_each_unit_in_its_tile():
     assert np.all(grid[0] == 1.0) and np.all(grid[:, 29] == 1.0)
 
 
+@pytest.mark.scripts_all_backends
 def test_mlp_dropout_smoke(tmp_path):
     rows, _ = mlp_dropout.run(
         ["2x32"],
@@ -929,6 +941,7 @@ def test_mlp_dropout_rejects_bad_architectures(tmp_path, architectures, error, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_dropout_schedules_smoke(tmp_path):
     rows, _ = dropout_schedules.run(
         names=("early", "late"),
@@ -962,6 +975,7 @@ def test_dropout_schedules_smoke(tmp_path):
     assert_hparams_table(tmp_path, rows, "schedule", ("schedule", "dropout", "seed"))
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_mc_uncertainty_smoke(tmp_path):
     # Two seeds exercise the mean +- std tables; one on JAX and torch, where
     # each new model's compilation costs several times more.

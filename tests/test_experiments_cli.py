@@ -49,6 +49,7 @@ def error_lines(stderr, name):
     ]
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_a_rerun_into_the_same_out_is_a_command_line_error(tmp_path):
     # README command 1 run twice: the second run's --out holds the first's
     # event files.
@@ -68,6 +69,7 @@ def test_a_rerun_into_the_same_out_is_a_command_line_error(tmp_path):
     assert events.exists()
 
 
+@pytest.mark.scripts_tensorflow_pass
 def test_an_option_refused_by_run_settings_is_a_command_line_error(tmp_path):
     out = tmp_path / "out"
     result = run_script("mc_uncertainty", "--out", str(out), "--samples", "1")
