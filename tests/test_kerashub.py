@@ -118,7 +118,10 @@ def test_a_schedule_runs_in_graph_where_the_layer_takes_one_and_is_refused_elsew
     # The embeddings' Dropout becomes kdrop's InvertedDropout: it takes one.
     new = kdrop.set_dropout(backbone, schedule, where="embeddings_dropout")
     head = keras.Model(new.input, keras.layers.Dense(1)(new.output["pooled_output"]))
-    head.compile("sgd", "mse", jit_compile=False)
+    # Compiled as each backend compiles a train step: a tf.function on
+    # TensorFlow, jax.jit on JAX (unjitted, JAX compiles every op of the
+    # backbone on its own: minutes here), eager on PyTorch.
+    head.compile("sgd", "mse", jit_compile=keras.backend.backend() == "jax")
     head.fit(x, np.zeros((3, 1)), batch_size=1, epochs=1, verbose=0)
     layer = new.get_layer("embeddings_dropout")
     assert isinstance(layer, kdrop.layers.InvertedDropout)
