@@ -74,14 +74,25 @@ def _not_run_params():
     ]
 
 
+# What the examples' fits are checked for (they run, their losses are
+# finite) does not need the epochs an example sets for its reader's result:
+# docs/active_learning.md's 50-epoch loops alone took over 500 s of the
+# TensorFlow pass.
+MAX_EPOCHS = 2
+
+
 @pytest.fixture
 def checked_fits(monkeypatch):
-    """Every `Model.fit` of the examples, quiet, its loss history recorded."""
+    """Every `Model.fit` of the examples, quiet, at most MAX_EPOCHS epochs
+    past its `initial_epoch`, its loss history recorded."""
     histories = []
     fit = keras.Model.fit
 
     def checked_fit(model, *args, **kwargs):
         kwargs.setdefault("verbose", 0)
+        if "epochs" in kwargs:
+            last = kwargs.get("initial_epoch", 0) + MAX_EPOCHS
+            kwargs["epochs"] = min(kwargs["epochs"], last)
         history = fit(model, *args, **kwargs)
         histories.append(history.history.get("loss", []))
         return history
