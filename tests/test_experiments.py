@@ -42,6 +42,7 @@ from kdrop.experiments import (
 )
 from kdrop.experiments.events import read_held
 from kdrop.tensorboard.families import GROUPS, group_of
+from tests.callback_models import W_HIDDEN, relu_model
 from tests.event_files import (
     event_file_paths,
     read_descriptions,
@@ -1128,3 +1129,32 @@ def test_keras_tensorboard_only_logs_what_keras_alone_logs(tmp_path):
     assert "epoch_loss" in tags
     assert any(tag.endswith("/histogram") for tag in tags)
     assert not any(group_of(tag) in dict(GROUPS) for tag in tags if "/" in tag)
+
+
+def test_logging_callbacks_probe_activations_on_one_training_batch(tmp_path):
+    # The probe's first batch_size rows, the gradient's images: the
+    # statistics equal numpy's on those rows, not on the whole probe.
+    from tests.callback_models import W_HIDDEN, relu_model
+
+    rng = np.random.default_rng(1)
+    x_probe = rng.normal(size=(96, 6)).astype("float32")
+    y_probe = rng.normal(size=(96, 1)).astype("float32")
+    model = relu_model()
+    model.fit(
+        x_probe,
+        y_probe,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=training.logging_callbacks(
+            str(tmp_path), x_probe, y_probe, batch_size=32
+        ),
+    )
+    hidden = np.maximum(x_probe @ W_HIDDEN, 0.0)
+    scalars = read_scalars(tmp_path)
+    logged = scalars["statistics/sparsity/hidden"][0]
+    assert logged == pytest.approx(np.mean(hidden[:32] <= 0), abs=1e-6)
+    assert logged != pytest.approx(np.mean(hidden <= 0), abs=1e-6)
+    assert scalars["statistics/mean_activation/hidden"][0] == pytest.approx(
+        hidden[:32].mean(), rel=1e-5
+    )
