@@ -6,8 +6,9 @@ The main job's run (`kdrop.experiments.cnn_dropout`, one seed of the
 epoch), the first 1000 test images as validation data after every epoch,
 and the callbacks of `kdrop.experiments.training.logging_callbacks` on the
 experiments' probe (the first `--probe` test images, default
-`training.PROBE_SIZE`; WeightHistograms' gradient on its first
-`batch_size` images, one training batch). Configurations:
+`training.PROBE_SIZE`, 128; WeightHistograms' gradient and
+ActivationSparsity's statistics on its first `batch_size` images, one
+training batch). Configurations:
 
 - no callbacks;
 - kdrop's logging callbacks: ActivationSparsity, WeightHistograms,

@@ -1134,8 +1134,6 @@ def test_keras_tensorboard_only_logs_what_keras_alone_logs(tmp_path):
 def test_logging_callbacks_probe_activations_on_one_training_batch(tmp_path):
     # The probe's first batch_size rows, the gradient's images: the
     # statistics equal numpy's on those rows, not on the whole probe.
-    from tests.callback_models import W_HIDDEN, relu_model
-
     rng = np.random.default_rng(1)
     x_probe = rng.normal(size=(96, 6)).astype("float32")
     y_probe = rng.normal(size=(96, 1)).astype("float32")
