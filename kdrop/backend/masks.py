@@ -9,10 +9,12 @@ is nearly all the cost of a dropout layer, and Keras's portable
   with `alg="philox"`, compared with an integer threshold. Keras leaves the
   algorithm on "auto_select", which XLA's CPU code runs about 100x slower;
   in graph mode the two take the same time.
-- JAX: 32 random bits per unit from `lax.rng_bit_generator` (the "rbg" key
-  implementation; "unsafe_rbg" draws its bits with the same op), keyed by
-  four words that threefry derives from the seed, compared with an integer
-  threshold. Only this draw uses the rbg key; Keras's seeds and the
+- JAX: 32 random bits per unit from `lax.rng_bit_generator` with XLA's
+  Threefry algorithm, keyed by four words that JAX's threefry derives from
+  the seed, compared with an integer threshold. XLA expands it into the
+  mask's elementwise loop: on the CPU 3.5-5x cheaper than the "rbg" keys'
+  default algorithm (Philox there) and than `jax.random.bits`' threefry,
+  which runs as a loop over whole arrays. Keras's seeds and the
   process-wide default PRNG implementation are untouched.
 - PyTorch: `torch.rand(...) < keep_prob` from a `torch.Generator` seeded by
   the layer's seed; faster than `bernoulli_` and than integer draws
@@ -106,10 +108,17 @@ def _jax_mask(shape, keep_prob, seed):
     import jax.numpy as jnp
 
     threefry = jax.random.wrap_key_data(seed, impl="threefry2x32")
-    key = jax.random.wrap_key_data(
-        jax.random.bits(threefry, (4,), jnp.uint32), impl="rbg"
+    key = jax.random.bits(threefry, (4,), jnp.uint32)
+    # Threefry, not the rbg keys' RNG_DEFAULT (Philox on the CPU): XLA's
+    # CPU expansion of Philox fuses into the mask's loop and recomputes each
+    # 4-word block for every word it keeps, with 64-bit multiplies, about
+    # 4x the bits' cost (BENCHMARKS.md, DropConnectDense on JAX).
+    _, bits = jax.lax.rng_bit_generator(
+        key,
+        tuple(shape),
+        jnp.uint32,
+        algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY,
     )
-    bits = jax.random.bits(key, tuple(shape), jnp.uint32)
     return bits <= _threshold(keep_prob, _jax_uint32)
 
 
