@@ -7,7 +7,7 @@ same bytes and so is the memory-bandwidth floor; then the training
 throughput (images/s) of the MNIST CNN with each dropout layer.
 
 kdrop's layers draw their masks through `kdrop.backend.masks` (32-bit bits
-from the "rbg" key implementation, `lax.rng_bit_generator`, against an
+from `lax.rng_bit_generator` with XLA's Threefry algorithm, against an
 integer threshold); Keras's Dropout uses `jax.random.bernoulli` (threefry).
 Goals: kdrop's layers within 1.1x of the floor in float32 and 1.5x in
 bfloat16.
