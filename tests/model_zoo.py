@@ -454,16 +454,36 @@ ZOO = {
 }
 
 
+# Models whose backend-specific layers another zoo model already has: a
+# check run over the whole zoo reaches the same backend code through them
+# (masks, the MC sampler, gradients, random and step state), so CI's JAX
+# pass, where XLA compiles every model afresh, leaves them out (marker
+# `breadth`); the TensorFlow and PyTorch passes run them. Each one's
+# stand-in: tabular_normalized's preprocessing -> augmented_cnn's; resnet's
+# convolutions, batch normalisation and residual adds -> augmented_cnn's
+# and residual_ops'; with_lambda's Lambda -> residual_ops' keras.ops;
+# bidirectional's LSTM -> recurrent's; nested, multi_input and
+# multi_output differ in structure only, which no backend sees.
+BREADTH = {
+    "tabular_normalized",
+    "resnet",
+    "with_lambda",
+    "bidirectional",
+    "nested",
+    "multi_input",
+    "multi_output",
+}
+
+
 def zoo_params():
     """`pytest.param(builder, id=name)` for every zoo model, TF-only ones
-    marked `tensorflow_only`."""
-    return [
-        pytest.param(
-            builder,
-            id=name,
-            marks=[pytest.mark.tensorflow_only]
-            if getattr(builder, "tensorflow_only", False)
-            else [],
-        )
-        for name, builder in ZOO.items()
-    ]
+    marked `tensorflow_only`, those of `BREADTH` marked `breadth`."""
+    params = []
+    for name, builder in ZOO.items():
+        marks = []
+        if getattr(builder, "tensorflow_only", False):
+            marks.append(pytest.mark.tensorflow_only)
+        if name in BREADTH:
+            marks.append(pytest.mark.breadth)
+        params.append(pytest.param(builder, id=name, marks=marks))
+    return params

@@ -8,7 +8,6 @@ Bernoulli expectation of the dropped fraction in compiled training, and
 test_drop_path).
 """
 
-import pathlib
 import re
 
 import keras
@@ -762,11 +761,3 @@ def test_bad_input_is_refused_before_anything_is_copied(monkeypatch):
     for call, error, message in cases:
         with pytest.raises(error, match=message):
             call()
-
-
-def test_the_examples_in_the_guide_run():
-    guide = pathlib.Path(__file__).parents[1] / "docs" / "models_you_did_not_write.md"
-    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), re.DOTALL)
-    assert len(blocks) == 3
-    for block in blocks:
-        exec(compile(block, str(guide), "exec"), {})
