@@ -151,6 +151,48 @@ def test_every_float_weight_without_gradients_every_n_epochs(tmp_path):
         )
 
 
+@pytest.mark.parametrize(
+    "epochs, every_n_epochs, stop_after, logged",
+    [
+        (5, 2, None, [1, 3, 4]),  # the last epoch is no multiple of 2
+        (4, 2, None, [1, 3]),
+        (2, 5, None, [1]),  # a fit shorter than every_n_epochs
+        (6, 4, 2, [2]),  # stopped by a callback at the 3rd epoch
+    ],
+)
+def test_every_n_th_epoch_and_the_fits_last_one(
+    epochs, every_n_epochs, stop_after, logged, tmp_path
+):
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, name="out")])
+    model.compile(optimizer="sgd", loss="mse")
+    kernels = {}
+
+    def end(epoch, logs):
+        kernels[epoch] = model.get_layer("out").kernel.numpy()
+        if epoch == stop_after:
+            model.stop_training = True
+
+    model.fit(
+        X,
+        Y,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            # Keras calls the callbacks in this order: the weights are read
+            # and the fit stopped before WeightHistograms' epoch end.
+            keras.callbacks.LambdaCallback(on_epoch_end=end),
+            callbacks.WeightHistograms(
+                tmp_path, every_n_epochs=every_n_epochs, gradients=False
+            ),
+        ],
+    )
+    kernel = model.get_layer("out").kernel
+    norms = read_scalars(tmp_path)[f"statistics/weight_norm/{kernel.path}"]
+    assert sorted(norms) == logged
+    for epoch in logged:
+        assert norms[epoch] == pytest.approx(np.linalg.norm(kernels[epoch]), rel=1e-5)
+
+
 def test_kernels_embeddings_and_recurrent_kernels_by_default_every_weight_on_request(
     tmp_path,
 ):

@@ -271,8 +271,9 @@ def _tensors_in(model, names, path, prefix=""):
 class ActivationSparsity(PeriodicLoggingCallback):
     """Logs how sparse each layer's activations are, to TensorBoard.
 
-    At the end of every `every_n_epochs`-th epoch, on a fixed probe batch,
-    for every chosen layer's output `a` in inference mode:
+    At the end of every `every_n_epochs`-th epoch and of the fit's last
+    epoch, on a fixed probe batch, for every chosen layer's output `a` in
+    inference mode:
 
         statistics/sparsity/<path>           mean(a <= threshold)
         statistics/mean_activation/<path>    mean(a)
@@ -351,7 +352,8 @@ class ActivationSparsity(PeriodicLoggingCallback):
             for behind pass-through and dropout layers), `"all"` (every
             logged layer), a list of layers or layer paths among the
             logged ones, or False (none).
-        every_n_epochs: int > 0, log at the end of every N-th epoch.
+        every_n_epochs: int > 0, log at the end of every N-th epoch
+            and of the fit's last epoch.
         constant_statistics: bool, whether to also log the statistics that
             a softmax or sigmoid output fixes (see above); default False.
 

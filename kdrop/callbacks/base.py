@@ -320,10 +320,13 @@ class LoggingCallback(keras.callbacks.Callback):
 
 
 class PeriodicLoggingCallback(LoggingCallback):
-    """A `LoggingCallback` that logs at the end of every N-th epoch.
+    """A `LoggingCallback` that logs at the end of every N-th epoch, and of
+    a fit's last one.
 
     Subclasses write in `log_epoch(epoch)`, called at the end of every
-    `every_n_epochs`-th epoch, and drop in `forget_model()` what they built
+    `every_n_epochs`-th epoch and of the fit's last epoch (its `epochs`, or
+    the epoch where a callback stopped it), so that a fit logs its final
+    model whatever its length; they drop in `forget_model()` what they built
     for a model (a probe model, a traced function): it is kept across that
     model's `fit` calls, so they reuse its trace, and dropped when the
     callback is attached to another model.
@@ -344,9 +347,16 @@ class PeriodicLoggingCallback(LoggingCallback):
         """Drops what was built for the previous model."""
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs == 0:
+        if (epoch + 1) % self.every_n_epochs == 0 or self._is_last_epoch(epoch):
             self.log_epoch(epoch)
         super().on_epoch_end(epoch, logs)
+
+    def _is_last_epoch(self, epoch):
+        # `stop_training` is set by a callback called before this one
+        # (EarlyStopping, TerminateOnNaN) in the same epoch end.
+        return epoch + 1 == (self.params or {}).get("epochs") or bool(
+            getattr(self.model, "stop_training", False)
+        )
 
     def log_epoch(self, epoch):
         raise NotImplementedError

@@ -30,7 +30,8 @@ def _png(figure):
 class MCDropoutMonitor(PeriodicLoggingCallback):
     """Logs MC-dropout calibration and uncertainty on held-out data.
 
-    At the end of every `every_n_epochs`-th epoch, on the held-out batch
+    At the end of every `every_n_epochs`-th epoch and of the fit's last
+    epoch, on the held-out batch
     `(x, y)`, compares `kdrop.mc_predict(model, x, samples)` (the average of
     `samples` stochastic passes) with the deterministic prediction
     `model.predict_on_batch(x)` (the weight-scaling rule; in `batch_size`
@@ -69,9 +70,11 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
     `c_train`, `c_png` ≈ 0.2 training epochs; a logged epoch with 30
     samples cost 68 % of a training epoch, with 20 samples about 57 %,
     so the defaults (20 samples, every 5 epochs) cost about 11 % per
-    epoch (BENCHMARKS.md). On the full 60000-image training set the
-    same monitor costs 15 times less relative to an epoch: log more often
-    there, or pass fewer images or samples on small ones.
+    epoch (BENCHMARKS.md), plus one logged epoch at the end of a fit
+    whose length is not a multiple of `every_n_epochs`. On the full
+    60000-image training set the same monitor costs 15 times less relative
+    to an epoch: log more often there, or pass fewer images or samples on
+    small ones.
 
     Works on every backend with Sequential (built) and Functional models.
     Files, steps (the epoch index) and flushing follow the other kdrop
@@ -84,7 +87,7 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
         samples: int > 0, stochastic passes per example (default 20).
         bins: int > 0, confidence bins of the ECE and the diagram.
         every_n_epochs: int > 0, log at the end of every N-th epoch
-            (default 5: see the cost above).
+            and of the fit's last epoch (default 5: see the cost above).
         batch_size: None or int > 0, as for `kdrop.mc_predict`.
         seed: None or an int, the seed of `kdrop.mc_predict`.
         reliability_diagram: bool, whether to log the diagram image.

@@ -50,7 +50,8 @@ def _is_kernel(variable):
 class WeightHistograms(PeriodicLoggingCallback):
     """Logs histograms and L2 norms of the weights and of their gradients.
 
-    At the end of every `every_n_epochs`-th epoch, for the chosen weights
+    At the end of every `every_n_epochs`-th epoch and of the fit's last
+    epoch, for the chosen weights
     (`variables`: by default the kernels, i.e. every float weight with 2 or
     more dimensions: Dense and convolution kernels, recurrent kernels,
     embeddings; `"all"`: every float weight, biases and normalization
@@ -85,7 +86,8 @@ class WeightHistograms(PeriodicLoggingCallback):
 
     Args:
         log_dir: directory; events go to `log_dir/train`.
-        every_n_epochs: int > 0, log at the end of every N-th epoch.
+        every_n_epochs: int > 0, log at the end of every N-th epoch
+            and of the fit's last epoch.
         gradients: bool, whether to log gradients (needs `data`).
         variables: `"kernels"` (weights with 2 or more dimensions) or
             `"all"` (every float weight).
