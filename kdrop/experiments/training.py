@@ -181,6 +181,11 @@ def run_dir(out, model, seed):
 # values, measured on the CNN at <= 0.006 for a sparsity (0.6 points) and
 # about 2 % of a mean activation (docs/callbacks-and-tensorboard.md).
 PROBE_SIZE = 128
+# WeightHistograms writes every second epoch (and the last): its gradient
+# costs about one training step, 3 % of an epoch of the main job's 32
+# steps, more than half the callbacks' budget of 5 %, and weights and
+# gradients change slowly from one epoch to the next (BENCHMARKS.md).
+WEIGHT_HISTOGRAMS_EVERY_N_EPOCHS = 2
 
 
 def logging_callbacks(log_dir, x_probe, y_probe, histograms=True, batch_size=128):
@@ -189,7 +194,8 @@ def logging_callbacks(log_dir, x_probe, y_probe, histograms=True, batch_size=128
     the scalars only (see `RunSettings.logs_histograms`). The activation
     statistics and the gradient histograms are those of one training
     batch, the same images: the probe's first `batch_size` examples (the
-    fit's batch size)."""
+    fit's batch size). Weights and gradients are written every
+    `WEIGHT_HISTOGRAMS_EVERY_N_EPOCHS` epochs and at the last."""
     return [
         keras.callbacks.TensorBoard(log_dir),
         kdrop.callbacks.ActivationSparsity(
@@ -197,6 +203,7 @@ def logging_callbacks(log_dir, x_probe, y_probe, histograms=True, batch_size=128
         ),
         kdrop.callbacks.WeightHistograms(
             log_dir,
+            every_n_epochs=WEIGHT_HISTOGRAMS_EVERY_N_EPOCHS,
             data=(x_probe, y_probe),
             histograms=histograms,
             gradient_probe_size=batch_size,
