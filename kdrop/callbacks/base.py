@@ -327,10 +327,9 @@ class PeriodicLoggingCallback(LoggingCallback):
     `every_n_epochs`-th epoch and of the fit's last epoch (its `epochs`, or
     the epoch where a callback listed before it stopped the fit), so that a
     fit logs its final model whatever its length; they drop in
-    `forget_model()` what they built
-    for a model (a probe model, a traced function): it is kept across that
-    model's `fit` calls, so they reuse its trace, and dropped when the
-    callback is attached to another model.
+    `forget_model()` what they built for a model (a probe model, a traced
+    function): it is kept across that model's `fit` calls, so they reuse
+    its trace, and dropped when the callback is attached to another model.
     """
 
     def __init__(self, log_dir, every_n_epochs=1):

@@ -31,9 +31,9 @@ class MCDropoutMonitor(PeriodicLoggingCallback):
     """Logs MC-dropout calibration and uncertainty on held-out data.
 
     At the end of every `every_n_epochs`-th epoch and of the fit's last
-    epoch, on the held-out batch
-    `(x, y)`, compares `kdrop.mc_predict(model, x, samples)` (the average of
-    `samples` stochastic passes) with the deterministic prediction
+    epoch, on the held-out batch `(x, y)`, compares
+    `kdrop.mc_predict(model, x, samples)` (the average of `samples`
+    stochastic passes) with the deterministic prediction
     `model.predict_on_batch(x)` (the weight-scaling rule; in `batch_size`
     slices if given) and logs, with `<p>` one of
     `mc` / `deterministic`:

@@ -51,11 +51,10 @@ class WeightHistograms(PeriodicLoggingCallback):
     """Logs histograms and L2 norms of the weights and of their gradients.
 
     At the end of every `every_n_epochs`-th epoch and of the fit's last
-    epoch, for the chosen weights
-    (`variables`: by default the kernels, i.e. every float weight with 2 or
-    more dimensions: Dense and convolution kernels, recurrent kernels,
-    embeddings; `"all"`: every float weight, biases and normalization
-    statistics included):
+    epoch, for the chosen weights (`variables`: by default the kernels,
+    i.e. every float weight with 2 or more dimensions: Dense and
+    convolution kernels, recurrent kernels, embeddings; `"all"`: every
+    float weight, biases and normalization statistics included):
 
         value_histograms/weights/<path>    each chosen weight (trainable
         statistics/weight_norm/<path>      or not)
