@@ -160,8 +160,7 @@ def entry_points(model, x, y, directory, probabilities=True):
 
 def logged_tags(model, x, directory):
     """The tags one 1-epoch fit with every kdrop logging callback writes,
-    with layer names replaced by their position in `layer_paths.walk` (a
-    model built afresh has other automatic names)."""
+    with layer paths replaced by their position (`positional_tag`)."""
     y = model_zoo.fit_targets(model, x)
     logging = [
         callbacks.DropoutRateLogger(directory),
@@ -185,25 +184,38 @@ def logged_tags(model, x, directory):
             )
     logging = [callback for callback in logging if callback is not None]
     model.fit(x, y, epochs=1, verbose=0, callbacks=logging)
-    index = {}
-    for position, (_, layer) in enumerate(layer_paths.walk(model)):
-        index.setdefault(layer.name, f"<{position}>")
+    positions = {
+        path: f"<{position}>"
+        for position, (path, _) in enumerate(layer_paths.walk(model))
+    }
     tags = set()
     for log_dir in (directory, directory / "mc"):
         if log_dir.exists():
-            for tag in read_tensors(log_dir):
-                family, *parts = tag.split("/")
-                if family in WEIGHT_FAMILIES:
-                    # The model's name, which a layer of a model built
-                    # before may have too ("bidirectional").
-                    parts[0] = "<model>"
-                parts = [index.get(part, part) for part in parts]
-                tags.add("/".join([family, *parts]))
+            tags.update(positional_tag(tag, positions) for tag in read_tensors(log_dir))
     return tags
 
 
-# WeightHistograms' tags: family / model name / layer path / variable.
-WEIGHT_FAMILIES = ("weights", "weight_norm", "gradients", "gradient_norm")
+# WeightHistograms' kinds, whose tags are family / kind / model name / layer
+# path / variable.
+WEIGHT_KINDS = ("weights", "weight_norm", "gradients", "gradient_norm")
+
+
+def positional_tag(tag, positions):
+    """`tag` with the layer path after its family and kind replaced by the
+    layer's position in `layer_paths.walk` (`positions`): a model built
+    afresh has other automatic layer names. Only the path is replaced, as a
+    whole: a kind such as `rates/dropout` stays as it is even when a layer
+    happens to be named `dropout`."""
+    parts = tag.split("/")
+    prefix, rest = parts[:2], parts[2:]
+    if len(prefix) == 2 and prefix[1] in WEIGHT_KINDS and rest:
+        # The model's name, which a layer of a model built before may have.
+        prefix, rest = prefix + ["<model>"], rest[1:]
+    for end in range(len(rest), 0, -1):
+        path = "/".join(rest[:end])
+        if path in positions:
+            return "/".join(prefix + [positions[path]] + rest[end:])
+    return tag
 
 
 @pytest.mark.parametrize("build", model_zoo.zoo_params())
