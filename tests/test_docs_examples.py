@@ -77,14 +77,18 @@ def _not_run_params():
 # What the examples' fits are checked for (they run, their losses are
 # finite) does not need the epochs an example sets for its reader's result:
 # docs/active_learning.md's 50-epoch loops alone took over 500 s of the
-# TensorFlow pass.
+# TensorFlow pass. Likewise an active-learning loop's rounds: each one
+# builds, compiles and trains a new model, and one acquisition round shows
+# that the example runs (docs/active_learning.md's 23 rounds took 48 s).
 MAX_EPOCHS = 2
+MAX_ROUNDS = 1
 
 
 @pytest.fixture
 def checked_fits(monkeypatch):
     """Every `Model.fit` of the examples, quiet, at most MAX_EPOCHS epochs
-    past its `initial_epoch`, its loss history recorded."""
+    past its `initial_epoch`, its loss history recorded; every
+    `run_active_learning` at most MAX_ROUNDS rounds."""
     histories = []
     fit = keras.Model.fit
 
@@ -98,6 +102,14 @@ def checked_fits(monkeypatch):
         return history
 
     monkeypatch.setattr(keras.Model, "fit", checked_fit)
+    loop = kdrop.active_learning.run_active_learning
+
+    def capped_loop(*args, **kwargs):
+        if "rounds" in kwargs:
+            kwargs["rounds"] = min(kwargs["rounds"], MAX_ROUNDS)
+        return loop(*args, **kwargs)
+
+    monkeypatch.setattr(kdrop.active_learning, "run_active_learning", capped_loop)
     return histories
 
 
