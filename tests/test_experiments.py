@@ -16,8 +16,6 @@ import csv
 import io
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import matplotlib.image
@@ -615,27 +613,6 @@ def test_scripts_writing_events_take_overwrite(module, tmp_path, capsys):
     assert line.startswith(f"scripts/{name}.py: error: `out` already holds 1 ")
     assert "--overwrite" in line
     assert event_file_paths(tmp_path)  # nothing deleted without --overwrite
-
-
-@pytest.mark.scripts_tensorflow_pass
-def test_cnn_dropout_script_help():
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "cnn_dropout.py"), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    for option in (
-        "--epochs",
-        "--seed",
-        "--out",
-        "--variants",
-        "--dataset",
-        "logs/cnn_dropout",
-    ):
-        assert option in result.stdout
 
 
 @pytest.mark.parametrize(

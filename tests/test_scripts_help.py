@@ -44,16 +44,28 @@ def test_option_entries_reads_continuation_lines():
     assert entries["--out"] == "--out OUT   folder (default: docs)"
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_help_states_each_default_once(script, capsys, monkeypatch):
+def help_text(script, capsys, monkeypatch):
+    """What `python scripts/<script> --help` prints; it must exit with 0."""
     path = os.path.join(ROOT, "scripts", script)
     monkeypatch.setattr(sys, "argv", [path, "--help"])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(path, run_name="__main__")
     assert exit_info.value.code == 0
-    entries = option_entries(capsys.readouterr().out)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_states_each_default_once(script, capsys, monkeypatch):
+    entries = option_entries(help_text(script, capsys, monkeypatch))
     assert "-h" in entries  # the entries were read
     for entry in entries.values():
         assert len(re.findall(r"default:", entry)) <= 1, entry
         # argparse shows a default of None as "None", which cannot be typed.
         assert "(default: None)" not in entry, entry
+
+
+def test_the_main_jobs_help_names_its_options_and_log_folder(capsys, monkeypatch):
+    entries = option_entries(help_text("cnn_dropout.py", capsys, monkeypatch))
+    for option in ("--epochs", "--seed", "--seeds", "--out", "--variants", "--dataset"):
+        assert option in entries
+    assert "logs/cnn_dropout" in entries["--out"]
