@@ -166,9 +166,7 @@ def logged_tags(model, x, directory):
         callbacks.DropoutRateLogger(directory),
         callbacks.WeightHistograms(directory, data=(x, y), variables="all"),
         callbacks.LRMomentumScheduler(lambda epoch: 1e-3, log_dir=directory),
-        callbacks.GeneralizationGap(directory)
-        if hasattr(callbacks, "GeneralizationGap")
-        else None,
+        callbacks.GeneralizationGap(directory),
     ]
     if getattr(model, "inputs", None):
         logging.append(callbacks.ActivationSparsity(directory, data=x))
@@ -182,7 +180,6 @@ def logged_tags(model, x, directory):
                     reliability_diagram=False,
                 )
             )
-    logging = [callback for callback in logging if callback is not None]
     model.fit(x, y, epochs=1, verbose=0, callbacks=logging)
     positions = {
         path: f"<{position}>"
