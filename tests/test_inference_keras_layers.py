@@ -5,7 +5,7 @@ Keras 3's own layers with a `dropout`, `recurrent_dropout`, `rate` or
 (ConvNeXt), which draws from Keras's global generator: each gives a
 positive MC std where its dropout is on, without an "unsampled" or "no
 dropout layer" warning, and the drop statistics are Bernoulli's where they
-can be read off the samples.
+can be read off the samples. (A whole ConvNeXt's: test_zoo_applications.)
 """
 
 import warnings
@@ -16,7 +16,6 @@ import pytest
 from keras.src.random.seed_generator import global_seed_generator
 
 import kdrop
-from tests import model_zoo
 
 RNG = np.random.default_rng(5)
 
@@ -144,20 +143,6 @@ def test_stochastic_depth_drops_each_example_with_probability_rate():
     folded = kdrop.fold_dropout(model)
     assert not any(kdrop.registry.is_dropout_like(lay) for lay in folded.layers)
     np.testing.assert_allclose(folded.predict(x, verbose=0), x, rtol=1e-6)
-
-
-def test_convnext_stochastic_depth_is_sampled():
-    model = model_zoo.convnext_smallest(drop_path_rate=0.5)
-    x = RNG.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        result = kdrop.mc_predict(model, x, samples=8, seed=0)
-    assert result.std.max() > 0
-    rates = [
-        kdrop.registry.current_rate(layer)
-        for _, layer in kdrop.inference.dropout_like_layers(model)
-    ]
-    assert len(rates) == 3 and max(rates) == pytest.approx(0.5)  # 0 has none
 
 
 def test_no_dropout_warning_only_without_dropout():

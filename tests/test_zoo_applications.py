@@ -6,8 +6,9 @@ Their dropout: EfficientNet's per-block Dropout with noise_shape
 ConvNeXt's StochasticDepth (drop_path_rate, Keras's global generator).
 Untrained, their features before the classifier are tiny (random weights,
 BatchNormalization at its initial statistics), so the MC spread is read
-where it is measurable: the layers are found and sampled, and the model
-is left as it was; fold equals predict.
+where it is measurable (ConvNeXt's whole residual branches, at rates up to
+0.5); for the others the layers are found and sampled, and the model is
+left as it was; fold equals predict.
 """
 
 import warnings
@@ -34,7 +35,9 @@ def mobilenet_v3_small():
     )
 
 
-convnext_smallest = model_zoo.convnext_smallest
+def convnext_smallest():
+    # linspace(0, 0.5, 4) over its four blocks: 1/6, 1/3 and 0.5 sampled.
+    return model_zoo.convnext_smallest(drop_path_rate=0.5)
 
 
 # The dropout-like layers each model must be found to hold.
@@ -44,7 +47,7 @@ EXPECTED = {
     "mobilenet_v3_small": (keras.layers.Dropout, 1),
     "convnext_smallest": (
         StochasticDepth,
-        3,  # linspace(0, 0.3, 4): the first block's rate is 0
+        3,  # the first block's rate is 0: no layer
     ),
 }
 
@@ -80,6 +83,10 @@ def test_application_fold_and_mc(build):
         warnings.simplefilter("error", UserWarning)  # nothing left unsampled
         result = kdrop.mc_predict(model, x, samples=4, seed=0)
     assert result.mean.shape == predictions.shape
+    if layer_class is StochasticDepth:
+        assert result.std.max() > 0
+        rates = [kdrop.registry.current_rate(layer) for _, layer in found]
+        assert max(rates) == pytest.approx(0.5)
     assert node_counts(model) == nodes
     for got, expected in zip(model.variables, before, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), expected)
