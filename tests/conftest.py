@@ -7,6 +7,8 @@ with that reason.
 """
 
 import os
+import subprocess
+import sys
 import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,15 +18,43 @@ import pytest
 
 BACKEND = keras.backend.backend()
 
-if BACKEND == "jax":
-    # XLA's CPU compile of every jitted function (each new model's steps,
-    # and each weight initializer's random draw for every new shape) is
-    # most of the JAX backend's test time, mainly LLVM's optimisation:
-    # worth nothing for models this small. Read when JAX's backend starts,
-    # after this (importing keras does not start it).
+# XLA's CPU compile of every jitted function (each new model's steps, and
+# each weight initializer's random draw for every new shape) is most of the
+# JAX backend's test time, worth nothing for models this small: LLVM's
+# optimisation (level 0 halves it) and XLA's newer MLIR fusion emitters
+# (the older emitters compile the zoo's steps in about half the time
+# again; BENCHMARKS.md, "CI: the whole .ci/run").
+FAST_XLA_COMPILE_FLAGS = (
+    "--xla_backend_optimization_level=0",
+    "--xla_cpu_use_fusion_emitters=false",
+)
+
+
+def xla_accepts(flags):
+    """Whether XLA starts with `flags`: it aborts the process on a flag it
+    does not know, and flags come and go between jaxlib releases."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import jax; jax.devices('cpu')"],
+        env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"),
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def use_fast_xla_compile_flags():
+    """Adds each flag this XLA accepts to XLA_FLAGS, read when JAX's backend
+    starts, after this (importing keras does not start it). pytest-xdist's
+    workers inherit the result and probe nothing."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0"
+    for flag in FAST_XLA_COMPILE_FLAGS:
+        name = flag.split("=")[0]
+        if name not in flags and xla_accepts(f"{flags} {flag}"):
+            flags = f"{flags} {flag}"
+    os.environ["XLA_FLAGS"] = flags
+
+
+if BACKEND == "jax":
+    use_fast_xla_compile_flags()
 
 
 @pytest.fixture(autouse=True)
